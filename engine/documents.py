@@ -1,0 +1,138 @@
+"""Open documents: text, version and an incrementally re-parsed syntax tree.
+
+The language server feeds edits here; completion and refactoring read the
+trees. Offsets are Python string indexes (code points); the faces convert
+their own position encodings before calling in.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.errors import InvalidRequestError
+from engine.syntax import CompletionContext, ParserPool, SyntaxDocument, resolve_language
+
+
+class CursorRequest(Protocol):
+    """What context building needs from a request."""
+
+    @property
+    def code(self) -> str:
+        """The document text."""
+
+    @property
+    def cursor(self) -> int:
+        """The cursor offset."""
+
+    @property
+    def language(self) -> str | None:
+        """The canonical language name, if known."""
+
+
+@dataclass
+class OpenDocument:
+    """One open document."""
+
+    uri: str
+    text: str
+    version: int
+    language: str | None
+    syntax: SyntaxDocument | None
+
+
+# Documents beyond this size are kept as text only: parsing them on every
+# keystroke would cost more than their context is worth.
+MAX_PARSED_CHARS = 2_000_000
+
+
+class DocumentStore:
+    """The engine's view of the documents an editor has open; thread-safe."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, OpenDocument] = {}
+        self._lock = threading.Lock()
+        self.parsers = ParserPool()
+
+    @staticmethod
+    def resolve_language(language: str | None, file_path: str | None) -> str | None:
+        """Canonical language from an id (LSP or API) or, failing that, a file name."""
+        return resolve_language(language, file_path)
+
+    def _parse(
+        self, text: str, language: str | None, label: str | None = None
+    ) -> SyntaxDocument | None:
+        if language is None or len(text) > MAX_PARSED_CHARS:
+            return None
+        return self.parsers.document(text, language, label=label)
+
+    def open(self, uri: str, text: str, version: int, language_id: str | None) -> OpenDocument:
+        """Start tracking a document (replacing any previous state)."""
+        language = resolve_language(language_id, uri)
+        doc = OpenDocument(uri, text, version, language, self._parse(text, language, uri))
+        with self._lock:
+            self._docs[uri] = doc
+        return doc
+
+    def edit(self, uri: str, start: int, end: int, new_text: str, version: int) -> OpenDocument:
+        """Apply one edit (offsets into the current text) and re-parse incrementally."""
+        with self._lock:
+            doc = self._docs.get(uri)
+        if doc is None:
+            raise InvalidRequestError("textDocument.uri", f"document {uri} is not open")
+        start = max(0, min(start, len(doc.text)))
+        end = max(start, min(end, len(doc.text)))
+        doc.text = doc.text[:start] + new_text + doc.text[end:]
+        doc.version = version
+        if doc.syntax is not None and len(doc.text) <= MAX_PARSED_CHARS:
+            doc.syntax.apply_edit(start, end, new_text)
+        else:
+            doc.syntax = self._parse(doc.text, doc.language, uri)
+        return doc
+
+    def replace(self, uri: str, text: str, version: int) -> OpenDocument:
+        """Replace the whole text of a document."""
+        with self._lock:
+            doc = self._docs.get(uri)
+        if doc is None:
+            return self.open(uri, text, version, None)
+        doc.text = text
+        doc.version = version
+        doc.syntax = self._parse(text, doc.language, uri)
+        return doc
+
+    def close(self, uri: str) -> None:
+        """Stop tracking a document."""
+        with self._lock:
+            self._docs.pop(uri, None)
+
+    def get(self, uri: str) -> OpenDocument | None:
+        """An open document, or None."""
+        with self._lock:
+            return self._docs.get(uri)
+
+    def others(self, uri: str | None) -> list[SyntaxDocument]:
+        """Syntax trees of the other open documents (for cross-file definitions)."""
+        with self._lock:
+            return [d.syntax for d in self._docs.values() if d.uri != uri and d.syntax]
+
+    def completion_context(
+        self, uri: str | None, request: CursorRequest
+    ) -> CompletionContext | None:
+        """Tree-sitter context at the request's cursor.
+
+        Uses the open document's tree when the request is about it (an editor);
+        otherwise parses the request's code once (a REST call).
+        """
+        if request.language is None:
+            return None
+        doc = self.get(uri) if uri is not None else None
+        if doc is not None and doc.syntax is not None and doc.text == request.code:
+            syntax = doc.syntax
+        else:
+            parsed = self._parse(request.code, request.language)
+            if parsed is None:
+                return None
+            syntax = parsed
+        return syntax.completion_context(request.cursor, self.others(uri))

@@ -1,0 +1,225 @@
+"""Fill-in-the-middle prompt construction from a model's own FIM token ids.
+
+llama-cpp-python's ``create_completion(suffix=...)`` hard-codes FIM ids to 0,
+so prompts are assembled here at the token level: special tokens are inserted
+by id and only user text goes through the tokenizer.
+
+Prompt order is chosen for KV-cache reuse. While the user types, only the text
+between the start of the cursor line and the cursor changes, so that part goes
+last (after the "middle" token, as the beginning of the middle, the way
+llama.vim does it). Everything before it — snippets, the prefix up to the
+cursor line, the suffix — stays byte-identical between keystrokes and is served
+from the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engine.errors import ContextLengthExceededError
+
+FimOrder = Literal["psm", "spm"]
+Tokenize = Callable[[str], list[int]]
+
+# Token texts that identify a FIM family in a vocabulary; used when the
+# catalog says ``fim = "auto"`` and to sanity-check an explicit family.
+FAMILY_MARKERS: dict[str, tuple[str, str, str]] = {
+    "starcoder": ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    "codellama": ("<PRE>", "<SUF>", "<MID>"),
+    "deepseek": ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+    "qwen": ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    "codestral": ("[PREFIX]", "[SUFFIX]", "[MIDDLE]"),
+}
+
+# Codestral puts the suffix first (SPM); the others use prefix-suffix-middle.
+FAMILY_ORDER: dict[str, FimOrder] = {"codestral": "spm"}
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """The FIM special-token ids of one model (``None`` where absent)."""
+
+    prefix: int | None
+    suffix: int | None
+    middle: int | None
+    pad: int | None = None
+    repo: int | None = None
+    file_sep: int | None = None
+    eot: int | None = None
+
+    @property
+    def supports_fim(self) -> bool:
+        """True when the model has the three tokens a FIM prompt needs."""
+        return self.prefix is not None and self.suffix is not None and self.middle is not None
+
+
+def detect_family(token_text: Callable[[int], str], fim: FimTokens) -> str:
+    """Name the FIM family from the text of the model's FIM prefix token."""
+    if fim.prefix is None:
+        return "none"
+    text = token_text(fim.prefix)
+    for family, markers in FAMILY_MARKERS.items():
+        if text == markers[0]:
+            return family
+    # An unknown spelling still has working ids; PSM is the common order.
+    return "generic"
+
+
+@dataclass(frozen=True)
+class ContextBlock:
+    """A context snippet: ``rendered`` goes into the prompt; ``code`` is the raw source.
+
+    A block whose code is already inside the prompt's prefix or suffix window
+    is left out: repeating it would only spend budget.
+    """
+
+    rendered: str
+    code: str
+
+
+@dataclass(frozen=True)
+class FimPrompt:
+    """Text parts of a completion prompt; the worker turns them into tokens.
+
+    ``prefix`` ends at the start of the cursor line; ``line_prefix`` is the cursor
+    line up to the cursor. ``snippets`` are context blocks (imports, definitions)
+    placed first, most important first; they are dropped from the end when the
+    token budget is tight.
+    """
+
+    prefix: str
+    line_prefix: str
+    suffix: str
+    snippets: Sequence[ContextBlock] = field(default_factory=tuple)
+    budget_tokens: int = 1536
+    file_path: str | None = None
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    """A plain prompt (generation, chat after templating, naming prompts)."""
+
+    text: str
+    add_bos: bool = True
+    parse_special: bool = False
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    """Token ids ready for decoding, with what was kept and dropped."""
+
+    tokens: list[int]
+    used_fim: bool
+    snippets_used: int
+    prefix_tokens: int
+    suffix_tokens: int
+
+
+def _take_tail(tokenize: Tokenize, text: str, budget: int) -> tuple[str, list[int]]:
+    """The longest line-aligned tail of ``text`` whose tokens fit ``budget``."""
+    tokens = tokenize(text)
+    if len(tokens) <= budget:
+        return text, tokens
+    lines = text.splitlines(keepends=True)
+    # Binary search on the number of trailing lines kept: tokenization is the
+    # expensive part, so keep the number of calls logarithmic.
+    low, high = 0, len(lines)
+    best: tuple[str, list[int]] = ("", [])
+    while low <= high:
+        mid = (low + high) // 2
+        candidate = "".join(lines[len(lines) - mid :])
+        cand_tokens = tokenize(candidate) if candidate else []
+        if len(cand_tokens) <= budget:
+            best = (candidate, cand_tokens)
+            low = mid + 1
+        else:
+            high = mid - 1
+    return best
+
+
+def _take_head(tokenize: Tokenize, text: str, budget: int) -> tuple[str, list[int]]:
+    """The longest line-aligned head of ``text`` whose tokens fit ``budget``."""
+    tokens = tokenize(text)
+    if len(tokens) <= budget:
+        return text, tokens
+    lines = text.splitlines(keepends=True)
+    low, high = 0, len(lines)
+    best: tuple[str, list[int]] = ("", [])
+    while low <= high:
+        mid = (low + high) // 2
+        candidate = "".join(lines[:mid])
+        cand_tokens = tokenize(candidate) if candidate else []
+        if len(cand_tokens) <= budget:
+            best = (candidate, cand_tokens)
+            low = mid + 1
+        else:
+            high = mid - 1
+    return best
+
+
+def build_fim_prompt(
+    prompt: FimPrompt,
+    fim: FimTokens,
+    tokenize: Tokenize,
+    *,
+    bos: int | None,
+    order: FimOrder = "psm",
+) -> BuiltPrompt:
+    """Assemble FIM token ids, or a prefix-only prompt when the model has no FIM.
+
+    The budget is split: the cursor line is always kept whole, then the suffix
+    gets up to a quarter, the prefix the rest, and snippets whatever is left.
+    """
+    line_tokens = tokenize(prompt.line_prefix) if prompt.line_prefix else []
+    budget = prompt.budget_tokens - len(line_tokens) - 4
+    if budget < 0:
+        raise ContextLengthExceededError(
+            "context.code",
+            "the line at the cursor alone exceeds the prompt budget",
+            budget_tokens=prompt.budget_tokens,
+        )
+    # Few tokens are longer than 8 characters: trimming by characters first
+    # keeps tokenization of huge documents proportional to the budget.
+    char_cap = max(256, prompt.budget_tokens * 8)
+    prefix_source = prompt.prefix[-char_cap:]
+    suffix_source = prompt.suffix[:char_cap]
+    use_fim = fim.supports_fim
+    suffix_budget = budget // 4 if use_fim else 0
+    suffix_text, suffix_tokens = (
+        _take_head(tokenize, suffix_source, suffix_budget) if use_fim else ("", [])
+    )
+    prefix_budget = budget - len(suffix_tokens)
+    prefix_text, prefix_tokens = _take_tail(tokenize, prefix_source, prefix_budget)
+    spare = prefix_budget - len(prefix_tokens)
+
+    snippet_tokens: list[int] = []
+    used = 0
+    for snippet in prompt.snippets:
+        if snippet.code and (snippet.code in prefix_text or snippet.code in suffix_text):
+            continue
+        ids = tokenize(snippet.rendered)
+        if len(ids) > spare:
+            break
+        snippet_tokens.extend(ids)
+        spare -= len(ids)
+        used += 1
+
+    head = [bos] if bos is not None else []
+    if not use_fim:
+        tokens = head + snippet_tokens + prefix_tokens + line_tokens
+        return BuiltPrompt(tokens, False, used, len(prefix_tokens), 0)
+    assert fim.prefix is not None and fim.suffix is not None and fim.middle is not None
+    if order == "spm":
+        body = [fim.suffix, *suffix_tokens, fim.prefix, *snippet_tokens, *prefix_tokens]
+    else:
+        body = [fim.prefix, *snippet_tokens, *prefix_tokens, fim.suffix, *suffix_tokens]
+    tokens = head + body + [fim.middle] + line_tokens
+    return BuiltPrompt(tokens, True, used, len(prefix_tokens), len(suffix_tokens))
+
+
+def split_at_cursor(code: str, cursor: int) -> tuple[str, str, str]:
+    """Split code into (prefix up to the cursor line, cursor line head, suffix)."""
+    line_start = code.rfind("\n", 0, cursor) + 1
+    return code[:line_start], code[line_start:cursor], code[cursor:]

@@ -1,0 +1,190 @@
+"""The ``ai-ide`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.config import Settings, load_settings
+from engine.engine import Engine
+from engine.errors import EngineError
+
+DESCRIPTION = """\
+Local code assistant: a language server and a REST API over llama.cpp models.
+
+Settings come from defaults, then --config FILE (TOML), then AI_IDE_*
+environment variables (nested keys with a double underscore, e.g.
+AI_IDE_HTTP__PORT=9000), then command-line options.
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML settings file (see README: Configuration).",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="Logging verbosity (to stderr).",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ai-ide", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lsp = sub.add_parser(
+        "lsp",
+        help="language server on stdio, plus the REST sidecar on 127.0.0.1",
+        description="Language server on stdio (what an editor spawns), with the REST API "
+        "served from the same process and engine on 127.0.0.1.",
+    )
+    _common(lsp)
+    lsp.add_argument("--http-port", type=int, metavar="PORT", help="sidecar port (default 8765)")
+    lsp.add_argument("--no-http", action="store_true", help="do not start the REST sidecar")
+
+    serve = sub.add_parser(
+        "serve",
+        help="the REST API alone",
+        description="Serve the AI Services API over HTTP (for scripts and other tools).",
+    )
+    _common(serve)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1: loopback only)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8765)")
+
+    models = sub.add_parser("models", help="inspect the model catalog")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    models_list = models_sub.add_parser(
+        "list", help="the catalog and each model's status", description="List catalog models."
+    )
+    _common(models_list)
+    models_list.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    http: dict[str, Any] = {}
+    for key in ("host", "port"):
+        value = overrides.pop(key, None)
+        if value is not None:
+            http[key] = value
+    settings = load_settings(args.config, **overrides)
+    if http:
+        settings.http = settings.http.model_copy(update=http)
+    return settings
+
+
+def _configure_logging(settings: Settings) -> None:
+    # stdout belongs to the LSP protocol: logs always go to stderr.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``ai-ide serve``."""
+    from lsp_server.runner import serve_http
+
+    settings = _settings(args, host=args.host, port=args.port)
+    _configure_logging(settings)
+    engine = Engine(settings)
+    base = f"http://{settings.http.host}:{settings.http.port}/v1/ai"
+    print(f"ai-ide REST API: {base}", file=sys.stderr)
+    print(f"  models: {', '.join(engine.catalog)}", file=sys.stderr)
+    print(f"  try:    curl {base}/health", file=sys.stderr)
+    print(f"  docs:   {base}/docs", file=sys.stderr)
+    try:
+        asyncio.run(serve_http(engine, settings, settings.http.host, settings.http.port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """``ai-ide lsp``."""
+    from lsp_server.runner import serve_lsp
+
+    settings = _settings(args, port=args.http_port)
+    if args.no_http:
+        settings.http = settings.http.model_copy(update={"enabled": False})
+    _configure_logging(settings)
+    engine = Engine(settings)
+    try:
+        asyncio.run(serve_lsp(engine, settings, http=settings.http.enabled))
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    """``ai-ide models list``."""
+    settings = _settings(args)
+    engine = Engine(settings)
+    try:
+        views = engine.list_models()
+        if args.json:
+            rows = [
+                {
+                    "id": v.spec.id,
+                    "name": v.spec.name,
+                    "type": v.spec.type,
+                    "status": v.status,
+                    "fim": v.spec.fim,
+                    "context_length": v.spec.context_length,
+                    "source": str(v.spec.path) if v.spec.path else v.spec.embedded,
+                    "error": v.error,
+                }
+                for v in views
+            ]
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{'ID':<28} {'STATUS':<10} {'TYPE':<11} SOURCE")
+            for v in views:
+                source = str(v.spec.path) if v.spec.path else f"pypi:{v.spec.embedded}"
+                print(f"{v.spec.id:<28} {v.status:<10} {v.spec.type:<11} {source}")
+                if v.error:
+                    print(f"{'':<28} error: {v.error}")
+    finally:
+        engine.registry.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ai-ide`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "lsp":
+            return cmd_lsp(args)
+        if args.command == "models":
+            return cmd_models_list(args)
+    except FileNotFoundError as exc:
+        print(f"ai-ide: {exc}", file=sys.stderr)
+        return 2
+    except EngineError as exc:
+        print(f"ai-ide: {exc.message}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Inline completion (LSP 3.18) and completion, from the engine's FIM pipeline."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from engine.completion import CompletionRequest, CompletionResult
+from engine.generation import Priority, SamplingParams
+from lsp_server.convert import to_offset, to_range, word_start
+from lsp_server.positions import LineIndex
+from lsp_server.server import AiIdeLanguageServer
+
+
+async def _complete_at(
+    ls: AiIdeLanguageServer, uri: str, position: types.Position
+) -> tuple[CompletionResult, LineIndex, int] | None:
+    doc = ls.engine.documents.get(uri)
+    if doc is None or not ls.config.enabled:
+        return None
+    if doc.language is not None and not ls.config.enabled_languages.get(doc.language, True):
+        return None
+    index = LineIndex(doc.text)
+    cursor = to_offset(index, position, ls.encoding)
+    request = CompletionRequest(
+        code=doc.text,
+        cursor=cursor,
+        language=doc.language,
+        file_path=uri,
+        model_id=ls.config.model,
+        params=SamplingParams(max_tokens=ls.config.max_tokens, temperature=0.0),
+        priority=Priority.INTERACTIVE,
+        document_key=uri,
+    )
+    result = await ls.engine.complete(request)
+    return result, index, cursor
+
+
+def register(server: AiIdeLanguageServer) -> None:
+    """Register the completion features."""
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: AiIdeLanguageServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        found = await _complete_at(ls, params.text_document.uri, params.position)
+        if found is None:
+            return None
+        result, index, cursor = found
+        completion = result.completion
+        if not completion.text:
+            return types.InlineCompletionList(items=[])
+        return types.InlineCompletionList(
+            items=[
+                types.InlineCompletionItem(
+                    insert_text=completion.text,
+                    range=to_range(index, cursor, completion.replace_end, ls.encoding),
+                )
+            ]
+        )
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
+    )
+    async def completion(
+        ls: AiIdeLanguageServer, params: types.CompletionParams
+    ) -> types.CompletionList | None:
+        found = await _complete_at(ls, params.text_document.uri, params.position)
+        if found is None:
+            return None
+        result, index, cursor = found
+        completion = result.completion
+        # isIncomplete: the client asks again as the user types, so each
+        # keystroke gets a fresh model suggestion rather than client filtering.
+        if not completion.text:
+            return types.CompletionList(is_incomplete=True, items=[])
+        start = word_start(index.text, cursor)
+        new_text = index.text[start:cursor] + completion.text
+        first_line = completion.text.strip().splitlines()[0] if completion.text.strip() else ""
+        item = types.CompletionItem(
+            label=(index.text[start:cursor] + first_line)[:80] or completion.text[:80],
+            kind=types.CompletionItemKind.Snippet,
+            detail=f"{result.model_id} · confidence {completion.confidence:.2f}",
+            documentation=types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value=f"```\n{completion.text}\n```"
+            ),
+            filter_text=new_text,
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(
+                range=to_range(index, start, completion.replace_end, ls.encoding),
+                new_text=new_text,
+            ),
+            sort_text="0",
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])

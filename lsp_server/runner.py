@@ -1,0 +1,101 @@
+"""Running the faces: the REST API alone, or the language server plus its sidecar.
+
+Both share one asyncio loop and one Engine. pygls's ``start_io`` would call
+``asyncio.run`` itself, so the LSP message loop is started here with
+``pygls.io_.run_async`` next to ``uvicorn.Server.serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+import threading
+from typing import BinaryIO
+
+import uvicorn
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+from engine.config import Settings
+from engine.engine import Engine
+from lsp_server.server import create_server
+from lsp_server.sidecar.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def _uvicorn_server(engine: Engine, settings: Settings, host: str, port: int) -> uvicorn.Server:
+    app = create_app(engine, settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        h11_max_incomplete_event_size=64 * 1024,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    # The process installs its own signal handling (and the LSP owns stdin).
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) != 0
+
+
+async def serve_http(engine: Engine, settings: Settings, host: str, port: int) -> None:
+    """Serve the REST API until interrupted."""
+    server = _uvicorn_server(engine, settings, host, port)
+    await engine.start()
+    try:
+        await server.serve()
+    finally:
+        await engine.close()
+
+
+async def serve_lsp(
+    engine: Engine,
+    settings: Settings,
+    *,
+    http: bool,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+) -> None:
+    """Serve LSP on stdio and, with ``http``, the REST sidecar on loopback."""
+    lsp = create_server(engine, settings)
+    stop = threading.Event()
+    lsp._stop_event = stop
+    reader = StdinAsyncReader(stdin or sys.stdin.buffer, lsp.thread_pool)
+    lsp.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    http_server: uvicorn.Server | None = None
+    http_task: asyncio.Task[None] | None = None
+    if http:
+        host, port = settings.http.host, settings.http.port
+        if port_is_free(host, port):
+            http_server = _uvicorn_server(engine, settings, host, port)
+            http_task = asyncio.create_task(http_server.serve())
+        else:
+            log.warning("port %s is in use; running without the REST sidecar", port)
+    await engine.start()
+    try:
+        await run_async(
+            stop_event=stop,
+            reader=reader,
+            protocol=lsp.protocol,
+            logger=log,
+            error_handler=lsp.report_server_error,
+        )
+    finally:
+        if http_server is not None and http_task is not None:
+            http_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(http_task, timeout=10)
+        await engine.close()

@@ -1,0 +1,133 @@
+"""Pure conversions from engine results to API response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine.cache import CacheStats
+from engine.completion import CompletionResult
+from engine.engine import HealthReport
+from engine.metrics import ModelMetrics
+from engine.registry import LoadTicket, ModelView, UnloadResult
+from lsp_server.sidecar import schemas as s
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """A UTC datetime as RFC 3339 (``Z`` suffix), or None."""
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def to_model_entry(view: ModelView, metrics: ModelMetrics) -> s.ModelEntry:
+    """A catalog model with its status and measured performance."""
+    return s.ModelEntry(
+        id=view.spec.id,
+        name=view.spec.name,
+        type=view.spec.type,
+        status=view.status,
+        capabilities=list(view.spec.capabilities),
+        memory_usage_mb=view.memory_usage_mb,
+        last_used=rfc3339(view.last_used),
+        performance_metrics=s.PerformanceMetrics(
+            avg_inference_time_ms=_round(metrics.average_inference_time_ms),
+            success_rate=_round(metrics.success_rate, 4),
+        ),
+        context_length=view.info.n_ctx if view.info else view.spec.context_length,
+        fim_family=view.info.fim_family if view.info else None,
+        load_progress=round(view.load_progress, 3),
+        error=view.error,
+    )
+
+
+def to_load_response(ticket: LoadTicket) -> s.LoadResponse:
+    """Where a load request stands."""
+    status = ticket.status if ticket.status in ("loading", "loaded", "unloading") else "loading"
+    return s.LoadResponse(
+        model_id=ticket.model_id,
+        status=status,  # type: ignore[arg-type]
+        estimated_completion_time_seconds=ticket.estimated_completion_time_seconds,
+        queue_position=ticket.queue_position,
+    )
+
+
+def to_unload_response(result: UnloadResult) -> s.UnloadResponse:
+    """Measured effect of an unload."""
+    return s.UnloadResponse(
+        model_id=result.model_id,
+        status="unloaded",
+        memory_freed_mb=result.memory_freed_mb,
+        unload_time_ms=result.unload_time_ms,
+    )
+
+
+def to_completion_response(result: CompletionResult) -> s.CompletionResponse:
+    """The documented completion body; suggestions say how they were produced."""
+    primary = result.completion
+    generation = primary.generation
+    suggestions = [
+        s.Suggestion(
+            text=alt.text,
+            confidence=round(alt.confidence, 4),
+            reasoning=(
+                f"Sampled from the same prompt at temperature {alt.temperature:.2f} "
+                f"with seed {alt.seed}; confidence is exp(mean token log-probability)"
+            ),
+        )
+        for alt in result.alternatives
+    ]
+    return s.CompletionResponse(
+        completion=s.CompletionBody(
+            text=primary.text,
+            confidence=round(primary.confidence, 4),
+            metadata=s.CompletionMetadata(
+                model_used=result.model_id,
+                tokens_used=generation.prompt_tokens + generation.completion_tokens,
+                prompt_tokens=generation.prompt_tokens,
+                completion_tokens=generation.completion_tokens,
+                cached_prompt_tokens=generation.cached_prompt_tokens,
+                processing_time_ms=round(result.processing_time_ms, 2),
+                finish_reason=generation.finish_reason,
+                used_fim=generation.used_fim,
+                cached=result.cached,
+                replace_range=(primary.replace_start, primary.replace_end),
+            ),
+        ),
+        suggestions=suggestions,
+    )
+
+
+def to_health(report: HealthReport, cache: CacheStats) -> s.HealthResponse:
+    """The documented health shape from the engine's checks."""
+    gpu = report.resources.gpu
+    registry_status = "healthy" if not report.failed_models else "degraded"
+    if report.total_models and len(report.failed_models) == report.total_models:
+        registry_status = "unhealthy"
+    return s.HealthResponse(
+        status=report.status,  # type: ignore[arg-type]
+        services=s.HealthServices(
+            model_registry=s.RegistryHealth(
+                status=registry_status,
+                loaded_models=report.loaded_models,
+                total_models=report.total_models,
+            ),
+            inference_engine=s.InferenceHealth(
+                status="healthy",
+                active_requests=report.active_requests,
+                queue_length=report.queue_length,
+            ),
+            cache_service=s.CacheHealth(
+                status="healthy",
+                hit_rate=_round(cache.hit_rate, 4),
+                memory_usage_mb=round(cache.memory_bytes / 2**20, 3),
+            ),
+        ),
+        system_resources=s.SystemResourcesBody(
+            cpu_usage_percent=round(report.resources.cpu_usage_percent, 1),
+            memory_usage_percent=round(report.resources.memory_usage_percent, 1),
+            gpu_memory_used_mb=_round(gpu.used_mb, 1) if gpu else None,
+            gpu_memory_total_mb=_round(gpu.total_mb, 1) if gpu else None,
+        ),
+    )

@@ -1,0 +1,251 @@
+"""Request and response models of the AI Services API (shared/spec/ai-services-api.md).
+
+Bounds on every field keep bad input out of llama.cpp: a value outside them is
+a 422 naming the field, before any work is done.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.catalog import MODEL_ID_PATTERN
+
+MAX_CODE_CHARS = 1_000_000
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors: a typo such as ``max_token`` must not be ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors --------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """The error object inside the envelope."""
+
+    code: str = Field(examples=["MODEL_NOT_FOUND"])
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)
+    timestamp: str = Field(description="RFC 3339, UTC")
+    request_id: str
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error response has this shape."""
+
+    error: ErrorBody
+
+
+# -- models ------------------------------------------------------------------------
+
+
+class PerformanceMetrics(BaseModel):
+    """Measured over this model's recorded inferences (null before the first)."""
+
+    avg_inference_time_ms: float | None
+    success_rate: float | None
+
+
+class ModelEntry(BaseModel):
+    """One model in the catalog with its live status."""
+
+    id: str
+    name: str
+    type: Literal["completion", "chat"]
+    status: Literal["available", "loading", "loaded", "unloading", "error"]
+    capabilities: list[str]
+    memory_usage_mb: float | None = Field(description="Measured when loaded, else null.")
+    last_used: str | None = Field(description="RFC 3339; null if never used.")
+    performance_metrics: PerformanceMetrics
+    context_length: int
+    fim_family: str | None = Field(description="Detected on load; null before.")
+    load_progress: float = Field(ge=0.0, le=1.0)
+    error: str | None = Field(None, description="Why the status is error.")
+
+
+class Pagination(BaseModel):
+    """Position of this page in the whole list."""
+
+    total_count: int
+    has_more: bool
+
+
+class ModelList(BaseModel):
+    """``GET /models``."""
+
+    models: list[ModelEntry]
+    pagination: Pagination
+
+
+class LoadRequest(StrictModel):
+    """``POST /models/{id}/load`` body."""
+
+    priority: Literal["high", "normal", "low"] = "normal"
+    timeout_seconds: int = Field(300, ge=1, le=3600)
+    force_reload: bool = False
+
+
+class LoadResponse(BaseModel):
+    """Where the load stands."""
+
+    model_id: str
+    status: Literal["loading", "loaded", "unloading"]
+    estimated_completion_time_seconds: float
+    queue_position: int
+
+
+class UnloadResponse(BaseModel):
+    """Measured effect of an unload."""
+
+    model_id: str
+    status: Literal["unloaded"]
+    memory_freed_mb: float
+    unload_time_ms: float
+
+
+# -- completion --------------------------------------------------------------------
+
+
+class ProjectContext(StrictModel):
+    """Optional hints about the project."""
+
+    dependencies: list[str] = Field(default_factory=list, max_length=200)
+    framework: str | None = Field(None, max_length=200)
+
+
+class CompletionContext(StrictModel):
+    """Where to complete."""
+
+    language: str | None = Field(None, max_length=64, examples=["rust"])
+    code: str = Field(max_length=MAX_CODE_CHARS)
+    cursor_position: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="Offset in code; past the end is clamped."
+    )
+    file_path: str | None = Field(None, max_length=4096)
+    project_context: ProjectContext | None = None
+
+
+class CompletionParameters(StrictModel):
+    """Sampling parameters."""
+
+    max_tokens: int = Field(100, ge=1, le=4096)
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    stop_sequences: list[str] = Field(default_factory=list, max_length=16)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    n: int = Field(1, ge=1, le=8, description="Completions to produce (1 + alternatives).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+class CompletionOptions(StrictModel):
+    """How to deliver the result."""
+
+    stream: bool = False
+    async_: bool = Field(False, alias="async")
+    cache: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CompletionRequestBody(StrictModel):
+    """``POST /inference/completion`` body."""
+
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, max_length=128)
+    context: CompletionContext
+    parameters: CompletionParameters = Field(default_factory=CompletionParameters)
+    options: CompletionOptions = Field(default_factory=CompletionOptions)
+
+
+class CompletionMetadata(BaseModel):
+    """Measured figures of one completion."""
+
+    model_used: str
+    tokens_used: int = Field(description="Prompt plus generated tokens.")
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int = Field(description="Prompt tokens reused from the KV cache.")
+    processing_time_ms: float
+    finish_reason: str
+    used_fim: bool
+    cached: bool = Field(description="Served from the completion cache.")
+    replace_range: tuple[int, int] = Field(description="Offsets in code the text replaces.")
+
+
+class CompletionBody(BaseModel):
+    """The completion itself."""
+
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    metadata: CompletionMetadata
+
+
+class Suggestion(BaseModel):
+    """An alternative completion."""
+
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasoning: str
+
+
+class CompletionResponse(BaseModel):
+    """``POST /inference/completion`` answer."""
+
+    completion: CompletionBody
+    suggestions: list[Suggestion]
+
+
+# -- health ----------------------------------------------------------------------------
+
+
+class RegistryHealth(BaseModel):
+    """Model registry check."""
+
+    status: str
+    loaded_models: int
+    total_models: int
+
+
+class InferenceHealth(BaseModel):
+    """Inference queue check."""
+
+    status: str
+    active_requests: int
+    queue_length: int
+
+
+class CacheHealth(BaseModel):
+    """Completion cache check."""
+
+    status: str
+    hit_rate: float | None
+    memory_usage_mb: float
+
+
+class HealthServices(BaseModel):
+    """Per-service checks."""
+
+    model_registry: RegistryHealth
+    inference_engine: InferenceHealth
+    cache_service: CacheHealth
+
+
+class SystemResourcesBody(BaseModel):
+    """Measured machine load; GPU figures null without an NVIDIA GPU."""
+
+    cpu_usage_percent: float
+    memory_usage_percent: float
+    gpu_memory_used_mb: float | None
+    gpu_memory_total_mb: float | None
+
+
+class HealthResponse(BaseModel):
+    """``GET /health``."""
+
+    status: Literal["healthy", "degraded", "unhealthy"]
+    services: HealthServices
+    system_resources: SystemResourcesBody
