@@ -1,0 +1,1 @@
+"""The inference engine: models, prompts, syntax, refactoring; no LSP or HTTP."""

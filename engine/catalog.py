@@ -102,10 +102,11 @@ def load_catalog_file(path: Path) -> list[ModelSpec]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise CatalogError(f"catalog: models[{index}] must be a table")
-        if isinstance(entry.get("path"), str):
-            entry = {**entry, "path": (path.parent / entry["path"]).expanduser()}
+        fields = dict(entry)
+        if isinstance(fields.get("path"), str):
+            fields["path"] = (path.parent / fields["path"]).expanduser()
         try:
-            specs.append(ModelSpec.model_validate(entry))
+            specs.append(ModelSpec.model_validate(fields))
         except ValidationError as exc:
             raise CatalogError(f"catalog: models[{index}] is invalid: {exc}") from exc
     return specs

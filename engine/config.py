@@ -113,8 +113,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
     settings: Settings = _FileSettings(**overrides)
-    if config_file is not None and settings.catalog_file is not None:
+    catalog = settings.catalog_file
+    if config_file is not None and catalog is not None and not catalog.is_absolute():
         # A relative catalog path in a config file means "next to that file".
-        if not settings.catalog_file.is_absolute():
-            settings.catalog_file = config_file.parent / settings.catalog_file
+        settings.catalog_file = config_file.parent / catalog
     return settings

@@ -294,8 +294,14 @@ class Engine:
         started = time.monotonic()
         wall = time.time()
         model_id, request, prompt = self._prepare(request)
-        key = cache_key(model_id, request.code, request.cursor, request.language,
-                        request.params, request.alternatives)
+        key = cache_key(
+            model_id,
+            request.code,
+            request.cursor,
+            request.language,
+            request.params,
+            request.alternatives,
+        )
         if request.use_cache:
             hit = self.completion_cache.get(key)
             if hit is not None:
@@ -349,6 +355,8 @@ class Engine:
     async def _complete(
         self, model_id: str, request: CompletionRequest, prompt: FimPrompt, started: float
     ) -> CompletionResult:
+        # Load (or wait) once, before the alternatives fan out.
+        await self.worker_for(model_id, request.wait_for_load)
         options = {
             "priority": request.priority,
             "group": request.document_key,

@@ -124,7 +124,9 @@ class LlamaModel:
         n = llama_cpp.llama_model_meta_val_str(self.ptr, key.encode(), buf, ctypes.sizeof(buf))
         return None if n < 0 else buf.value.decode("utf-8", "replace")
 
-    def tokenize(self, text: str, *, add_bos: bool = False, parse_special: bool = False) -> list[int]:
+    def tokenize(
+        self, text: str, *, add_bos: bool = False, parse_special: bool = False
+    ) -> list[int]:
         """Token ids of ``text`` (invalid UTF-16 surrogates become U+FFFD)."""
         data = text.encode("utf-8", "replace")
         capacity = len(data) + 8
@@ -270,12 +272,18 @@ class TokenBatch:
             *[ctypes.cast(base + 4 * i, int32_p) for i in range(capacity)]
         )
         self.struct = llama_cpp.llama_batch()
-        self.struct.token = self.tokens.ctypes.data_as(int32_p)
-        self.struct.embd = ctypes.POINTER(ctypes.c_float)()
-        self.struct.pos = self.positions.ctypes.data_as(int32_p)
-        self.struct.n_seq_id = self.n_seq_ids.ctypes.data_as(int32_p)
-        self.struct.seq_id = ctypes.cast(self._seq_rows, ctypes.POINTER(int32_p))
-        self.struct.logits = self.want_logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        # The struct only borrows these arrays (this object keeps them alive);
+        # llama_batch_init/free are not used, so nothing is freed twice.
+        fields = {
+            "token": self.tokens.ctypes.data_as(int32_p),
+            "embd": ctypes.POINTER(ctypes.c_float)(),
+            "pos": self.positions.ctypes.data_as(int32_p),
+            "n_seq_id": self.n_seq_ids.ctypes.data_as(int32_p),
+            "seq_id": ctypes.cast(self._seq_rows, ctypes.POINTER(int32_p)),
+            "logits": self.want_logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
+        }
+        for name, value in fields.items():
+            setattr(self.struct, name, value)
         self.size = 0
 
     def clear(self) -> None:
@@ -306,7 +314,7 @@ class TokenBatch:
 class Sampler:
     """A llama.cpp sampler chain for one sequence."""
 
-    def __init__(self, params: SamplingParams, seed: int) -> None:
+    def __init__(self, params: SamplingParams, seed: int, n_vocab: int) -> None:
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         add = llama_cpp.llama_sampler_chain_add
         if (
@@ -317,6 +325,7 @@ class Sampler:
             add(
                 chain,
                 llama_cpp.llama_sampler_init_penalties(
+                    n_vocab,
                     max(params.max_tokens, 64),
                     params.repeat_penalty,
                     params.frequency_penalty,

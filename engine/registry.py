@@ -8,6 +8,7 @@ measurements of one model are not mixed with another's.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import difflib
@@ -123,10 +124,8 @@ def _trim_heap() -> None:
     name = ctypes.util.find_library("c")
     if name is None:
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class ModelRegistry:
@@ -232,9 +231,7 @@ class ModelRegistry:
         except OSError:
             state.file_size = None
             with self._lock:
-                self._set_status(
-                    state, "error", f"GGUF file not found: {state.spec.path.name}"
-                )
+                self._set_status(state, "error", f"GGUF file not found: {state.spec.path.name}")
             return False
         return True
 
@@ -442,9 +439,7 @@ class ModelRegistry:
     def loaded_workers(self) -> list[ModelWorker]:
         """Workers of loaded models, for load figures (does not count as a use)."""
         with self._lock:
-            return [
-                s.worker for s in self._states.values() if s.status == "loaded" and s.worker
-            ]
+            return [s.worker for s in self._states.values() if s.status == "loaded" and s.worker]
 
     def touch(self, model_id: str) -> None:
         """Record a use of the model (``last_used``)."""
@@ -465,4 +460,3 @@ class ModelRegistry:
                 except EngineError:
                     if state.worker is not None:
                         state.worker.stop()
-

@@ -311,7 +311,16 @@ class ModelWorker:
                 if not any(slot.job for slot in self._slots):
                     self._lock.wait(timeout=self._next_timeout_locked())
                     continue
-            self._step()
+            try:
+                self._step()
+            except Exception as exc:
+                # A bug or native failure fails the requests in flight, never
+                # the worker: the model keeps serving the next ones.
+                log.exception("decode step failed for %s", self.model_id)
+                failure = InferenceFailedError(f"generation failed: {type(exc).__name__}")
+                for slot in self._slots:
+                    if slot.job is not None:
+                        self._fail(slot, failure, clear_cache=True)
 
     def _next_timeout_locked(self) -> float | None:
         deadlines = [r.deadline for _, _, _, r in self._queue if r.deadline is not None]
@@ -407,13 +416,17 @@ class ModelWorker:
                     ErrorEvent(request.request_id, InferenceFailedError(type(exc).__name__))
                 )
                 continue
-            slot = max(
-                free, key=lambda s: (_common_prefix(s.cached, built.tokens), -s.last_used)
-            )
+            slot = max(free, key=lambda s: (_common_prefix(s.cached, built.tokens), -s.last_used))
             if not self._make_room_locked(slot, need, built.tokens):
                 return  # wait for running sequences to finish
             heapq.heappop(self._queue)
-            self._start_job(slot, request, built, submitted, now)
+            try:
+                self._start_job(slot, request, built, submitted, now)
+            except Exception as exc:
+                log.exception("starting a request failed")
+                request.sink.emit(
+                    ErrorEvent(request.request_id, InferenceFailedError(type(exc).__name__))
+                )
 
     def _make_room_locked(self, chosen: _Slot, need: int, tokens: list[int]) -> bool:
         assert self._ctx is not None
@@ -442,7 +455,7 @@ class ModelWorker:
         submitted: float,
         now: float,
     ) -> None:
-        assert self._ctx is not None
+        assert self._ctx is not None and self._model is not None
         tokens = built.tokens
         keep = min(_common_prefix(slot.cached, tokens), len(tokens) - 1)
         if not self._ctx.seq_remove(slot.seq_id, keep, -1):
@@ -455,7 +468,7 @@ class ModelWorker:
             seed = hash(request.request_id) & 0xFFFFFFFF
         slot.job = _Job(
             request=request,
-            sampler=Sampler(request.params, seed),
+            sampler=Sampler(request.params, seed, self._model.n_vocab),
             prompt=built,
             submitted=submitted,
             admitted=now,
@@ -526,9 +539,9 @@ class ModelWorker:
             finish = self._check_stops(job)
         if finish is None and len(job.generated) >= params.max_tokens:
             finish = "length"
-        if finish is None and params.time_budget_ms is not None:
-            if (now - job.admitted) * 1000.0 >= params.time_budget_ms:
-                finish = "time_budget"
+        budget = params.time_budget_ms
+        if finish is None and budget is not None and (now - job.admitted) * 1000.0 >= budget:
+            finish = "time_budget"
         if finish is not None:
             self._finish(slot, finish)
             return
@@ -555,9 +568,12 @@ class ModelWorker:
                 job.text = text[:cut]
                 return "stop"
         block = job.request.block_stop
-        if block is not None and text.endswith("\n"):
-            if should_stop(block.document, block.cursor, text, block.language):
-                return "block_end"
+        if (
+            block is not None
+            and text.endswith("\n")
+            and should_stop(block.document, block.cursor, text, block.language)
+        ):
+            return "block_end"
         return None
 
     def _drop_cancelled(self) -> None:

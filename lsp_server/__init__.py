@@ -1,0 +1,1 @@
+"""The faces: the language server and the REST sidecar, over one Engine."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -109,10 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  models: {', '.join(engine.catalog)}", file=sys.stderr)
     print(f"  try:    curl {base}/health", file=sys.stderr)
     print(f"  docs:   {base}/docs", file=sys.stderr)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_http(engine, settings, settings.http.host, settings.http.port))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -125,10 +124,9 @@ def cmd_lsp(args: argparse.Namespace) -> int:
         settings.http = settings.http.model_copy(update={"enabled": False})
     _configure_logging(settings)
     engine = Engine(settings)
-    try:
+    # pygls ends the process with SystemExit on the client's `exit` notification.
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         asyncio.run(serve_lsp(engine, settings, http=settings.http.enabled))
-    except (KeyboardInterrupt, SystemExit):
-        pass
     return 0
 
 

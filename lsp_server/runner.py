@@ -38,10 +38,7 @@ def _uvicorn_server(engine: Engine, settings: Settings, host: str, port: int) ->
         h11_max_incomplete_event_size=64 * 1024,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
-    # The process installs its own signal handling (and the LSP owns stdin).
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return uvicorn.Server(config)
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -1,0 +1,1 @@
+"""LSP features: thin handlers over the engine."""

@@ -1,0 +1,1 @@
+"""The REST API (AI Services API) served next to the language server."""

@@ -28,7 +28,5 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in (models.router, inference.router, system.router):
         app.include_router(router, prefix=API_PREFIX)
-    app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.http.max_body_bytes
-    )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.http.max_body_bytes)
     return app

@@ -47,7 +47,7 @@ def to_load_response(ticket: LoadTicket) -> s.LoadResponse:
     status = ticket.status if ticket.status in ("loading", "loaded", "unloading") else "loading"
     return s.LoadResponse(
         model_id=ticket.model_id,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         estimated_completion_time_seconds=ticket.estimated_completion_time_seconds,
         queue_position=ticket.queue_position,
     )
@@ -106,7 +106,7 @@ def to_health(report: HealthReport, cache: CacheStats) -> s.HealthResponse:
     if report.total_models and len(report.failed_models) == report.total_models:
         registry_status = "unhealthy"
     return s.HealthResponse(
-        status=report.status,  # type: ignore[arg-type]
+        status=report.status,
         services=s.HealthServices(
             model_registry=s.RegistryHealth(
                 status=registry_status,

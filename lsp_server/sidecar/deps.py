@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
 
 from engine.catalog import MODEL_ID_PATTERN
 from engine.engine import Engine
 from engine.errors import ModelNotFoundError
-
-import re
 
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 

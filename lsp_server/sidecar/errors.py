@@ -130,6 +130,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return envelope(
-            500, "INTERNAL_ERROR", "Internal server error", request_id_of(request)
-        )
+        return envelope(500, "INTERNAL_ERROR", "Internal server error", request_id_of(request))

@@ -16,9 +16,7 @@ from lsp_server.sidecar.errors import REQUEST_ID_HEADER, new_request_id, now_rfc
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-async def _send_error(
-    send: Send, status: int, code: str, message: str, request_id: str
-) -> None:
+async def _send_error(send: Send, status: int, code: str, message: str, request_id: str) -> None:
     body = json.dumps(
         {
             "error": {

@@ -1,0 +1,1 @@
+"""REST routers, one per area of the API."""

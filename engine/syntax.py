@@ -1,0 +1,723 @@
+"""Tree-sitter syntax engine: parsers per language and incrementally parsed documents.
+
+A :class:`ParserPool` (owned by the Engine, never a module global) keeps one
+tree-sitter parser per language. A :class:`SyntaxDocument` holds one text and its
+tree; :meth:`SyntaxDocument.apply_edit` edits the old tree and re-parses with it,
+so tree-sitter reuses every subtree the edit did not touch.
+
+Offsets in this API are Python ``str`` indexes (code points). tree-sitter works
+in UTF-8 bytes and (row, byte-column) points; the conversion lives here so that
+callers never see bytes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
+
+import tree_sitter_go
+import tree_sitter_java
+import tree_sitter_javascript
+import tree_sitter_python
+import tree_sitter_rust
+import tree_sitter_typescript
+from tree_sitter import Language, Node, Parser, Point, Query, QueryCursor, Tree
+
+from engine.errors import InvalidRequestError, UnsupportedLanguageError
+
+# Immutable: grammar capsules are loaded on first use by `load_language`.
+_GRAMMAR_LOADERS: Mapping[str, Callable[[], object]] = MappingProxyType(
+    {
+        "rust": tree_sitter_rust.language,
+        "python": tree_sitter_python.language,
+        "typescript": tree_sitter_typescript.language_typescript,
+        "tsx": tree_sitter_typescript.language_tsx,
+        "javascript": tree_sitter_javascript.language,
+        "go": tree_sitter_go.language,
+        "java": tree_sitter_java.language,
+    }
+)
+
+LANGUAGES: tuple[str, ...] = tuple(_GRAMMAR_LOADERS)
+"""Canonical language names this engine parses."""
+
+_LANGUAGE_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        **{name: name for name in _GRAMMAR_LOADERS},
+        "rs": "rust",
+        "py": "python",
+        "python3": "python",
+        "ts": "typescript",
+        "typescriptreact": "tsx",
+        "js": "javascript",
+        "jsx": "javascript",
+        "javascriptreact": "javascript",
+        "node": "javascript",
+        "golang": "go",
+    }
+)
+
+_EXTENSIONS: Mapping[str, str] = MappingProxyType(
+    {
+        ".rs": "rust",
+        ".py": "python",
+        ".pyi": "python",
+        ".pyw": "python",
+        ".ts": "typescript",
+        ".mts": "typescript",
+        ".cts": "typescript",
+        ".tsx": "tsx",
+        ".js": "javascript",
+        ".mjs": "javascript",
+        ".cjs": "javascript",
+        ".jsx": "javascript",
+        ".go": "go",
+        ".java": "java",
+    }
+)
+
+
+def resolve_language(language_id: str | None = None, file_path: str | None = None) -> str | None:
+    """Return the canonical language for an LSP language id, a request language or a path.
+
+    The language id wins when it is known; otherwise the file extension decides.
+    Returns ``None`` when neither names a supported language.
+    """
+    if language_id:
+        found = _LANGUAGE_ALIASES.get(language_id.strip().lower())
+        if found is not None:
+            return found
+    if file_path:
+        # Paths may come from Windows clients: split on both separators by hand
+        # instead of letting pathlib apply this host's rules.
+        name = file_path.replace("\\", "/").rsplit("/", 1)[-1]
+        dot = name.rfind(".")
+        if dot > 0:
+            return _EXTENSIONS.get(name[dot:].lower())
+    return None
+
+
+@cache
+def load_language(language: str) -> Language:
+    """Return the tree-sitter ``Language`` for a canonical language name.
+
+    Cached because a ``Language`` is an immutable handle to static grammar tables.
+    """
+    loader = _GRAMMAR_LOADERS.get(language)
+    if loader is None:
+        raise UnsupportedLanguageError(
+            f"No tree-sitter grammar for language '{language}'; supported: {', '.join(LANGUAGES)}",
+            {"language": language, "supported": list(LANGUAGES)},
+        )
+    return Language(loader())
+
+
+def canonical_language(language: str) -> str:
+    """Resolve a language name or alias, raising ``UnsupportedLanguageError`` if unknown."""
+    resolved = resolve_language(language)
+    if resolved is None:
+        raise UnsupportedLanguageError(
+            f"No tree-sitter grammar for language '{language}'; supported: {', '.join(LANGUAGES)}",
+            {"language": language, "supported": list(LANGUAGES)},
+        )
+    return resolved
+
+
+def encode(text: str) -> bytes:
+    """UTF-8 encode, keeping lone surrogates (from JSON escapes) one code point each."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def decode(data: bytes) -> str:
+    """Inverse of :func:`encode`; a slice cut mid-character decodes with replacements."""
+    return data.decode("utf-8", "surrogatepass") if data.isascii() else _decode_lenient(data)
+
+
+def _decode_lenient(data: bytes) -> str:
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
+
+
+class ParserPool:
+    """One tree-sitter parser per language, created on first use.
+
+    A ``Parser`` is not safe to share between threads, so each language has a
+    lock; different languages parse in parallel.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._parsers: dict[str, tuple[Parser, threading.Lock]] = {}
+        self._identifier_queries: dict[str, Query] = {}
+
+    def parse(self, language: str, source: bytes, old_tree: Tree | None = None) -> Tree:
+        """Parse ``source``; with ``old_tree`` (already edited) the parse is incremental."""
+        parser, lock = self._parser(language)
+        with lock:
+            return parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+
+    def document(self, text: str, language: str, *, label: str | None = None) -> SyntaxDocument:
+        """Parse ``text`` into a document that uses this pool's parsers."""
+        return SyntaxDocument(text, language, pool=self, label=label)
+
+    def identifier_query(self, language: str) -> Query:
+        """A query capturing every identifier-like leaf of ``language`` (compiled once)."""
+        with self._guard:
+            query = self._identifier_queries.get(language)
+            if query is None:
+                grammar = load_language(language)
+                kinds = [k for k in _IDENTIFIER_KINDS if grammar.id_for_node_kind(k, True)]
+                query = Query(grammar, "[" + " ".join(f"({k})" for k in kinds) + "] @name")
+                self._identifier_queries[language] = query
+            return query
+
+    def _parser(self, language: str) -> tuple[Parser, threading.Lock]:
+        with self._guard:
+            entry = self._parsers.get(language)
+            if entry is None:
+                entry = (Parser(load_language(language)), threading.Lock())
+                self._parsers[language] = entry
+            return entry
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of context for the prompt builder; ``size`` is its length in characters."""
+
+    text: str
+    source: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CompletionContext:
+    """Stable context for a completion prompt, most important first within each list."""
+
+    scope_signature: str | None
+    imports: list[Snippet]
+    definitions: list[Snippet]
+
+
+class _OffsetIndex:
+    """Code point <-> UTF-8 byte conversion for one version of a non-ASCII text.
+
+    Built lazily and only for non-ASCII texts (ASCII offsets are identical), from
+    line starts so that each conversion encodes or decodes at most one line.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.char_starts: list[int] = [0]
+        self.byte_starts: list[int] = [0]
+        char_pos = 0
+        byte_pos = 0
+        for line in text.split("\n"):
+            char_pos += len(line) + 1
+            byte_pos += len(encode(line)) + 1
+            self.char_starts.append(char_pos)
+            self.byte_starts.append(byte_pos)
+        self.text = text
+        self.data = encode(text)
+
+    def to_byte(self, offset: int) -> int:
+        row = bisect.bisect_right(self.char_starts, offset) - 1
+        start = self.char_starts[row]
+        return self.byte_starts[row] + len(encode(self.text[start:offset]))
+
+    def to_char(self, byte: int) -> int:
+        row = bisect.bisect_right(self.byte_starts, byte) - 1
+        start = self.byte_starts[row]
+        return self.char_starts[row] + len(decode(self.data[start:byte]))
+
+    def point(self, offset: int) -> Point:
+        row = bisect.bisect_right(self.char_starts, offset) - 1
+        start = self.char_starts[row]
+        return Point(row, len(encode(self.text[start:offset])))
+
+
+# Identifier-like leaves across the supported grammars (a kind missing from one
+# grammar is simply left out of that grammar's query).
+_IDENTIFIER_KINDS = (
+    "identifier",
+    "type_identifier",
+    "field_identifier",
+    "property_identifier",
+    "shorthand_property_identifier",
+    "shorthand_field_identifier",
+    "package_identifier",
+)
+
+
+@dataclass(frozen=True)
+class _OutlineRules:
+    """What counts as an import, a named scope and a definition in one language."""
+
+    imports: frozenset[str]
+    scopes: frozenset[str]
+    functions: frozenset[str]
+    definitions: frozenset[str]
+    containers: frozenset[str]
+    wrappers: frozenset[str]
+
+
+_JS_FUNCTIONS = frozenset(
+    {
+        "function_declaration",
+        "generator_function_declaration",
+        "method_definition",
+        "function_signature",
+        "abstract_method_signature",
+        "method_signature",
+    }
+)
+_JS_OUTLINE = _OutlineRules(
+    imports=frozenset({"import_statement"}),
+    scopes=_JS_FUNCTIONS
+    | {"class_declaration", "abstract_class_declaration", "class", "interface_declaration"},
+    functions=_JS_FUNCTIONS,
+    definitions=_JS_FUNCTIONS
+    | {
+        "class_declaration",
+        "abstract_class_declaration",
+        "interface_declaration",
+        "type_alias_declaration",
+        "enum_declaration",
+        "lexical_declaration",
+        "variable_declaration",
+        "public_field_definition",
+    },
+    containers=frozenset({"class_declaration", "abstract_class_declaration"}),
+    wrappers=frozenset({"export_statement"}),
+)
+
+_OUTLINES: Mapping[str, _OutlineRules] = MappingProxyType(
+    {
+        "rust": _OutlineRules(
+            imports=frozenset({"use_declaration", "extern_crate_declaration"}),
+            scopes=frozenset({"function_item", "impl_item", "trait_item", "mod_item"}),
+            functions=frozenset({"function_item", "function_signature_item"}),
+            definitions=frozenset(
+                {
+                    "function_item",
+                    "function_signature_item",
+                    "struct_item",
+                    "enum_item",
+                    "union_item",
+                    "trait_item",
+                    "type_item",
+                    "const_item",
+                    "static_item",
+                    "macro_definition",
+                }
+            ),
+            containers=frozenset({"impl_item", "trait_item", "mod_item"}),
+            wrappers=frozenset(),
+        ),
+        "python": _OutlineRules(
+            imports=frozenset(
+                {"import_statement", "import_from_statement", "future_import_statement"}
+            ),
+            scopes=frozenset({"function_definition", "class_definition"}),
+            functions=frozenset({"function_definition"}),
+            definitions=frozenset({"function_definition", "class_definition", "assignment"}),
+            containers=frozenset({"class_definition"}),
+            wrappers=frozenset({"decorated_definition", "expression_statement"}),
+        ),
+        "typescript": _JS_OUTLINE,
+        "tsx": _JS_OUTLINE,
+        "javascript": _JS_OUTLINE,
+        "go": _OutlineRules(
+            imports=frozenset({"import_declaration"}),
+            scopes=frozenset({"function_declaration", "method_declaration"}),
+            functions=frozenset({"function_declaration", "method_declaration"}),
+            definitions=frozenset(
+                {
+                    "function_declaration",
+                    "method_declaration",
+                    "type_spec",
+                    "type_alias",
+                    "const_spec",
+                    "var_spec",
+                }
+            ),
+            containers=frozenset({"type_declaration", "const_declaration", "var_declaration"}),
+            wrappers=frozenset(),
+        ),
+        "java": _OutlineRules(
+            imports=frozenset({"import_declaration"}),
+            scopes=frozenset(
+                {
+                    "class_declaration",
+                    "interface_declaration",
+                    "enum_declaration",
+                    "record_declaration",
+                    "method_declaration",
+                    "constructor_declaration",
+                }
+            ),
+            functions=frozenset({"method_declaration", "constructor_declaration"}),
+            definitions=frozenset(
+                {
+                    "class_declaration",
+                    "interface_declaration",
+                    "enum_declaration",
+                    "record_declaration",
+                    "method_declaration",
+                    "constructor_declaration",
+                    "field_declaration",
+                }
+            ),
+            containers=frozenset(
+                {
+                    "class_declaration",
+                    "interface_declaration",
+                    "enum_declaration",
+                    "record_declaration",
+                }
+            ),
+            wrappers=frozenset(),
+        ),
+    }
+)
+
+# Context sizes: enough to name what the cursor is using without scanning the file.
+_WINDOW_BYTES_BEFORE = 2000
+_WINDOW_BYTES_AFTER = 400
+_MAX_DEFINITIONS = 12
+_MAX_FULL_DEFINITION_CHARS = 400
+
+
+class SyntaxDocument:
+    """A text and its syntax tree, kept in step by incremental re-parsing."""
+
+    def __init__(
+        self,
+        text: str,
+        language: str,
+        *,
+        pool: ParserPool | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Parse ``text`` as ``language`` (canonical name or alias).
+
+        ``pool`` shares parsers with the Engine; without one the document gets a
+        private pool. ``label`` names the document in completion-context snippets.
+        """
+        self.language = canonical_language(language)
+        self.label = label
+        self._pool = pool if pool is not None else ParserPool()
+        self._outline = _OUTLINES[self.language]
+        self._text = text
+        self._data = encode(text)
+        self._tree = self._pool.parse(self.language, self._data)
+        self._version = 0
+        self._reset_caches()
+
+    @property
+    def text(self) -> str:
+        """The current text."""
+        return self._text
+
+    @property
+    def data(self) -> bytes:
+        """The current text as UTF-8 bytes (what tree-sitter offsets index)."""
+        return self._data
+
+    @property
+    def tree(self) -> Tree:
+        """The current syntax tree."""
+        return self._tree
+
+    @property
+    def version(self) -> int:
+        """Incremented by every edit."""
+        return self._version
+
+    def _reset_caches(self) -> None:
+        self._ascii = self._text.isascii()
+        self._index: _OffsetIndex | None = None
+        self._imports: list[Node] | None = None
+        self._definitions: dict[str, list[Node]] | None = None
+
+    # -- offsets -------------------------------------------------------------
+
+    def clamp(self, offset: int) -> int:
+        """Clamp a code-point offset into ``[0, len(text)]``."""
+        return max(0, min(offset, len(self._text)))
+
+    def _offsets(self) -> _OffsetIndex:
+        if self._index is None:
+            self._index = _OffsetIndex(self._text)
+        return self._index
+
+    def byte_offset(self, offset: int) -> int:
+        """UTF-8 byte offset of a code-point offset (clamped to the text)."""
+        offset = self.clamp(offset)
+        return offset if self._ascii else self._offsets().to_byte(offset)
+
+    def char_offset(self, byte: int) -> int:
+        """Code-point offset of a UTF-8 byte offset."""
+        byte = max(0, min(byte, len(self._data)))
+        return byte if self._ascii else self._offsets().to_char(byte)
+
+    def node_range(self, node: Node) -> tuple[int, int]:
+        """A node's ``(start, end)`` in code points."""
+        return self.char_offset(node.start_byte), self.char_offset(node.end_byte)
+
+    def node_text(self, node: Node) -> str:
+        """A node's source text."""
+        return decode(self._data[node.start_byte : node.end_byte])
+
+    def slice_bytes(self, start: int, end: int) -> str:
+        """Source text between two byte offsets."""
+        return decode(self._data[start:end])
+
+    def _point(self, offset: int) -> Point:
+        if not self._ascii:
+            return self._offsets().point(offset)
+        row = self._text.count("\n", 0, offset)
+        return Point(row, offset - (self._text.rfind("\n", 0, offset) + 1))
+
+    # -- editing -------------------------------------------------------------
+
+    def apply_edit(self, start: int, end: int, new_text: str) -> None:
+        """Replace ``text[start:end]`` with ``new_text`` and re-parse incrementally.
+
+        Offsets are code points. Negative offsets or ``end < start`` are rejected;
+        offsets past the end of the text are clamped to it.
+        """
+        if start < 0:
+            raise InvalidRequestError("start", "Edit start must not be negative", value=start)
+        if end < start:
+            raise InvalidRequestError("end", "Edit end must not be before its start", value=end)
+        start, end = self.clamp(start), self.clamp(end)
+        start_byte, end_byte = self.byte_offset(start), self.byte_offset(end)
+        start_point, old_end_point = self._point(start), self._point(end)
+        inserted = encode(new_text)
+        newlines = new_text.count("\n")
+        if newlines:
+            last_line = new_text[new_text.rfind("\n") + 1 :]
+            new_end_point = Point(start_point.row + newlines, len(encode(last_line)))
+        else:
+            new_end_point = Point(start_point.row, start_point.column + len(inserted))
+
+        self._text = self._text[:start] + new_text + self._text[end:]
+        self._data = self._data[:start_byte] + inserted + self._data[end_byte:]
+        self._tree.edit(
+            start_byte,
+            end_byte,
+            start_byte + len(inserted),
+            start_point,
+            old_end_point,
+            new_end_point,
+        )
+        self._tree = self._pool.parse(self.language, self._data, self._tree)
+        self._version += 1
+        self._reset_caches()
+
+    def set_text(self, text: str) -> None:
+        """Replace the whole text (full-document sync) with a fresh parse."""
+        self._text = text
+        self._data = encode(text)
+        self._tree = self._pool.parse(self.language, self._data)
+        self._version += 1
+        self._reset_caches()
+
+    # -- queries -------------------------------------------------------------
+
+    def node_at(self, offset: int) -> Node:
+        """The innermost named node at a code-point offset.
+
+        A cursor just after a word (before whitespace, punctuation or the end)
+        means that word, as editors treat it.
+        """
+        offset = self.clamp(offset)
+        byte = self.byte_offset(offset)
+        root = self._tree.root_node
+        after = self._text[offset] if offset < len(self._text) else ""
+        before = self._text[offset - 1] if offset > 0 else ""
+        if (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            found = root.named_descendant_for_byte_range(byte - len(encode(before)), byte)
+        else:
+            found = root.named_descendant_for_byte_range(byte, byte)
+        return found if found is not None else root
+
+    def selection_ranges(self, offset: int) -> list[tuple[int, int]]:
+        """Ranges of the enclosing syntax nodes at ``offset``, innermost first.
+
+        Only named nodes count; a parent with the same range as its child is
+        dropped. The last range is the whole document.
+        """
+        ranges: list[tuple[int, int]] = []
+        node: Node | None = self.node_at(offset)
+        while node is not None:
+            span = self.node_range(node)
+            if not ranges or ranges[-1] != span:
+                ranges.append(span)
+            node = node.parent
+        whole = (0, len(self._text))
+        if ranges[-1] != whole:
+            ranges.append(whole)
+        return ranges
+
+    def completion_context(
+        self, offset: int, others: Sequence[SyntaxDocument] = ()
+    ) -> CompletionContext:
+        """Scope signature, imports and nearby definitions for a cursor.
+
+        Definitions are those of identifiers used near the cursor, closest first,
+        looked up in this document and then in ``others`` (other open documents).
+        """
+        offset = self.clamp(offset)
+        byte = self.byte_offset(offset)
+        own_label = "this"
+        imports = [self._snippet(node, own_label, full=True) for node in self._import_nodes()]
+        definitions: list[Snippet] = []
+        seen: set[tuple[str, int]] = set()
+        for name in self._names_near(byte):
+            found = _lookup(self, name, byte, own_label, seen)
+            if not found:
+                for index, other in enumerate(others):
+                    if other is self:
+                        continue
+                    label = other.label or f"document {index + 1}"
+                    found = _lookup(other, name, None, label, seen)
+                    if found:
+                        break
+            definitions.extend(found)
+            if len(definitions) >= _MAX_DEFINITIONS:
+                break
+        return CompletionContext(
+            scope_signature=self._scope_signature(byte),
+            imports=imports,
+            definitions=definitions[:_MAX_DEFINITIONS],
+        )
+
+    def _scope_signature(self, byte: int) -> str | None:
+        node: Node | None = self._tree.root_node.descendant_for_byte_range(byte, byte)
+        headers: list[str] = []
+        while node is not None:
+            if node.type in self._outline.scopes:
+                headers.append(self._line_indent(node) + self.header(node))
+            node = node.parent
+        return "\n".join(reversed(headers)) if headers else None
+
+    def _line_indent(self, node: Node) -> str:
+        # Nested headers keep their indentation so the signature reads like code.
+        line_start = self._data.rfind(b"\n", 0, node.start_byte) + 1
+        prefix = self.slice_bytes(line_start, node.start_byte)
+        return prefix if prefix.isspace() else ""
+
+    def header(self, node: Node) -> str:
+        """A definition's text up to its body: the signature of a function or class."""
+        body = node.child_by_field_name("body")
+        if body is None or body.start_byte <= node.start_byte:
+            text = self.node_text(node)
+            return text.split("\n", 1)[0].rstrip()
+        return self.slice_bytes(node.start_byte, body.start_byte).rstrip()
+
+    def _snippet(self, node: Node, source: str, *, full: bool) -> Snippet:
+        if full:
+            text = self.node_text(node)
+        elif node.type in self._outline.functions:
+            text = self.header(node)
+        else:
+            text = self.node_text(node)
+            if len(text) > _MAX_FULL_DEFINITION_CHARS:
+                text = self.header(node)
+        return Snippet(text=text, source=source, size=len(text))
+
+    def _import_nodes(self) -> list[Node]:
+        if self._imports is None:
+            kinds = self._outline.imports
+            self._imports = [c for c in self._tree.root_node.named_children if c.type in kinds]
+        return self._imports
+
+    def definitions_index(self) -> dict[str, list[Node]]:
+        """Top-level definitions (and members of classes, impls, modules) by name."""
+        if self._definitions is None:
+            index: dict[str, list[Node]] = {}
+            for node in _outline_nodes(self._tree.root_node, self._outline):
+                for name_node in _definition_names(node):
+                    index.setdefault(self.node_text(name_node), []).append(node)
+            self._definitions = index
+        return self._definitions
+
+    def _names_near(self, byte: int) -> list[str]:
+        cursor = QueryCursor(self._pool.identifier_query(self.language))
+        cursor.set_byte_range(
+            max(0, byte - _WINDOW_BYTES_BEFORE), min(len(self._data), byte + _WINDOW_BYTES_AFTER)
+        )
+        nodes = cursor.captures(self._tree.root_node).get("name", [])
+        nodes.sort(key=lambda n: abs(n.start_byte - byte))
+        names: list[str] = []
+        seen: set[str] = set()
+        for node in nodes:
+            name = self.node_text(node)
+            if name not in seen:
+                seen.add(name)
+                names.append(name)
+        return names
+
+
+def _lookup(
+    document: SyntaxDocument,
+    name: str,
+    cursor_byte: int | None,
+    label: str,
+    seen: set[tuple[str, int]],
+) -> list[Snippet]:
+    found: list[Snippet] = []
+    for node in document.definitions_index().get(name, ()):
+        # The definition the cursor is inside is already the scope signature.
+        if cursor_byte is not None and node.start_byte <= cursor_byte <= node.end_byte:
+            continue
+        key = (label, node.start_byte)
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append(document._snippet(node, label, full=False))
+    return found
+
+
+def _outline_nodes(root: Node, rules: _OutlineRules) -> Iterator[Node]:
+    """Definitions at the top level, inside wrappers and up to two containers deep."""
+    stack: list[tuple[Node, int]] = [(child, 0) for child in reversed(root.named_children)]
+    while stack:
+        node, level = stack.pop()
+        if node.type in rules.wrappers:
+            stack.extend((child, level) for child in reversed(node.named_children))
+            continue
+        if node.type in rules.definitions:
+            yield node
+        if node.type in rules.containers and level < 2:
+            body = node.child_by_field_name("body")
+            members = (body or node).named_children
+            if body is None:
+                # Go's `type (...)` groups have no body: their specs are the members.
+                members = [m for m in members if m.type in rules.definitions]
+            stack.extend((member, level + 1) for member in reversed(members))
+
+
+def _definition_names(node: Node) -> list[Node]:
+    """Name nodes a definition introduces (several for ``let a = 1, b = 2``)."""
+    name = node.child_by_field_name("name")
+    if name is not None:
+        return [name] + [n for n in node.children_by_field_name("name") if n != name]
+    names: list[Node] = []
+    if node.type == "assignment":
+        left = node.child_by_field_name("left")
+        if left is not None and left.type == "identifier":
+            names.append(left)
+        return names
+    for child in node.named_children:
+        if child.type in ("variable_declarator", "const_spec", "var_spec"):
+            inner = child.child_by_field_name("name")
+            if inner is not None and inner.type == "identifier":
+                names.append(inner)
+    return names
