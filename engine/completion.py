@@ -47,6 +47,8 @@ class CompletionRequest:
     use_cache: bool = False
     # False: answer MODEL_LOADING while another request's load is under way.
     wait_for_load: bool = True
+    # Who asked (for events and ownership); None for the local editor.
+    caller: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from engine.generation import (
     SamplingParams,
     TokenEvent,
 )
+from engine.events import EngineEvent, EventBus
 from engine.llama_backend import route_native_logs
 from engine.metrics import InferenceRecord, MetricsRecorder
 from engine.prompts import FimPrompt, TextPrompt
@@ -56,6 +57,7 @@ from engine.registry import (
     UnloadResult,
 )
 from engine.resources import ResourceMonitor, SystemResources
+from engine.store import Store
 from engine.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,8 @@ class Engine:
             listener=self._on_registry_event,
         )
         self.documents = DocumentStore()
+        self.store = Store(settings.data_dir / "ai-ide.sqlite3")
+        self.bus = EventBus()
         self.metrics = MetricsRecorder()
         self.completion_cache: LruCache[CompletionResult] = LruCache(
             settings.completion.cache_entries
@@ -109,8 +113,9 @@ class Engine:
             await self.load_model(model_id)
 
     async def close(self) -> None:
-        """Unload every model and stop background threads."""
+        """Unload every model, stop background threads, close the database."""
         await asyncio.to_thread(self.registry.close)
+        self.store.close()
 
     def add_listener(self, listener: RegistryListener) -> None:
         """Receive model status and load-progress events (from any thread)."""
@@ -122,6 +127,17 @@ class Engine:
             self._listeners.remove(listener)
 
     def _on_registry_event(self, event: RegistryEvent) -> None:
+        if event.kind == "status":
+            kind = {"loaded": "model_loaded", "error": "model_load_failed"}.get(event.status)
+            if event.status == "available" and event.previous == "unloading":
+                kind = "model_unloaded"
+            if kind is not None:
+                data: dict[str, object] = {"model_id": event.model_id, "status": event.status}
+                if event.error:
+                    data["error"] = event.error
+                if event.memory_usage_mb is not None:
+                    data["memory_usage_mb"] = event.memory_usage_mb
+                self.bus.publish(EngineEvent(kind, data))
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -312,8 +328,25 @@ class Engine:
             result = await self._complete(model_id, request, prompt, started)
         except EngineError as exc:
             self._record(model_id, wall, (time.monotonic() - started) * 1000.0, exc)
+            self.publish_error(model_id, exc, request.caller)
             raise
         generation = result.completion.generation
+        self.bus.publish(
+            EngineEvent(
+                "inference_completed",
+                {
+                    "model_id": model_id,
+                    "request_id": generation.request_id,
+                    "processing_time_ms": round(result.processing_time_ms, 2),
+                    "tokens_used": generation.prompt_tokens + generation.completion_tokens,
+                    "result": {
+                        "confidence": round(result.completion.confidence, 4),
+                        "text": result.completion.text,
+                    },
+                },
+                owner=request.caller,
+            )
+        )
         self._record(
             model_id,
             wall,
@@ -324,6 +357,18 @@ class Engine:
         if request.use_cache:
             self.completion_cache.put(key, result, result.completion.text)
         return result
+
+    def publish_error(self, model_id: str, error: EngineError, caller: str | None) -> None:
+        """Publish ``error_occurred`` for a failed request (not for cancellations)."""
+        if error.code == "REQUEST_CANCELLED":
+            return
+        self.bus.publish(
+            EngineEvent(
+                "error_occurred",
+                {"model_id": model_id, "code": error.code, "message": error.message},
+                owner=caller,
+            )
+        )
 
     def _record(
         self,

@@ -90,6 +90,7 @@ class RegistryEvent:
     progress: float = 0.0
     error: str | None = None
     memory_usage_mb: float | None = None
+    previous: ModelStatus | None = None
 
 
 Listener = Callable[[RegistryEvent], None]
@@ -209,6 +210,7 @@ class ModelRegistry:
                 log.exception("registry listener failed")
 
     def _set_status(self, state: _State, status: ModelStatus, error: str | None = None) -> None:
+        previous = state.status
         state.status = status
         state.error = error
         self._lock.notify_all()
@@ -219,6 +221,7 @@ class ModelRegistry:
                 status,
                 error=error,
                 memory_usage_mb=state.memory_usage_mb,
+                previous=previous,
             )
         )
 
