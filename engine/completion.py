@@ -9,10 +9,10 @@ the generation from a model worker, and the final text from
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine.errors import InvalidRequestError
-from engine.generation import BlockStop, GenerationResult, Priority, SamplingParams
+from engine.messages import BlockStop, GenerationResult, Priority, SamplingParams
 from engine.postprocess import postprocess_completion
 from engine.prompts import ContextBlock, FimPrompt, split_at_cursor
 from engine.syntax import CompletionContext
@@ -163,3 +163,63 @@ def distinct(completions: Sequence[Completion], primary: Completion) -> list[Com
             seen.add(key)
             kept.append(item)
     return kept
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The last suggestion shown for a document, and where."""
+
+    before: str  # the document up to the cursor when it was shown
+    after: str  # the document from the cursor on
+    result: CompletionResult
+
+
+class TypeThroughCache:
+    """Serves the rest of the last suggestion while the user types its first characters.
+
+    When the document is the old one with exactly the suggestion's first
+    characters inserted at the old cursor, the remainder is still the model's
+    answer: it is returned at once, without a new inference.
+    """
+
+    def __init__(self, max_documents: int = 64) -> None:
+        self._shown: dict[str, _Shown] = {}
+        self._max = max_documents
+
+    def remember(self, key: str, request: CompletionRequest, result: CompletionResult) -> None:
+        """Record what was shown for a document."""
+        if not result.completion.text:
+            self._shown.pop(key, None)
+            return
+        self._shown.pop(key, None)
+        self._shown[key] = _Shown(
+            request.code[: request.cursor], request.code[request.cursor :], result
+        )
+        while len(self._shown) > self._max:
+            del self._shown[next(iter(self._shown))]
+
+    def forget(self, key: str) -> None:
+        """Drop a document's entry (closed, or the suggestion was rejected)."""
+        self._shown.pop(key, None)
+
+    def lookup(self, key: str, request: CompletionRequest) -> CompletionResult | None:
+        """The rest of the shown suggestion if the user typed into it, else None."""
+        shown = self._shown.get(key)
+        if shown is None:
+            return None
+        before, after = request.code[: request.cursor], request.code[request.cursor :]
+        if after != shown.after or not before.startswith(shown.before):
+            return None
+        typed = before[len(shown.before) :]
+        old = shown.result.completion
+        if not typed or not old.text.startswith(typed) or len(typed) >= len(old.text):
+            return None
+        shift = len(typed)
+        rest = replace(
+            old,
+            text=old.text[shift:],
+            raw_text=old.raw_text[shift:] if old.raw_text.startswith(typed) else old.raw_text,
+            replace_start=old.replace_start + shift,
+            replace_end=old.replace_end + shift,
+        )
+        return replace(shown.result, completion=rest, alternatives=[], cached=True)

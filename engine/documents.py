@@ -40,6 +40,7 @@ class OpenDocument:
     version: int
     language: str | None
     syntax: SyntaxDocument | None
+    language_id: str | None = None  # as the editor named it
 
 
 # Documents beyond this size are kept as text only: parsing them on every
@@ -70,7 +71,9 @@ class DocumentStore:
     def open(self, uri: str, text: str, version: int, language_id: str | None) -> OpenDocument:
         """Start tracking a document (replacing any previous state)."""
         language = resolve_language(language_id, uri)
-        doc = OpenDocument(uri, text, version, language, self._parse(text, language, uri))
+        doc = OpenDocument(
+            uri, text, version, language, self._parse(text, language, uri), language_id
+        )
         with self._lock:
             self._docs[uri] = doc
         return doc

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from engine.cache import LruCache, cache_key
 from engine.catalog import EMBEDDED_PACKAGE, ModelSpec, build_catalog
+from engine.codegen import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
 from engine.completion import (
     Completion,
     CompletionRequest,
     CompletionResult,
+    TypeThroughCache,
     block_stop,
     build_prompt,
     clamp_cursor,
@@ -34,7 +36,7 @@ from engine.errors import (
     ModelLoadingError,
     ModelNotLoadedError,
 )
-from engine.generation import (
+from engine.messages import (
     AsyncSink,
     DoneEvent,
     ErrorEvent,
@@ -45,9 +47,11 @@ from engine.generation import (
     TokenEvent,
 )
 from engine.events import EngineEvent, EventBus
+from engine.jobs import JobService
 from engine.llama_backend import route_native_logs
 from engine.metrics import InferenceRecord, MetricsRecorder
 from engine.prompts import FimPrompt, TextPrompt
+from engine.refactor import RefactorRequest, RefactorResult, refactor
 from engine.registry import (
     LoadPriority,
     LoadTicket,
@@ -58,6 +62,8 @@ from engine.registry import (
 )
 from engine.resources import ResourceMonitor, SystemResources
 from engine.store import Store
+from engine.text_generator import WorkerTextGenerator
+from engine.webhooks import WebhookService
 from engine.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -99,22 +105,31 @@ class Engine:
         self.documents = DocumentStore()
         self.store = Store(settings.data_dir / "ai-ide.sqlite3")
         self.bus = EventBus()
-        self.metrics = MetricsRecorder()
+        self.metrics = MetricsRecorder(self.store)
+        self.jobs = JobService(self.store, self.bus)
+        self.webhooks = WebhookService(self.store, settings.webhooks, self.bus)
         self.completion_cache: LruCache[CompletionResult] = LruCache(
             settings.completion.cache_entries
         )
+        self.type_through = TypeThroughCache()
         self._started = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        """Queue the configured preloads (does not wait for them)."""
+        """Start background work: queued jobs, configured preloads (not awaited)."""
+        await self.jobs.start()
+        await self.webhooks.start()
         for model_id in self.settings.preload:
             await self.load_model(model_id)
 
     async def close(self) -> None:
-        """Unload every model, stop background threads, close the database."""
+        """Unload every model, stop background work, close the database."""
+        await self.jobs.stop()
         await asyncio.to_thread(self.registry.close)
+        # After the registry: its last events (model_unloaded) are already in the
+        # outbox and go out at the next start.
+        await self.webhooks.stop()
         self.store.close()
 
     def add_listener(self, listener: RegistryListener) -> None:
@@ -318,6 +333,13 @@ class Engine:
             request.params,
             request.alternatives,
         )
+        if request.document_key is not None:
+            typed_into = self.type_through.lookup(request.document_key, request)
+            if typed_into is not None:
+                elapsed = (time.monotonic() - started) * 1000.0
+                self._record(model_id, wall, elapsed, None, cached=True, tokens=0)
+                self.type_through.remember(request.document_key, request, typed_into)
+                return replace(typed_into, processing_time_ms=elapsed)
         if request.use_cache:
             hit = self.completion_cache.get(key)
             if hit is not None:
@@ -330,33 +352,141 @@ class Engine:
             self._record(model_id, wall, (time.monotonic() - started) * 1000.0, exc)
             self.publish_error(model_id, exc, request.caller)
             raise
-        generation = result.completion.generation
+        self._succeeded(
+            "completion",
+            model_id,
+            wall,
+            result.completion.generation,
+            result.processing_time_ms,
+            result.completion.text,
+            request.caller,
+        )
+        if request.use_cache:
+            self.completion_cache.put(key, result, result.completion.text)
+        if request.document_key is not None:
+            self.type_through.remember(request.document_key, request, result)
+        return result
+
+    def _succeeded(
+        self,
+        kind: str,
+        model_id: str,
+        wall: float,
+        generation: GenerationResult,
+        processing_time_ms: float,
+        text: str,
+        caller: str | None,
+    ) -> None:
+        """Record a successful inference and publish ``inference_completed``."""
+        tokens = generation.prompt_tokens + generation.completion_tokens
+        self._record(model_id, wall, processing_time_ms, None, tokens=tokens, kind=kind)
         self.bus.publish(
             EngineEvent(
                 "inference_completed",
                 {
                     "model_id": model_id,
                     "request_id": generation.request_id,
-                    "processing_time_ms": round(result.processing_time_ms, 2),
-                    "tokens_used": generation.prompt_tokens + generation.completion_tokens,
-                    "result": {
-                        "confidence": round(result.completion.confidence, 4),
-                        "text": result.completion.text,
-                    },
+                    "type": kind,
+                    "processing_time_ms": round(processing_time_ms, 2),
+                    "tokens_used": tokens,
+                    "result": {"confidence": round(generation.confidence, 4), "text": text},
                 },
-                owner=request.caller,
+                owner=caller,
             )
         )
-        self._record(
-            model_id,
-            wall,
-            result.processing_time_ms,
-            None,
-            tokens=generation.prompt_tokens + generation.completion_tokens,
-        )
-        if request.use_cache:
-            self.completion_cache.put(key, result, result.completion.text)
-        return result
+
+    async def generate_code(self, request: CodeGenRequest) -> CodeGenResult:
+        """Generate code from a natural-language prompt (chat template or comment prompt)."""
+        started = time.monotonic()
+        wall = time.time()
+        model_id = request.model_id or self.default_model_id()
+        spec = self.registry.view(model_id).spec
+        if "\x00" in request.prompt or "\x00" in request.existing_code:
+            raise InvalidRequestError("prompt", "prompt and code must not contain NUL characters")
+        try:
+            await self.worker_for(model_id, request.wait_for_load)
+            info = self.registry.view(model_id).info
+            assert info is not None
+            prompt, style = build_codegen_prompt(request, info, spec.type == "chat")
+            generation = await self.run(
+                model_id,
+                prompt,
+                request.params,
+                priority=request.priority,
+                timeout_seconds=request.timeout_seconds,
+                wait_for_load=request.wait_for_load,
+            )
+        except EngineError as exc:
+            self._record(
+                model_id, wall, (time.monotonic() - started) * 1000.0, exc, kind="generation"
+            )
+            self.publish_error(model_id, exc, request.caller)
+            raise
+        text = strip_fences(generation.text)
+        elapsed = (time.monotonic() - started) * 1000.0
+        self._succeeded("generation", model_id, wall, generation, elapsed, text, request.caller)
+        return CodeGenResult(model_id, text, generation.confidence, style, generation, elapsed)
+
+    async def refactor(
+        self,
+        request: RefactorRequest,
+        *,
+        model_id: str | None = None,
+        caller: str | None = None,
+        priority: Priority = Priority.NORMAL,
+        use_model: bool = True,
+        wait_for_load: bool = True,
+    ) -> tuple[str | None, RefactorResult]:
+        """Run a refactoring; the model proposes names and rewrites.
+
+        Tree-sitter work and compiler checks run on a thread; the model is
+        reached through a blocking adapter over its worker. Without
+        ``use_model`` only deterministic names are used (instant, for
+        previews). Returns the model used (None without one) and the result.
+        """
+        started = time.monotonic()
+        wall = time.time()
+        generator: WorkerTextGenerator | None = None
+        chosen: str | None = None
+        if use_model:
+            chosen = model_id or self.default_model_id()
+            worker = await self.worker_for(chosen, wait_for_load)
+            generator = WorkerTextGenerator(worker, priority, self._deadline(None))
+        try:
+            result = await asyncio.to_thread(refactor, request, generator)
+        except asyncio.CancelledError:
+            if generator is not None:
+                generator.cancel()
+            raise
+        except EngineError as exc:
+            if chosen is not None:
+                self._record(
+                    chosen, wall, (time.monotonic() - started) * 1000.0, exc, kind="refactor"
+                )
+                self.publish_error(chosen, exc, caller)
+            raise
+        if chosen is not None and generator is not None:
+            elapsed = (time.monotonic() - started) * 1000.0
+            tokens = sum(r.prompt_tokens + r.completion_tokens for r in generator.results)
+            self._record(chosen, wall, elapsed, None, tokens=tokens, kind="refactor")
+            self.bus.publish(
+                EngineEvent(
+                    "inference_completed",
+                    {
+                        "model_id": chosen,
+                        "type": "refactor",
+                        "operation": request.operation,
+                        "processing_time_ms": round(elapsed, 2),
+                        "tokens_used": tokens,
+                        "result": {
+                            "confidence": round(result.confidence, 4),
+                            "safety_score": round(result.safety_score, 4),
+                        },
+                    },
+                    owner=caller,
+                )
+            )
+        return chosen, result
 
     def publish_error(self, model_id: str, error: EngineError, caller: str | None) -> None:
         """Publish ``error_occurred`` for a failed request (not for cancellations)."""

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import InferenceFailedError, ModelLoadFailedError
-from engine.generation import SamplingParams
+from engine.messages import SamplingParams
 from engine.prompts import FimTokens
 
 ProgressCallback = Callable[[float], bool]
@@ -95,6 +95,7 @@ class LlamaModel:
         self.n_params = int(llama_cpp.llama_model_n_params(model))
         self.description = self._describe()
         self.bos = self._token_or_none(llama_cpp.llama_vocab_bos(self.vocab))
+        self.eos = self._token_or_none(llama_cpp.llama_vocab_eos(self.vocab))
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self.fim = FimTokens(
             prefix=self._token_or_none(llama_cpp.llama_vocab_fim_pre(self.vocab)),

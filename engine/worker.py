@@ -10,7 +10,7 @@ Slots remember which tokens their part of the KV cache holds. A new request
 takes the free slot whose cached tokens share the longest prefix with its
 prompt, so a keystroke re-reads only the changed tail of the prompt.
 
-Everything crossing the boundary is a message (see :mod:`engine.generation`);
+Everything crossing the boundary is a message (see :mod:`engine.messages`);
 cancellation is a flag checked between decode steps.
 """
 
@@ -36,7 +36,7 @@ from engine.errors import (
     QueueFullError,
     RequestCancelledError,
 )
-from engine.generation import (
+from engine.messages import (
     DoneEvent,
     ErrorEvent,
     FinishReason,
@@ -92,6 +92,8 @@ class ModelInfo:
     fim: FimTokens
     chat_template: str | None
     load_seconds: float
+    bos_text: str = ""
+    eos_text: str = ""
 
 
 def _held_back(text: str, stops: Sequence[str]) -> int:
@@ -283,6 +285,8 @@ class ModelWorker:
             fim=model.fim,
             chat_template=model.chat_template,
             load_seconds=time.monotonic() - started,
+            bos_text=model.token_text(model.bos) if model.bos is not None else "",
+            eos_text=model.token_text(model.eos) if model.eos is not None else "",
         )
 
     def _run(self) -> None:

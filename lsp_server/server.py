@@ -10,6 +10,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from lsp_server.config import LspConfig
 from lsp_server.convert import encoding_of
+from lsp_server.model_status import ModelStatusReporter
 from lsp_server.positions import Encoding
 from lsp_server.protocol import AiIdeProtocol
 
@@ -30,6 +31,7 @@ class AiIdeLanguageServer(LanguageServer):
         self.engine = engine
         self.settings = settings
         self.config = LspConfig(model=settings.completion.model)
+        self.status = ModelStatusReporter(self)
 
     @property
     def encoding(self) -> Encoding:
@@ -39,10 +41,16 @@ class AiIdeLanguageServer(LanguageServer):
 
 def create_server(engine: Engine, settings: Settings) -> AiIdeLanguageServer:
     """A language server with every feature registered, over ``engine``."""
-    from lsp_server.features import completion, documents, lifecycle
+    from lsp_server.features import (
+        code_actions,
+        commands,
+        completion,
+        documents,
+        lifecycle,
+        selection,
+    )
 
     server = AiIdeLanguageServer(engine, settings)
-    lifecycle.register(server)
-    documents.register(server)
-    completion.register(server)
+    for feature in (lifecycle, documents, completion, selection, code_actions, commands):
+        feature.register(server)
     return server

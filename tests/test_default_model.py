@@ -12,7 +12,7 @@ from engine.catalog import EMBEDDED_DEFAULT_ID
 from engine.completion import CompletionRequest
 from engine.config import Settings
 from engine.engine import Engine
-from engine.generation import SamplingParams
+from engine.messages import SamplingParams
 from lsp_server.sidecar.app import create_app
 
 pytestmark = pytest.mark.default_model

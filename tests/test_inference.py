@@ -18,7 +18,7 @@ from engine.errors import (
     QueueFullError,
     RequestCancelledError,
 )
-from engine.generation import (
+from engine.messages import (
     DoneEvent,
     GenerationRequest,
     Priority,

@@ -7,7 +7,7 @@ from pytest_lsp import LanguageClient
 
 from engine.completion import CompletionRequest
 from engine.engine import Engine
-from engine.generation import SamplingParams
+from engine.messages import SamplingParams
 
 URI = "file:///project/geometry.py"
 CODE = (

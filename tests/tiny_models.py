@@ -384,6 +384,7 @@ def _write_gguf(
     n_head_kv: int,
     n_ff: int,
     f16: bool,
+    chat_template: str | None = None,
 ) -> None:
     writer = gguf.GGUFWriter(path, arch="llama")
     writer.add_name(name)
@@ -414,6 +415,8 @@ def _write_gguf(
         key = _FIM_KEYS.get(role)
         if key is not None:
             writer.add_uint32(key, token_id)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
 
     for tensor_name, array in tensors.items():
         data = array.astype(np.float16) if f16 and array.ndim == 2 else array
@@ -438,6 +441,7 @@ def write_tiny_model(
     dtype: Literal["f16", "f32"] = "f16",
     newline_bias: float = 1.0,
     name: str | None = None,
+    chat_template: str | None = None,
 ) -> Path:
     """Write a tiny, deterministic llama-architecture GGUF model to ``path``.
 
@@ -458,6 +462,8 @@ def write_tiny_model(
         newline_bias: Constant added (through the bias coordinate) to the
             newline token's logit; larger means more line breaks.
         name: ``general.name``; defaults to ``tiny-<fim or nofim>-s<seed>``.
+        chat_template: a Jinja chat template stored as ``tokenizer.chat_template``
+            (makes the file look like a chat model's).
 
     Returns:
         ``path``.
@@ -477,6 +483,7 @@ def write_tiny_model(
         f16=dtype == "f16",
         newline_bias=newline_bias,
         name=name or f"tiny-{fim or 'nofim'}-s{seed}",
+        chat_template=chat_template,
     )
 
 
@@ -490,6 +497,7 @@ def _write_model(
     newline_bias: float,
     name: str,
     omit: frozenset[str] = frozenset(),
+    chat_template: str | None = None,
 ) -> Path:
     n_embd, n_layer, n_head, n_head_kv, n_ff = shape
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -519,6 +527,7 @@ def _write_model(
             n_head_kv=n_head_kv,
             n_ff=n_ff,
             f16=f16,
+            chat_template=chat_template,
         )
         tmp.replace(path)
     finally:

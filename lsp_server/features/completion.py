@@ -5,8 +5,10 @@ from __future__ import annotations
 from lsprotocol import types
 
 from engine.completion import CompletionRequest, CompletionResult
-from engine.generation import Priority, SamplingParams
+from engine.errors import EngineError
+from engine.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_range, word_start
+from lsp_server.errors import to_jsonrpc_error
 from lsp_server.positions import LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
@@ -17,7 +19,9 @@ async def _complete_at(
     doc = ls.engine.documents.get(uri)
     if doc is None or not ls.config.enabled:
         return None
-    if doc.language is not None and not ls.config.enabled_languages.get(doc.language, True):
+    if not (
+        ls.config.language_enabled(doc.language_id) and ls.config.language_enabled(doc.language)
+    ):
         return None
     index = LineIndex(doc.text)
     cursor = to_offset(index, position, ls.encoding)
@@ -31,7 +35,20 @@ async def _complete_at(
         priority=Priority.INTERACTIVE,
         document_key=uri,
     )
-    result = await ls.engine.complete(request)
+    try:
+        result = await ls.engine.complete(request)
+    except EngineError as exc:
+        if exc.code == "REQUEST_CANCELLED":
+            raise to_jsonrpc_error(exc) from exc
+        # A completion that cannot be made is not worth an error popup on
+        # every keystroke: log it and show nothing.
+        ls.window_log_message(
+            types.LogMessageParams(
+                type=types.MessageType.Warning,
+                message=f"completion failed: {exc.code}: {exc.message}",
+            )
+        )
+        return None
     return result, index, cursor
 
 

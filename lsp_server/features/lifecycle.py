@@ -1,11 +1,60 @@
-"""initialize: read the editor's settings."""
+"""Lifecycle and configuration: initialize, initialized, didChangeConfiguration."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
 from lsprotocol import types
 
+from engine.errors import EngineError
 from lsp_server.config import parse_config
 from lsp_server.server import AiIdeLanguageServer
+
+log = logging.getLogger(__name__)
+
+SECTION = "aiIde"
+
+
+def apply_settings(ls: AiIdeLanguageServer, raw: Any) -> None:
+    """Merge settings from the editor; report invalid ones and use their defaults."""
+    config, problem = parse_config(raw, ls.config)
+    ls.config = config
+    if problem:
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=problem)
+        )
+        ls.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Warning, message=problem)
+        )
+
+
+async def pull_configuration(ls: AiIdeLanguageServer) -> None:
+    """Ask the client for the ``aiIde`` section when it supports workspace/configuration."""
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.configuration):
+        return
+    try:
+        result = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)])
+        )
+    except Exception as exc:  # a client that fails the request keeps what it sent before
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    if result and isinstance(result[0], dict):
+        apply_settings(ls, result[0])
+
+
+async def preload_completion_model(ls: AiIdeLanguageServer) -> None:
+    """Start loading the completion model so the first keystroke does not wait for it."""
+    try:
+        model_id = ls.config.model or ls.engine.default_model_id()
+        await ls.engine.load_model(model_id)
+    except EngineError as exc:
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Error, message=f"ai-ide: {exc.message}")
+        )
 
 
 def register(server: AiIdeLanguageServer) -> None:
@@ -13,9 +62,28 @@ def register(server: AiIdeLanguageServer) -> None:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: AiIdeLanguageServer, params: types.InitializeParams) -> None:
-        config, problem = parse_config(params.initialization_options, ls.config)
-        ls.config = config
-        if problem:
-            ls.window_log_message(
-                types.LogMessageParams(type=types.MessageType.Warning, message=problem)
-            )
+        options = params.initialization_options
+        if isinstance(options, dict) and isinstance(options.get(SECTION), dict):
+            options = options[SECTION]
+        apply_settings(ls, options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: AiIdeLanguageServer, params: types.InitializedParams) -> None:
+        ls.status.attach(asyncio.get_running_loop())
+        await pull_configuration(ls)
+        await preload_completion_model(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: AiIdeLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        settings = params.settings
+        if isinstance(settings, dict) and isinstance(settings.get(SECTION), dict):
+            apply_settings(ls, settings[SECTION])
+        else:
+            # Clients that send null (pull model) expect us to ask.
+            await pull_configuration(ls)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: AiIdeLanguageServer, *args: object) -> None:
+        ls.status.detach()

@@ -2,31 +2,70 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import time
+from collections.abc import Callable
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
 
 from engine.config import Settings
 from engine.engine import Engine
+from lsp_server.sidecar.auth import Authenticator, AuthMiddleware, docs_page, require_caller
 from lsp_server.sidecar.errors import install_error_handlers
 from lsp_server.sidecar.middleware import RequestContextMiddleware
-from lsp_server.sidecar.routes import inference, models, system
+from lsp_server.sidecar.ratelimit import RateLimiter, RateLimitMiddleware
+from lsp_server.sidecar.routes import inference, jobs, models, monitoring, system
 
 API_PREFIX = "/v1/ai"
 
 
-def create_app(engine: Engine, settings: Settings) -> FastAPI:
-    """A FastAPI app serving the AI Services API from ``engine``."""
+def create_app(
+    engine: Engine, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
+    """A FastAPI app serving the AI Services API from ``engine``.
+
+    Every route requires credentials (``settings.auth``) and counts against
+    the caller's rate limits (``settings.rate_limits``, timed by ``clock``).
+    With API keys as the only method and no key yet, one is created in
+    ``<data_dir>/api-key`` first.
+    """
+    docs_url = f"{API_PREFIX}/docs"
     app = FastAPI(
         title="ai-ide AI Services API",
         version="1.0.0",
         description="Local code-assistant models over llama.cpp.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served below: a public page that asks for a credential
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        dependencies=[Depends(require_caller)],
     )
     app.state.engine = engine
     app.state.settings = settings
+    app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine.store)
     install_error_handlers(app)
-    for router in (models.router, inference.router, system.router):
+    inference.register_jobs(engine)
+    for router in (
+        models.router,
+        inference.router,
+        jobs.router,
+        monitoring.router,
+        system.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
+
+    async def docs(_: Request) -> HTMLResponse:
+        return docs_page(f"{API_PREFIX}/openapi.json", app.title)
+
+    app.add_route(docs_url, docs, include_in_schema=False)
+    # Middleware runs outermost last-added: request ids and size limits, then
+    # authentication (before routing: unknown paths are 401 too), then limits.
+    if settings.rate_limits.enabled:
+        app.add_middleware(
+            RateLimitMiddleware, limiter=RateLimiter(settings.rate_limits, API_PREFIX, clock=clock)
+        )
+    app.add_middleware(
+        AuthMiddleware, authenticator=authenticator, public_paths=frozenset({docs_url})
+    )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.http.max_body_bytes)
     return app

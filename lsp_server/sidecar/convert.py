@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from engine.cache import CacheStats
+from engine.codegen import CodeGenResult
 from engine.completion import CompletionResult
 from engine.engine import HealthReport
+from engine.jobs import JobRecord
 from engine.metrics import ModelMetrics
+from engine.refactor import RefactorResult
 from engine.registry import LoadTicket, ModelView, UnloadResult
 from lsp_server.sidecar import schemas as s
 
@@ -130,4 +133,92 @@ def to_health(report: HealthReport, cache: CacheStats) -> s.HealthResponse:
             gpu_memory_used_mb=_round(gpu.used_mb, 1) if gpu else None,
             gpu_memory_total_mb=_round(gpu.total_mb, 1) if gpu else None,
         ),
+    )
+
+
+def to_generation_response(result: CodeGenResult) -> s.GenerationResponse:
+    """The documented generation body."""
+    generation = result.generation
+    return s.GenerationResponse(
+        generation=s.GenerationBody(
+            text=result.text,
+            confidence=round(result.confidence, 4),
+            metadata=s.GenerationMetadata(
+                model_used=result.model_id,
+                tokens_used=generation.prompt_tokens + generation.completion_tokens,
+                prompt_tokens=generation.prompt_tokens,
+                completion_tokens=generation.completion_tokens,
+                processing_time_ms=round(result.processing_time_ms, 2),
+                finish_reason=generation.finish_reason,
+                prompt_style="chat" if result.prompt_style == "chat" else "comment",
+            ),
+        )
+    )
+
+
+def to_job_status(job: JobRecord) -> s.JobStatusResponse:
+    """A stored job in the API's shape."""
+    return s.JobStatusResponse(
+        job_id=job.id,
+        type=job.kind,
+        status=job.status,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        result=job.result,
+        error=s.JobError.model_validate(job.error) if job.error else None,
+    )
+
+
+def to_model_metrics(
+    model_id: str,
+    metrics: ModelMetrics,
+    view: ModelView,
+    gpu_utilization: float | None,
+    start: datetime,
+    end: datetime,
+) -> s.ModelMetricsResponse:
+    """Recorded figures of a model over a time range."""
+    return s.ModelMetricsResponse(
+        model_id=model_id,
+        metrics=s.MetricsBody(
+            inference_count=metrics.inference_count,
+            average_inference_time_ms=_round(metrics.average_inference_time_ms),
+            p95_inference_time_ms=_round(metrics.p95_inference_time_ms),
+            success_rate=_round(metrics.success_rate, 4),
+            memory_usage_mb=view.memory_usage_mb,
+            gpu_utilization_percent=gpu_utilization,
+            error_rate=_round(metrics.error_rate, 4),
+            cache_hit_rate=_round(metrics.cache_hit_rate, 4),
+        ),
+        time_range=s.TimeRange(start=rfc3339(start) or "", end=rfc3339(end) or ""),
+    )
+
+
+def to_refactor_response(model_id: str | None, result: RefactorResult) -> s.RefactorResponse:
+    """The documented refactoring body, with the checks that ran."""
+    return s.RefactorResponse(
+        refactoring=s.RefactoringBody(
+            type=result.type,
+            original_code=result.original_code,
+            refactored_code=result.refactored_code,
+            confidence=round(result.confidence, 4),
+            safety_score=round(result.safety_score, 4),
+            explanation=result.explanation,
+            checks=[
+                s.SafetyCheckBody(name=c.name, passed=c.passed, detail=c.detail)
+                for c in result.checks
+            ],
+            edits=[s.EditBody(start=e.start, end=e.end, new_text=e.new_text) for e in result.edits],
+            model_used=model_id,
+        ),
+        alternatives=[
+            s.AlternativeBody(
+                type=a.type,
+                code=a.code,
+                confidence=round(a.confidence, 4),
+                safety_score=round(a.safety_score, 4),
+            )
+            for a in result.alternatives
+        ],
     )

@@ -249,3 +249,205 @@ class HealthResponse(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     services: HealthServices
     system_resources: SystemResourcesBody
+
+
+# -- generation ---------------------------------------------------------------------
+
+
+class GenerationContext(StrictModel):
+    """What to generate into."""
+
+    language: str | None = Field(None, max_length=64)
+    existing_code: str = Field("", max_length=MAX_CODE_CHARS)
+    file_path: str | None = Field(None, max_length=4096)
+
+
+class GenerationParameters(StrictModel):
+    """Sampling parameters for generation."""
+
+    max_tokens: int = Field(256, ge=1, le=4096)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    stop_sequences: list[str] = Field(default_factory=list, max_length=16)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+class AsyncOption(StrictModel):
+    """Options shared by requests that can run as background jobs."""
+
+    async_: bool = Field(False, alias="async")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class GenerationRequestBody(StrictModel):
+    """``POST /inference/generation`` body."""
+
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, max_length=128)
+    prompt: str = Field(min_length=1, max_length=100_000)
+    context: GenerationContext = Field(default_factory=GenerationContext)
+    parameters: GenerationParameters = Field(default_factory=GenerationParameters)
+    options: AsyncOption = Field(default_factory=AsyncOption)
+
+
+class GenerationMetadata(BaseModel):
+    """Measured figures of one generation."""
+
+    model_used: str
+    tokens_used: int
+    prompt_tokens: int
+    completion_tokens: int
+    processing_time_ms: float
+    finish_reason: str
+    prompt_style: Literal["chat", "comment"] = Field(
+        description="chat: the model's chat template; comment: the request as a code comment"
+    )
+
+
+class GenerationBody(BaseModel):
+    """The generated code."""
+
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    metadata: GenerationMetadata
+
+
+class GenerationResponse(BaseModel):
+    """``POST /inference/generation`` answer."""
+
+    generation: GenerationBody
+
+
+# -- jobs -----------------------------------------------------------------------------
+
+
+class JobAccepted(BaseModel):
+    """202 answer to a request with ``options.async``."""
+
+    job_id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    status_url: str
+
+
+class JobError(BaseModel):
+    """Why a job failed (the envelope's error fields)."""
+
+    code: str
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class JobStatusResponse(BaseModel):
+    """``GET /jobs/{id}``: the job and, once done, the synchronous call's body."""
+
+    job_id: str
+    type: str
+    status: Literal["queued", "running", "completed", "failed"]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    result: dict[str, object] | None
+    error: JobError | None
+
+
+# -- monitoring ------------------------------------------------------------------------
+
+
+class MetricsBody(BaseModel):
+    """Figures computed from recorded inferences in the time range."""
+
+    inference_count: int
+    average_inference_time_ms: float | None
+    p95_inference_time_ms: float | None
+    success_rate: float | None
+    memory_usage_mb: float | None
+    gpu_utilization_percent: float | None
+    error_rate: float | None
+    cache_hit_rate: float | None
+
+
+class TimeRange(BaseModel):
+    """The range the figures cover (RFC 3339)."""
+
+    start: str
+    end: str
+
+
+class ModelMetricsResponse(BaseModel):
+    """``GET /monitoring/models/{id}/metrics``."""
+
+    model_id: str
+    metrics: MetricsBody
+    time_range: TimeRange
+
+
+# -- refactoring -------------------------------------------------------------------------
+
+
+class RefactorContext(StrictModel):
+    """Where the refactoring applies."""
+
+    language: str | None = Field(None, max_length=64, examples=["rust"])
+    file_path: str | None = Field(None, max_length=4096)
+    selection_start: int | None = Field(None, ge=0, le=2**31 - 1)
+    selection_end: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+class RefactorRequestBody(StrictModel):
+    """``POST /inference/refactor`` body."""
+
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, max_length=128)
+    code: str = Field(min_length=1, max_length=MAX_CODE_CHARS)
+    operation: Literal["extract_variable", "extract_method", "rename", "optimize_performance"]
+    context: RefactorContext = Field(default_factory=RefactorContext)
+    safety_checks: bool = True
+    new_name: str | None = Field(None, min_length=1, max_length=256)
+    options: AsyncOption = Field(default_factory=AsyncOption)
+
+
+class SafetyCheckBody(BaseModel):
+    """One check that ran on the result (passed null: not run, e.g. tool missing)."""
+
+    name: str
+    passed: bool | None
+    detail: str
+
+
+class EditBody(BaseModel):
+    """Replace ``original_code[start:end]`` with ``new_text``."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+class RefactoringBody(BaseModel):
+    """The accepted refactoring."""
+
+    type: str
+    original_code: str
+    refactored_code: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    safety_score: float = Field(ge=0.0, le=1.0)
+    explanation: str
+    checks: list[SafetyCheckBody]
+    edits: list[EditBody]
+    model_used: str | None = Field(description="null when no model was needed")
+
+
+class AlternativeBody(BaseModel):
+    """Another variant that passed the same checks."""
+
+    type: str
+    code: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    safety_score: float = Field(ge=0.0, le=1.0)
+
+
+class RefactorResponse(BaseModel):
+    """``POST /inference/refactor`` answer."""
+
+    refactoring: RefactoringBody
+    alternatives: list[AlternativeBody]

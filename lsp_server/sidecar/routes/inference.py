@@ -1,38 +1,43 @@
-"""Inference: code completion (plain and streamed)."""
+"""Inference: code completion (plain, streamed, async) and code generation."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
+from engine.codegen import CodeGenRequest
 from engine.completion import CompletionRequest, CompletionResult
 from engine.engine import Engine
-from engine.errors import EngineError
-from engine.generation import Priority, SamplingParams
+from engine.errors import EngineError, InvalidRequestError, UnsupportedLanguageError
+from engine.messages import Priority, SamplingParams
+from engine.refactor import RefactorRequest
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import checked_model_id, get_engine
+from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
 from lsp_server.sidecar.errors import now_rfc3339, request_id_of
 
 router = APIRouter(prefix="/inference", tags=["inference"])
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def to_engine_request(body: s.CompletionRequestBody, model_id: str) -> CompletionRequest:
+def to_engine_request(
+    engine: Engine, body: s.CompletionRequestBody, caller: str | None
+) -> CompletionRequest:
     """Translate the API body into the engine's completion request."""
+    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
     p = body.parameters
+    code = body.context.code
+    cursor = body.context.cursor_position
     return CompletionRequest(
-        code=body.context.code,
-        cursor=(
-            body.context.cursor_position
-            if body.context.cursor_position is not None
-            else len(body.context.code)
-        ),
+        code=code,
+        cursor=cursor if cursor is not None else len(code),
         language=body.context.language,
         file_path=body.context.file_path,
         model_id=model_id,
@@ -50,7 +55,128 @@ def to_engine_request(body: s.CompletionRequestBody, model_id: str) -> Completio
         alternatives=p.n - 1,
         use_cache=body.options.cache,
         wait_for_load=False,
+        caller=caller,
     )
+
+
+async def run_completion(
+    engine: Engine, body: s.CompletionRequestBody, caller: str | None, *, background: bool = False
+) -> s.CompletionResponse:
+    """A completion request to its documented response body."""
+    request = to_engine_request(engine, body, caller)
+    if background:
+        # Jobs wait for a model that is loading instead of failing with 503.
+        request = replace(request, wait_for_load=True)
+    return convert.to_completion_response(await engine.complete(request))
+
+
+def to_codegen_request(
+    engine: Engine, body: s.GenerationRequestBody, caller: str | None, background: bool
+) -> CodeGenRequest:
+    """Translate the API body into the engine's generation request."""
+    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
+    p = body.parameters
+    return CodeGenRequest(
+        prompt=body.prompt,
+        language=engine.documents.resolve_language(body.context.language, body.context.file_path),
+        existing_code=body.context.existing_code,
+        model_id=model_id,
+        params=SamplingParams(
+            max_tokens=p.max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            frequency_penalty=p.frequency_penalty,
+            presence_penalty=p.presence_penalty,
+            seed=p.seed,
+            stop=tuple(x for x in p.stop_sequences if x),
+        ),
+        caller=caller,
+        wait_for_load=background,
+    )
+
+
+async def run_generation(
+    engine: Engine, body: s.GenerationRequestBody, caller: str | None, *, background: bool = False
+) -> s.GenerationResponse:
+    """A generation request to its documented response body."""
+    result = await engine.generate_code(to_codegen_request(engine, body, caller, background))
+    return convert.to_generation_response(result)
+
+
+def to_refactor_request(engine: Engine, body: s.RefactorRequestBody) -> RefactorRequest:
+    """Translate the API body into the engine's refactoring request."""
+    language = engine.documents.resolve_language(body.context.language, body.context.file_path)
+    if language is None:
+        raise UnsupportedLanguageError(
+            "context.language is missing or not supported (rust, python, typescript, tsx, "
+            "javascript, go, java)",
+            {"field": "context.language"},
+        )
+    return RefactorRequest(
+        code=body.code,
+        language=language,
+        operation=body.operation,
+        selection_start=body.context.selection_start,
+        selection_end=body.context.selection_end,
+        new_name=body.new_name,
+        safety_checks=body.safety_checks,
+        file_path=body.context.file_path,
+    )
+
+
+async def run_refactor(
+    engine: Engine, body: s.RefactorRequestBody, caller: str | None, *, background: bool = False
+) -> s.RefactorResponse:
+    """A refactoring request to its documented response body."""
+    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
+    if "\x00" in body.code:
+        raise InvalidRequestError("code", "code must not contain NUL characters")
+    model_used, result = await engine.refactor(
+        to_refactor_request(engine, body),
+        model_id=model_id,
+        caller=caller,
+        wait_for_load=background,
+    )
+    return convert.to_refactor_response(model_used, result)
+
+
+def register_jobs(engine: Engine) -> None:
+    """Let stored completion, generation and refactoring jobs run in this process."""
+
+    async def completion(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        body = s.CompletionRequestBody.model_validate(payload)
+        response = await run_completion(engine, body, owner, background=True)
+        return response.model_dump(mode="json")
+
+    async def generation(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        body = s.GenerationRequestBody.model_validate(payload)
+        response = await run_generation(engine, body, owner, background=True)
+        return response.model_dump(mode="json")
+
+    async def refactoring(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        body = s.RefactorRequestBody.model_validate(payload)
+        response = await run_refactor(engine, body, owner, background=True)
+        return response.model_dump(mode="json")
+
+    engine.jobs.register("completion", completion)
+    engine.jobs.register("generation", generation)
+    engine.jobs.register("refactor", refactoring)
+
+
+async def accept_job(
+    engine: Engine, kind: str, body: s.StrictModel, caller: Caller
+) -> JSONResponse:
+    """Store a request as a job: 202 with where to find its result."""
+    # Validate the model now, so a bad id is a 404 today, not a failed job later.
+    model_id = getattr(body, "model_id", None)
+    if model_id is not None:
+        checked_model_id(engine, model_id)
+    payload = body.model_dump(mode="json", by_alias=True)
+    payload["options"]["async"] = False
+    job = await engine.jobs.submit(kind, payload, caller.id)
+    status_url = f"/v1/ai/jobs/{job.id}"
+    accepted = s.JobAccepted(job_id=job.id, status=job.status, status_url=status_url)
+    return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": status_url})
 
 
 def _sse(event: str, data: object) -> bytes:
@@ -61,17 +187,24 @@ def _sse(event: str, data: object) -> bytes:
     "/completion",
     response_model=s.CompletionResponse,
     summary="Complete code at a cursor",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        202: {"model": s.JobAccepted, "description": "accepted as a job (options.async)"},
+    },
 )
 async def completion(
-    body: s.CompletionRequestBody, request: Request, engine: EngineDep
-) -> s.CompletionResponse | StreamingResponse:
-    """Fill-in-the-middle completion; ``options.stream`` answers with Server-Sent Events."""
-    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
-    engine_request = to_engine_request(body, model_id)
+    body: s.CompletionRequestBody, request: Request, engine: EngineDep, caller: CallerDep
+) -> Response | s.CompletionResponse:
+    """Fill-in-the-middle completion.
+
+    ``options.stream`` answers with Server-Sent Events (``token`` deltas, then
+    ``done`` with the full response); ``options.async`` answers 202 with a job.
+    """
+    if body.options.async_:
+        return await accept_job(engine, "completion", body, caller)
     if not body.options.stream:
-        result = await engine.complete(engine_request)
-        return convert.to_completion_response(result)
+        return await run_completion(engine, body, caller.id)
+    engine_request = to_engine_request(engine, body, caller.id)
     request_id = request_id_of(request)
 
     async def events() -> AsyncIterator[bytes]:
@@ -100,3 +233,38 @@ async def completion(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.post(
+    "/generation",
+    response_model=s.GenerationResponse,
+    summary="Generate code from a description",
+    responses={202: {"model": s.JobAccepted, "description": "accepted as a job"}},
+)
+async def generation(
+    body: s.GenerationRequestBody, engine: EngineDep, caller: CallerDep
+) -> Response | s.GenerationResponse:
+    """Generate code: chat models through their chat template, base models from a comment."""
+    if body.options.async_:
+        return await accept_job(engine, "generation", body, caller)
+    return await run_generation(engine, body, caller.id)
+
+
+@router.post(
+    "/refactor",
+    response_model=s.RefactorResponse,
+    summary="Refactor code with safety checks",
+    responses={202: {"model": s.JobAccepted, "description": "accepted as a job"}},
+)
+async def refactoring(
+    body: s.RefactorRequestBody, engine: EngineDep, caller: CallerDep
+) -> Response | s.RefactorResponse:
+    """extract_variable, extract_method, rename or optimize_performance.
+
+    tree-sitter decides what the selection means; the model proposes names and
+    rewrites; every result is re-parsed and checked, and the response lists
+    the checks that ran.
+    """
+    if body.options.async_:
+        return await accept_job(engine, "refactor", body, caller)
+    return await run_refactor(engine, body, caller.id)

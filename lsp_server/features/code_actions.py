@@ -1,0 +1,142 @@
+"""Refactoring code actions: listed instantly, computed by the model on resolve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+
+from engine.errors import EngineError
+from engine.messages import Priority
+from engine.refactor import RefactorRequest, RefactorResult, applicable_operations
+from lsp_server.convert import to_offset, to_range
+from lsp_server.errors import to_jsonrpc_error
+from lsp_server.positions import LineIndex
+from lsp_server.server import AiIdeLanguageServer
+
+ACTIONS: dict[str, tuple[str, types.CodeActionKind]] = {
+    "extract_variable": ("Extract variable", types.CodeActionKind.RefactorExtract),
+    "extract_method": ("Extract function", types.CodeActionKind.RefactorExtract),
+    "rename": ("Rename (suggested name)", types.CodeActionKind.RefactorRewrite),
+    "optimize_performance": ("Optimize", types.CodeActionKind.RefactorRewrite),
+}
+
+
+def _wanted(kind: types.CodeActionKind, only: list[str] | None) -> bool:
+    if not only:
+        return True
+    value = str(kind.value)
+    return any(value == o or value.startswith(f"{o}.") for o in only)
+
+
+def to_workspace_edit(
+    uri: str, text: str, result: RefactorResult, encoding: Any
+) -> types.WorkspaceEdit:
+    """The refactoring's edits (offsets into ``text``) as an LSP workspace edit."""
+    index = LineIndex(text)
+    edits = [
+        types.TextEdit(range=to_range(index, e.start, e.end, encoding), new_text=e.new_text)
+        for e in result.edits
+    ]
+    return types.WorkspaceEdit(changes={uri: edits})
+
+
+def describe_checks(result: RefactorResult) -> str:
+    """One line naming the safety checks and their outcomes."""
+    parts = []
+    for check in result.checks:
+        outcome = {True: "passed", False: "FAILED", None: "skipped"}[check.passed]
+        parts.append(f"{check.name} {outcome}")
+    return ", ".join(parts)
+
+
+def register(server: AiIdeLanguageServer) -> None:
+    """Register textDocument/codeAction and codeAction/resolve."""
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[
+                types.CodeActionKind.RefactorExtract,
+                types.CodeActionKind.RefactorRewrite,
+            ],
+            resolve_provider=True,
+        ),
+    )
+    def code_action(
+        ls: AiIdeLanguageServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction] | None:
+        # Listing must be instant: only tree-sitter decides what is offered.
+        doc = ls.engine.documents.get(params.text_document.uri)
+        if doc is None or doc.language is None:
+            return None
+        index = LineIndex(doc.text)
+        start = to_offset(index, params.range.start, ls.encoding)
+        end = to_offset(index, params.range.end, ls.encoding)
+        actions = []
+        for operation in applicable_operations(doc.text, doc.language, start, max(start, end)):
+            title, kind = ACTIONS[operation]
+            if not _wanted(kind, params.context.only):
+                continue
+            actions.append(
+                types.CodeAction(
+                    title=title,
+                    kind=kind,
+                    data={
+                        "uri": doc.uri,
+                        "version": doc.version,
+                        "operation": operation,
+                        "start": start,
+                        "end": max(start, end),
+                    },
+                )
+            )
+        return actions
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: AiIdeLanguageServer, action: types.CodeAction) -> types.CodeAction:
+        data = action.data if isinstance(action.data, dict) else {}
+        doc = ls.engine.documents.get(str(data.get("uri", "")))
+        if doc is None or doc.language is None or data.get("version") != doc.version:
+            _tell(ls, types.MessageType.Warning, f"{action.title}: the document changed; try again")
+            return action
+        text = doc.text
+        request = RefactorRequest(
+            code=text,
+            language=doc.language,
+            operation=str(data["operation"]),
+            selection_start=int(data["start"]),
+            selection_end=int(data["end"]),
+            file_path=doc.uri,
+        )
+        try:
+            _, result = await ls.engine.refactor(
+                request, model_id=ls.config.model, priority=Priority.INTERACTIVE
+            )
+        except EngineError as exc:
+            if exc.code == "REQUEST_CANCELLED":
+                raise to_jsonrpc_error(exc) from exc
+            # Failed safety checks or an unfit selection: tell the user, apply nothing.
+            _tell(ls, types.MessageType.Warning, f"{action.title} not applied: {exc.message}")
+            return action
+        if any(check.passed is False for check in result.checks):
+            _tell(
+                ls,
+                types.MessageType.Warning,
+                f"{action.title} not applied: safety checks failed ({describe_checks(result)})",
+            )
+            return action
+        action.edit = to_workspace_edit(doc.uri, text, result, ls.encoding)
+        ls.window_log_message(
+            types.LogMessageParams(
+                type=types.MessageType.Info,
+                message=f"{action.title}: {result.explanation} "
+                f"(safety {result.safety_score:.2f}, confidence {result.confidence:.2f}; "
+                f"{describe_checks(result)})",
+            )
+        )
+        return action
+
+
+def _tell(ls: AiIdeLanguageServer, kind: types.MessageType, message: str) -> None:
+    ls.window_show_message(types.ShowMessageParams(type=kind, message=f"ai-ide: {message}"))

@@ -1,0 +1,189 @@
+"""workspace/executeCommand: load/unload models, generate code, show status."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lsprotocol import types
+
+from engine.codegen import CodeGenRequest
+from engine.errors import EngineError, InvalidRequestError
+from engine.messages import Priority, SamplingParams
+from lsp_server.convert import to_offset, to_position
+from lsp_server.errors import to_jsonrpc_error
+from lsp_server.positions import LineIndex
+from lsp_server.server import AiIdeLanguageServer
+
+LOAD_MODEL = "ai-ide.loadModel"
+UNLOAD_MODEL = "ai-ide.unloadModel"
+GENERATE = "ai-ide.generate"
+SHOW_STATUS = "ai-ide.showStatus"
+COMMANDS = (LOAD_MODEL, UNLOAD_MODEL, GENERATE, SHOW_STATUS)
+
+_COMMENT_LINE = re.compile(r"^\s*(#|//|/\*+|\*|--)\s?(.*?)\s*(\*/)?\s*$")
+
+
+def comment_above(text: str, line: int) -> str | None:
+    """The comment block on or right above ``line`` (without comment markers)."""
+    lines = text.splitlines()
+    if not lines:
+        return None
+    line = min(line, len(lines) - 1)
+    # Start at the cursor line if it is a comment, else at the line above.
+    index = line if _COMMENT_LINE.match(lines[line]) else line - 1
+    collected: list[str] = []
+    while index >= 0:
+        match = _COMMENT_LINE.match(lines[index])
+        if match is None:
+            break
+        collected.append(match.group(2))
+        index -= 1
+    prompt = "\n".join(reversed([c for c in collected if c.strip()]))
+    return prompt or None
+
+
+def _model_arg(ls: AiIdeLanguageServer, args: tuple[Any, ...]) -> str:
+    if args and isinstance(args[0], str) and args[0]:
+        return args[0]
+    return ls.config.model or ls.engine.default_model_id()
+
+
+def _fail(ls: AiIdeLanguageServer, exc: EngineError) -> Exception:
+    ls.window_show_message(
+        types.ShowMessageParams(type=types.MessageType.Error, message=f"ai-ide: {exc.message}")
+    )
+    ls.window_log_message(
+        types.LogMessageParams(
+            type=types.MessageType.Error, message=f"{exc.code}: {exc.message} {exc.details}"
+        )
+    )
+    return to_jsonrpc_error(exc)
+
+
+def register(server: AiIdeLanguageServer) -> None:
+    """Register the ai-ide commands."""
+
+    @server.command(LOAD_MODEL)
+    async def load_model(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
+        model_id = _model_arg(ls, args)
+        try:
+            await ls.engine.load_model(model_id, priority="high")
+            await ls.engine.worker_for(model_id)
+        except EngineError as exc:
+            raise _fail(ls, exc) from exc
+        return {"model_id": model_id, "status": ls.engine.model(model_id).status}
+
+    @server.command(UNLOAD_MODEL)
+    async def unload_model(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
+        model_id = _model_arg(ls, args)
+        try:
+            result = await ls.engine.unload_model(model_id)
+        except EngineError as exc:
+            raise _fail(ls, exc) from exc
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Info,
+                message=f"ai-ide: unloaded {model_id} ({result.memory_freed_mb:.0f} MB freed)",
+            )
+        )
+        return {
+            "model_id": model_id,
+            "memory_freed_mb": result.memory_freed_mb,
+            "unload_time_ms": result.unload_time_ms,
+        }
+
+    @server.command(GENERATE)
+    async def generate(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
+        options = args[0] if args and isinstance(args[0], dict) else {}
+        uri = options.get("uri")
+        doc = ls.engine.documents.get(uri) if isinstance(uri, str) else None
+        if doc is None:
+            raise _fail(ls, InvalidRequestError("uri", "generate needs an open document's uri"))
+        raw_position = options.get("position") or {}
+        position = types.Position(
+            line=int(raw_position.get("line", 0)), character=int(raw_position.get("character", 0))
+        )
+        index = LineIndex(doc.text)
+        cursor = to_offset(index, position, ls.encoding)
+        prompt = options.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            prompt = comment_above(doc.text, position.line)
+        if not prompt:
+            raise _fail(
+                ls, InvalidRequestError("prompt", "give a prompt or put a comment above the cursor")
+            )
+        # Insert on a new line after the cursor's line.
+        line_end = doc.text.find("\n", cursor)
+        insert_at = len(doc.text) if line_end < 0 else line_end
+        try:
+            result = await ls.engine.generate_code(
+                CodeGenRequest(
+                    prompt=prompt,
+                    language=doc.language,
+                    existing_code=doc.text[:insert_at],
+                    model_id=ls.config.model,
+                    params=SamplingParams(max_tokens=max(ls.config.max_tokens, 256)),
+                    priority=Priority.INTERACTIVE,
+                )
+            )
+        except EngineError as exc:
+            raise _fail(ls, exc) from exc
+        if not result.text.strip():
+            return {"applied": False, "text": ""}
+        where = to_position(index, insert_at, ls.encoding)
+        edit = types.WorkspaceEdit(
+            changes={
+                doc.uri: [
+                    types.TextEdit(
+                        range=types.Range(start=where, end=where), new_text="\n" + result.text
+                    )
+                ]
+            }
+        )
+        response = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label="ai-ide: generate code")
+        )
+        return {"applied": bool(response.applied), "text": result.text}
+
+    @server.command(SHOW_STATUS)
+    async def show_status(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
+        models = []
+        lines = []
+        for view in ls.engine.list_models():
+            metrics = ls.engine.metrics.metrics(view.spec.id)
+            models.append(
+                {
+                    "id": view.spec.id,
+                    "name": view.spec.name,
+                    "status": view.status,
+                    "memory_usage_mb": view.memory_usage_mb,
+                    "load_progress": view.load_progress,
+                    "error": view.error,
+                    "inference_count": metrics.inference_count,
+                    "average_inference_time_ms": metrics.average_inference_time_ms,
+                    "success_rate": metrics.success_rate,
+                }
+            )
+            memory = f", {view.memory_usage_mb:.0f} MB" if view.memory_usage_mb else ""
+            timing = (
+                f", {metrics.inference_count} requests, avg "
+                f"{metrics.average_inference_time_ms:.0f} ms"
+                if metrics.average_inference_time_ms is not None
+                else ""
+            )
+            lines.append(f"{view.spec.id}: {view.status}{memory}{timing}")
+        health = ls.engine.health()
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Info,
+                message=f"ai-ide ({health.status}): " + "; ".join(lines),
+            )
+        )
+        return {
+            "status": health.status,
+            "models": models,
+            "active_requests": health.active_requests,
+            "queue_length": health.queue_length,
+            "completion_model": ls.config.model or ls.engine.default_model_id(),
+        }

@@ -1,0 +1,79 @@
+"""Prometheus text exposition of the engine's counters and gauges."""
+
+from __future__ import annotations
+
+from engine.engine import Engine
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_prometheus(engine: Engine) -> str:
+    """Counters from the recorded inferences plus live model and queue gauges."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            lines.append(f"{name}{labels} {value:g}" if labels else f"{name} {value:g}")
+
+    totals = engine.metrics.totals()
+    metric(
+        "ai_ide_inferences_total",
+        "counter",
+        "Inferences recorded, by model and outcome.",
+        [(f'{{model="{_label(t.model_id)}",outcome="success"}}', t.successes) for t in totals]
+        + [(f'{{model="{_label(t.model_id)}",outcome="error"}}', t.failures) for t in totals],
+    )
+    metric(
+        "ai_ide_inference_duration_milliseconds_sum",
+        "counter",
+        "Total measured inference time.",
+        [(f'{{model="{_label(t.model_id)}"}}', t.duration_ms_sum) for t in totals],
+    )
+    metric(
+        "ai_ide_cache_hits_total",
+        "counter",
+        "Inferences served from the completion cache.",
+        [(f'{{model="{_label(t.model_id)}"}}', t.cache_hits) for t in totals],
+    )
+    metric(
+        "ai_ide_tokens_total",
+        "counter",
+        "Prompt plus generated tokens.",
+        [(f'{{model="{_label(t.model_id)}"}}', t.tokens) for t in totals],
+    )
+    views = engine.list_models()
+    metric(
+        "ai_ide_model_loaded",
+        "gauge",
+        "1 when the model is loaded.",
+        [(f'{{model="{_label(v.spec.id)}"}}', 1.0 if v.status == "loaded" else 0.0) for v in views],
+    )
+    metric(
+        "ai_ide_model_memory_megabytes",
+        "gauge",
+        "Measured memory of loaded models.",
+        [
+            (f'{{model="{_label(v.spec.id)}"}}', v.memory_usage_mb)
+            for v in views
+            if v.memory_usage_mb is not None
+        ],
+    )
+    health = engine.health()
+    metric(
+        "ai_ide_active_requests", "gauge", "Requests decoding now.", [("", health.active_requests)]
+    )
+    metric(
+        "ai_ide_queue_length", "gauge", "Requests waiting for a slot.", [("", health.queue_length)]
+    )
+    stats = engine.completion_cache.stats()
+    metric(
+        "ai_ide_cache_lookups_total",
+        "counter",
+        "Completion cache lookups.",
+        [('{result="hit"}', stats.hits), ('{result="miss"}', stats.misses)],
+    )
+    return "\n".join(lines) + "\n"
