@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from engine.batch import BatchStore
 from engine.cache import LruCache, cache_key
 from engine.catalog import EMBEDDED_PACKAGE, ModelSpec, build_catalog
 from engine.codegen import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
@@ -107,6 +108,7 @@ class Engine:
         self.bus = EventBus()
         self.metrics = MetricsRecorder(self.store)
         self.jobs = JobService(self.store, self.bus)
+        self.batches = BatchStore(self.store, self.bus)
         self.webhooks = WebhookService(self.store, settings.webhooks, self.bus)
         self.completion_cache: LruCache[CompletionResult] = LruCache(
             settings.completion.cache_entries
@@ -118,6 +120,7 @@ class Engine:
 
     async def start(self) -> None:
         """Start background work: queued jobs, configured preloads (not awaited)."""
+        self.batches.fail_interrupted()
         await self.jobs.start()
         await self.webhooks.start()
         for model_id in self.settings.preload:

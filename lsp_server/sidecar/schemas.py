@@ -6,7 +6,7 @@ a 422 naming the field, before any work is done.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -451,3 +451,156 @@ class RefactorResponse(BaseModel):
 
     refactoring: RefactoringBody
     alternatives: list[AlternativeBody]
+
+
+# -- orchestration and batch ---------------------------------------------------------
+
+
+class CompletionTask(StrictModel):
+    """A completion, as in ``POST /inference/completion``."""
+
+    type: Literal["completion"]
+    context: CompletionContext
+    parameters: CompletionParameters = Field(default_factory=CompletionParameters)
+
+
+class GenerationTask(StrictModel):
+    """A generation, as in ``POST /inference/generation``."""
+
+    type: Literal["generation"]
+    prompt: str = Field(min_length=1, max_length=100_000)
+    context: GenerationContext = Field(default_factory=GenerationContext)
+    parameters: GenerationParameters = Field(default_factory=GenerationParameters)
+
+
+class RefactorTask(StrictModel):
+    """A refactoring, as in ``POST /inference/refactor``."""
+
+    type: Literal["refactor"]
+    code: str = Field(min_length=1, max_length=MAX_CODE_CHARS)
+    operation: Literal["extract_variable", "extract_method", "rename", "optimize_performance"]
+    context: RefactorContext = Field(default_factory=RefactorContext)
+    safety_checks: bool = True
+    new_name: str | None = Field(None, min_length=1, max_length=256)
+
+
+Task = Annotated[CompletionTask | GenerationTask | RefactorTask, Field(discriminator="type")]
+
+
+class OrchestrationRequestBody(StrictModel):
+    """``POST /orchestration/inference`` body."""
+
+    models: list[Annotated[str, Field(pattern=MODEL_ID_PATTERN, max_length=128)]] = Field(
+        min_length=1, max_length=8
+    )
+    strategy: Literal["majority_vote", "weighted_average", "best_of_n", "fallback"]
+    weights: list[Annotated[float, Field(ge=0.0, le=1e6)]] | None = Field(
+        None, description="One per model, same order; default 1 each."
+    )
+    task: Task
+    timeout_seconds: float = Field(60.0, gt=0, le=600)
+    confidence_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="fallback: answers below it pass to the next model"
+    )
+
+
+class ModelResultBody(BaseModel):
+    """One model's answer (or error) in an orchestration."""
+
+    model_id: str
+    status: Literal["success", "error", "skipped"]
+    result: str | None
+    confidence: float | None
+    processing_time_ms: float
+    error: JobError | None = None
+
+
+class OrchestrationResultBody(BaseModel):
+    """How the final result was chosen."""
+
+    strategy_used: str
+    model_results: list[ModelResultBody]
+    final_result: str | None
+    final_model: str | None
+    consensus_score: float = Field(ge=0.0, le=1.0)
+    total_processing_time_ms: float
+
+
+class OrchestrationResponse(BaseModel):
+    """``POST /orchestration/inference`` answer."""
+
+    orchestration_result: OrchestrationResultBody
+
+
+class BatchCompletion(CompletionTask):
+    """A completion in a batch."""
+
+    id: str = Field(min_length=1, max_length=128)
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, max_length=128)
+
+
+class BatchGeneration(GenerationTask):
+    """A generation in a batch."""
+
+    id: str = Field(min_length=1, max_length=128)
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, max_length=128)
+
+
+class BatchRefactor(RefactorTask):
+    """A refactoring in a batch."""
+
+    id: str = Field(min_length=1, max_length=128)
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, max_length=128)
+
+
+BatchItem = Annotated[
+    BatchCompletion | BatchGeneration | BatchRefactor, Field(discriminator="type")
+]
+
+
+class BatchOptions(StrictModel):
+    """How a batch runs."""
+
+    parallel_execution: bool = True
+    max_concurrent: int = Field(5, ge=1, le=64)
+    timeout_seconds: float = Field(120.0, gt=0, le=3600)
+    async_: bool = Field(False, alias="async")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class BatchRequestBody(StrictModel):
+    """``POST /batch/inference`` body."""
+
+    requests: list[BatchItem] = Field(min_length=1, max_length=100)
+    options: BatchOptions = Field(default_factory=BatchOptions)
+
+
+class BatchResultBody(BaseModel):
+    """One request's outcome."""
+
+    request_id: str
+    status: Literal["success", "error"]
+    result: dict[str, object] | None = None
+    error: ErrorBody | None = None
+    processing_time_ms: float
+
+
+class BatchSummary(BaseModel):
+    """Counts and the mean measured time."""
+
+    total_requests: int
+    successful_requests: int
+    failed_requests: int
+    average_processing_time_ms: float
+
+
+class BatchResponse(BaseModel):
+    """``POST /batch/inference`` and ``GET /batch/{id}``."""
+
+    batch_id: str
+    status: Literal["running", "completed", "partial", "failed"]
+    results: list[BatchResultBody] = Field(default_factory=list)
+    summary: BatchSummary | None = None
+    processing_time_ms: float | None = None
+    status_url: str | None = None

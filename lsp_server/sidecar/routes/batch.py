@@ -1,0 +1,144 @@
+"""Batch inference: many requests in one call, stored and retrievable."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+from fastapi.responses import JSONResponse
+
+from engine.batch import BatchItem, ItemOutcome, batch_status, run_items
+from engine.engine import Engine
+from engine.errors import InvalidRequestError
+from lsp_server.sidecar import schemas as s
+from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
+from lsp_server.sidecar.errors import now_rfc3339
+from lsp_server.sidecar.routes.tasks import run_task
+
+router = APIRouter(prefix="/batch", tags=["batch"])
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def _validate(engine: Engine, body: s.BatchRequestBody) -> None:
+    ids = [item.id for item in body.requests]
+    if len(set(ids)) != len(ids):
+        raise InvalidRequestError("requests.id", "request ids must be unique within a batch")
+    for item in body.requests:
+        checked_model_id(engine, item.model_id or engine.default_model_id())
+
+
+def _item_result(outcome: ItemOutcome) -> s.BatchResultBody:
+    if outcome.error is None:
+        return s.BatchResultBody(
+            request_id=outcome.id,
+            status="success",
+            result=outcome.result,
+            processing_time_ms=round(outcome.processing_time_ms, 2),
+        )
+    error = outcome.error
+    return s.BatchResultBody(
+        request_id=outcome.id,
+        status="error",
+        error=s.ErrorBody(
+            code=error.code,
+            message=error.message,
+            details=error.details,
+            timestamp=now_rfc3339(),
+            request_id=outcome.id,
+        ),
+        processing_time_ms=round(outcome.processing_time_ms, 2),
+    )
+
+
+async def execute_batch(
+    engine: Engine, batch_id: str, body: s.BatchRequestBody, caller: str | None
+) -> s.BatchResponse:
+    """Run a batch, store its response and publish ``batch_completed``."""
+    started = time.monotonic()
+
+    def runner(item: s.BatchCompletion | s.BatchGeneration | s.BatchRefactor) -> BatchItem:
+        model_id = item.model_id or engine.default_model_id()
+
+        async def run() -> dict[str, Any]:
+            _, _, result = await run_task(engine, item, model_id, caller)
+            return result
+
+        return BatchItem(item.id, model_id, run)
+
+    outcomes = await run_items(
+        [runner(item) for item in body.requests],
+        parallel=body.options.parallel_execution,
+        max_concurrent=body.options.max_concurrent,
+        timeout_seconds=body.options.timeout_seconds,
+    )
+    succeeded = sum(1 for o in outcomes if o.error is None)
+    status = batch_status(outcomes)
+    response = s.BatchResponse(
+        batch_id=batch_id,
+        status=status,
+        results=[_item_result(o) for o in outcomes],
+        summary=s.BatchSummary(
+            total_requests=len(outcomes),
+            successful_requests=succeeded,
+            failed_requests=len(outcomes) - succeeded,
+            average_processing_time_ms=round(
+                sum(o.processing_time_ms for o in outcomes) / len(outcomes), 2
+            ),
+        ),
+        processing_time_ms=round((time.monotonic() - started) * 1000.0, 2),
+    )
+    engine.batches.finish(batch_id, caller, status, response.model_dump(mode="json"))
+    return response
+
+
+def register_jobs(engine: Engine) -> None:
+    """Let background batches run (and re-run after a restart) in this process."""
+
+    async def batch_job(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        body = s.BatchRequestBody.model_validate(payload["body"])
+        response = await execute_batch(engine, payload["batch_id"], body, owner)
+        return response.model_dump(mode="json")
+
+    engine.jobs.register("batch", batch_job)
+
+
+@router.post(
+    "/inference",
+    response_model=s.BatchResponse,
+    summary="Run many inference requests",
+    responses={202: {"model": s.BatchResponse, "description": "accepted (options.async)"}},
+)
+async def batch_inference(
+    body: s.BatchRequestBody, engine: EngineDep, caller: CallerDep
+) -> Response | s.BatchResponse:
+    """Completion, generation and refactoring requests with their own ids and models.
+
+    ``options.async`` returns 202 at once; the result is at ``status_url`` and a
+    ``batch_completed`` webhook event announces it.
+    """
+    _validate(engine, body)
+    background = body.options.async_
+    batch_id = engine.batches.create(caller.id, background)
+    if not background:
+        return await execute_batch(engine, batch_id, body, caller.id)
+    payload = {"batch_id": batch_id, "body": body.model_dump(mode="json", by_alias=True)}
+    await engine.jobs.submit("batch", payload, caller.id)
+    status_url = f"/v1/ai/batch/{batch_id}"
+    accepted = s.BatchResponse(batch_id=batch_id, status="running", status_url=status_url)
+    return JSONResponse(
+        accepted.model_dump(exclude_none=True), status_code=202, headers={"Location": status_url}
+    )
+
+
+@router.get("/{batch_id}", response_model=s.BatchResponse, summary="A stored batch")
+async def get_batch(
+    batch_id: Annotated[str, Path(max_length=64)], engine: EngineDep, caller: CallerDep
+) -> s.BatchResponse:
+    """The batch's response once finished, or its status while running."""
+    status, response = engine.batches.get(batch_id, caller.id)
+    if response is None:
+        return s.BatchResponse(batch_id=batch_id, status=status)
+    return s.BatchResponse.model_validate(response)

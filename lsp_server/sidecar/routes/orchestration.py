@@ -1,0 +1,84 @@
+"""Multi-model orchestration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from engine.engine import Engine
+from engine.orchestration import ModelAnswer, orchestrate
+from lsp_server.sidecar import schemas as s
+from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
+from lsp_server.sidecar.routes.tasks import run_task
+
+router = APIRouter(prefix="/orchestration", tags=["orchestration"])
+
+
+@router.post(
+    "/inference", response_model=s.OrchestrationResponse, summary="Run a task on several models"
+)
+async def orchestration(
+    body: s.OrchestrationRequestBody,
+    engine: Annotated[Engine, Depends(get_engine)],
+    caller: Annotated[Caller, Depends(get_caller)],
+) -> s.OrchestrationResponse:
+    """Run the task on each model (concurrently, or in order for ``fallback``) and choose.
+
+    Models that are not loaded are loaded on demand; a model that fails gets
+    its error in ``model_results`` and the others still count.
+    """
+    for model_id in body.models:
+        checked_model_id(engine, model_id)
+
+    async def answer(model_id: str) -> ModelAnswer:
+        text, confidence, _ = await run_task(engine, body.task, model_id, caller.id)
+        return ModelAnswer(text, confidence)
+
+    language = getattr(body.task.context, "language", None)
+    outcome = await orchestrate(
+        body.models,
+        body.strategy,
+        answer,
+        weights=body.weights,
+        timeout_seconds=body.timeout_seconds,
+        confidence_threshold=body.confidence_threshold,
+        language=language,
+        parsers=engine.documents.parsers,
+    )
+    results = []
+    for item in outcome.outcomes:
+        if item.answer is not None:
+            results.append(
+                s.ModelResultBody(
+                    model_id=item.model_id,
+                    status="success",
+                    result=item.answer.text,
+                    confidence=round(item.answer.confidence, 4),
+                    processing_time_ms=round(item.processing_time_ms, 2),
+                )
+            )
+        else:
+            error = item.error
+            results.append(
+                s.ModelResultBody(
+                    model_id=item.model_id,
+                    status="error" if item.ran else "skipped",
+                    result=None,
+                    confidence=None,
+                    processing_time_ms=round(item.processing_time_ms, 2),
+                    error=s.JobError(code=error.code, message=error.message, details=error.details)
+                    if error is not None
+                    else None,
+                )
+            )
+    return s.OrchestrationResponse(
+        orchestration_result=s.OrchestrationResultBody(
+            strategy_used=outcome.strategy,
+            model_results=results,
+            final_result=outcome.final_result,
+            final_model=outcome.final_model,
+            consensus_score=round(outcome.consensus_score, 4),
+            total_processing_time_ms=round(outcome.total_processing_time_ms, 2),
+        )
+    )
