@@ -337,10 +337,11 @@ async def test_stream_disconnect_frees_the_model(engine: Engine, settings: Setti
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         worker = await engine.worker_for("tiny-codellama")
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=auth_headers(settings)
-        ) as http:
-            async with http.stream(
+        async with (
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", headers=auth_headers(settings)
+            ) as http,
+            http.stream(
                 "POST",
                 f"{BASE}/inference/completion",
                 json={
@@ -350,11 +351,12 @@ async def test_stream_disconnect_frees_the_model(engine: Engine, settings: Setti
                     "options": {"stream": True},
                 },
                 timeout=60,
-            ) as stream:
-                async for line in stream.aiter_lines():
-                    if line.startswith("data:") and json.loads(line[5:]).get("text"):
-                        break
-                assert worker.active_requests == 1
+            ) as stream,
+        ):
+            async for line in stream.aiter_lines():
+                if line.startswith("data:") and json.loads(line[5:]).get("text"):
+                    break
+            assert worker.active_requests == 1
         closed_at = time.monotonic()
         while worker.active_requests:
             await asyncio.sleep(0.005)
