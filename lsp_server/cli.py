@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
+from lsp_server import client_cli
 
 DESCRIPTION = """\
 Local code assistant: a language server and a REST API over llama.cpp models.
@@ -72,6 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(models_list)
     models_list.add_argument("--json", action="store_true", help="print JSON")
+
+    keys = sub.add_parser(
+        "keys",
+        help="manage REST API keys",
+        description="API keys for the REST API (header X-API-Key). Only an HMAC digest of "
+        "each key is stored, so a key is shown once, when it is created.",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_create = keys_sub.add_parser(
+        "create",
+        help="create a key and print it (once)",
+        description="Create an API key; the key goes to stdout, everything else to stderr.",
+    )
+    _common(keys_create)
+    keys_create.add_argument("--name", required=True, help="what the key is for (1-64 chars)")
+    keys_list = keys_sub.add_parser(
+        "list", help="id, name, created, last used, revoked", description="List API keys."
+    )
+    _common(keys_list)
+    keys_list.add_argument("--json", action="store_true", help="print JSON")
+    keys_revoke = keys_sub.add_parser(
+        "revoke",
+        help="revoke a key (takes effect on the next request)",
+        description="Revoke an API key by its id (see `ai-ide keys list`).",
+    )
+    _common(keys_revoke)
+    keys_revoke.add_argument("key_id", metavar="ID", help="the key's id")
+    client_cli.add_parsers(sub, _common)
     return parser
 
 
@@ -108,11 +138,70 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base = f"http://{settings.http.host}:{settings.http.port}/v1/ai"
     print(f"ai-ide REST API: {base}", file=sys.stderr)
     print(f"  models: {', '.join(engine.catalog)}", file=sys.stderr)
-    print(f"  try:    curl {base}/health", file=sys.stderr)
+    for line in _auth_banner(engine, settings, base):
+        print(line, file=sys.stderr)
     print(f"  docs:   {base}/docs", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_http(engine, settings, settings.http.host, settings.http.port))
     return 0
+
+
+def _auth_banner(engine: Engine, settings: Settings, base: str) -> list[str]:
+    """How to authenticate; creates the first-start key file when it is needed."""
+    from lsp_server.sidecar.auth import Authenticator
+
+    authenticator = Authenticator.from_settings(settings, engine.store)
+    lines = []
+    if authenticator.initial_key_file is not None:
+        path = authenticator.initial_key_file
+        lines.append(f"  key:    {path} (readable only by you)")
+        lines.append(f'  try:    curl -H "X-API-Key: $(cat {path})" {base}/health')
+    elif authenticator.keys is not None:
+        lines.append("  keys:   X-API-Key: <key> (create one: ai-ide keys create --name NAME)")
+    if authenticator.verifier is not None:
+        algorithms = ", ".join(authenticator.verifier.algorithms)
+        lines.append(f"  jwt:    Authorization: Bearer <token> ({algorithms})")
+    return lines
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``ai-ide keys create|list|revoke``."""
+    from engine.keys import DATABASE_FILE, ApiKeyStore
+    from engine.store import Store
+
+    settings = _settings(args)
+    store = Store(settings.data_dir / DATABASE_FILE)
+    try:
+        keys = ApiKeyStore.in_data_dir(store, settings.data_dir)
+        if args.keys_command == "create":
+            created = keys.create(args.name)
+            print(
+                f"Created API key {created.info.id} ({created.info.name}). It is shown only "
+                "now; send it as the X-API-Key header:",
+                file=sys.stderr,
+            )
+            print(created.key)
+            return 0
+        if args.keys_command == "revoke":
+            info = keys.revoke(args.key_id)
+            if info is None:
+                print(f"ai-ide: no API key with id {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"Revoked API key {info.id} ({info.name}) at {info.revoked_at}", file=sys.stderr)
+            return 0
+        rows = keys.list_keys()
+        if args.json:
+            print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+            return 0
+        print(f"{'ID':<14} {'NAME':<24} {'CREATED':<21} {'LAST USED':<21} REVOKED")
+        for r in rows:
+            print(
+                f"{r.id:<14} {r.name:<24} {r.created_at:<21} {r.last_used_at or '-':<21} "
+                f"{r.revoked_at or '-'}"
+            )
+        return 0
+    finally:
+        store.close()
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -174,11 +263,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_lsp(args)
         if args.command == "models":
             return cmd_models_list(args)
+        if args.command == "keys":
+            return cmd_keys(args)
+        if args.command in client_cli.SCRIPT_COMMANDS:
+            return client_cli.run(args, _settings(args))
     except FileNotFoundError as exc:
         print(f"ai-ide: {exc}", file=sys.stderr)
         return 2
     except EngineError as exc:
         print(f"ai-ide: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # invalid settings (pydantic) or auth configuration
+        print(f"ai-ide: {exc}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command}")
     return 2
