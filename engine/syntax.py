@@ -234,11 +234,6 @@ class _OffsetIndex:
         start = self.byte_starts[row]
         return self.char_starts[row] + len(decode(self.data[start:byte]))
 
-    def point(self, offset: int) -> Point:
-        row = bisect.bisect_right(self.char_starts, offset) - 1
-        start = self.char_starts[row]
-        return Point(row, len(encode(self.text[start:offset])))
-
 
 # Identifier-like leaves across the supported grammars (a kind missing from one
 # grammar is simply left out of that grammar's query).
@@ -390,10 +385,15 @@ _WINDOW_BYTES_BEFORE = 2000
 _WINDOW_BYTES_AFTER = 400
 _MAX_DEFINITIONS = 12
 _MAX_FULL_DEFINITION_CHARS = 400
+_DIRECT_CONVERSIONS = 8
 
 
 class SyntaxDocument:
-    """A text and its syntax tree, kept in step by incremental re-parsing."""
+    """A text and its syntax tree, kept in step by incremental re-parsing.
+
+    One owner edits a document (it is not locked); the parsers it uses are
+    shared safely through the pool.
+    """
 
     def __init__(
         self,
@@ -441,6 +441,7 @@ class SyntaxDocument:
     def _reset_caches(self) -> None:
         self._ascii = self._text.isascii()
         self._index: _OffsetIndex | None = None
+        self._conversions = 0
         self._imports: list[Node] | None = None
         self._definitions: dict[str, list[Node]] | None = None
 
@@ -450,20 +451,30 @@ class SyntaxDocument:
         """Clamp a code-point offset into ``[0, len(text)]``."""
         return max(0, min(offset, len(self._text)))
 
-    def _offsets(self) -> _OffsetIndex:
+    def _offsets(self) -> _OffsetIndex | None:
+        # A few conversions per version (a completion request needs one) are
+        # cheaper done directly than by indexing every line; many are not.
         if self._index is None:
-            self._index = _OffsetIndex(self._text)
+            self._conversions += 1
+            if self._conversions > _DIRECT_CONVERSIONS:
+                self._index = _OffsetIndex(self._text)
         return self._index
 
     def byte_offset(self, offset: int) -> int:
         """UTF-8 byte offset of a code-point offset (clamped to the text)."""
         offset = self.clamp(offset)
-        return offset if self._ascii else self._offsets().to_byte(offset)
+        if self._ascii:
+            return offset
+        index = self._offsets()
+        return index.to_byte(offset) if index else len(encode(self._text[:offset]))
 
     def char_offset(self, byte: int) -> int:
         """Code-point offset of a UTF-8 byte offset."""
         byte = max(0, min(byte, len(self._data)))
-        return byte if self._ascii else self._offsets().to_char(byte)
+        if self._ascii:
+            return byte
+        index = self._offsets()
+        return index.to_char(byte) if index else len(decode(self._data[:byte]))
 
     def node_range(self, node: Node) -> tuple[int, int]:
         """A node's ``(start, end)`` in code points."""
@@ -477,11 +488,19 @@ class SyntaxDocument:
         """Source text between two byte offsets."""
         return decode(self._data[start:end])
 
-    def _point(self, offset: int) -> Point:
-        if not self._ascii:
-            return self._offsets().point(offset)
-        row = self._text.count("\n", 0, offset)
-        return Point(row, offset - (self._text.rfind("\n", 0, offset) + 1))
+    def _edit_position(self, offset: int) -> tuple[int, Point]:
+        """Byte offset and point of a code-point offset, without building the line index.
+
+        An edit invalidates the index, so rebuilding it (a pass over every line)
+        for the two positions an edit needs would cost more than the re-parse.
+        """
+        text = self._text
+        row = text.count("\n", 0, offset)
+        line_start = text.rfind("\n", 0, offset) + 1
+        if self._ascii:
+            return offset, Point(row, offset - line_start)
+        column = len(encode(text[line_start:offset]))
+        return len(encode(text[:line_start])) + column, Point(row, column)
 
     # -- editing -------------------------------------------------------------
 
@@ -496,8 +515,8 @@ class SyntaxDocument:
         if end < start:
             raise InvalidRequestError("end", "Edit end must not be before its start", value=end)
         start, end = self.clamp(start), self.clamp(end)
-        start_byte, end_byte = self.byte_offset(start), self.byte_offset(end)
-        start_point, old_end_point = self._point(start), self._point(end)
+        start_byte, start_point = self._edit_position(start)
+        end_byte, old_end_point = self._edit_position(end)
         inserted = encode(new_text)
         newlines = new_text.count("\n")
         if newlines:
@@ -577,21 +596,22 @@ class SyntaxDocument:
         byte = self.byte_offset(offset)
         own_label = "this"
         imports = [self._snippet(node, own_label, full=True) for node in self._import_nodes()]
-        definitions: list[Snippet] = []
         seen: set[tuple[str, int]] = set()
+        definitions: list[Snippet] = []
+        unresolved: list[str] = []
+        # This document first (closest names first), then each other open document
+        # for the names still undefined; the first document defining a name wins.
         for name in self._names_near(byte):
-            found = _lookup(self, name, byte, own_label, seen)
-            if not found:
-                for index, other in enumerate(others):
-                    if other is self:
-                        continue
-                    label = other.label or f"document {index + 1}"
-                    found = _lookup(other, name, None, label, seen)
-                    if found:
-                        break
-            definitions.extend(found)
-            if len(definitions) >= _MAX_DEFINITIONS:
-                break
+            definitions.extend(_lookup(self, name, byte, own_label, seen))
+            if name not in self.definitions_index():
+                unresolved.append(name)
+        for index, other in enumerate(others):
+            if other is self or not unresolved:
+                continue
+            label = other.label or f"document {index + 1}"
+            for name in unresolved:
+                definitions.extend(_lookup(other, name, None, label, seen))
+            unresolved = [n for n in unresolved if n not in other.definitions_index()]
         return CompletionContext(
             scope_signature=self._scope_signature(byte),
             imports=imports,
@@ -647,6 +667,12 @@ class SyntaxDocument:
                     index.setdefault(self.node_text(name_node), []).append(node)
             self._definitions = index
         return self._definitions
+
+    def identifier_nodes(self, node: Node | None = None) -> list[Node]:
+        """Identifier-like leaves under ``node`` (default: the whole tree), in source order."""
+        cursor = QueryCursor(self._pool.identifier_query(self.language))
+        found = cursor.captures(node if node is not None else self._tree.root_node)
+        return sorted(found.get("name", []), key=lambda n: n.start_byte)
 
     def _names_near(self, byte: int) -> list[str]:
         cursor = QueryCursor(self._pool.identifier_query(self.language))

@@ -22,7 +22,7 @@ class LspConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     model: str | None = Field(None, description="Model id used for completion.")
-    max_tokens: int = Field(64, ge=1, le=1024, alias="maxTokens")
+    max_tokens: int = Field(64, ge=1, le=4096, alias="maxTokens")
     enabled_languages: dict[str, bool] = Field(
         default_factory=dict, alias="languages", description="language id -> enabled"
     )

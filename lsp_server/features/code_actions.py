@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
@@ -22,11 +23,12 @@ ACTIONS: dict[str, tuple[str, types.CodeActionKind]] = {
 }
 
 
-def _wanted(kind: types.CodeActionKind, only: list[str] | None) -> bool:
+def _wanted(kind: types.CodeActionKind, only: Sequence[types.CodeActionKind | str] | None) -> bool:
     if not only:
         return True
     value = str(kind.value)
-    return any(value == o or value.startswith(f"{o}.") for o in only)
+    wanted = [str(o.value if isinstance(o, types.CodeActionKind) else o) for o in only]
+    return any(value == o or value.startswith(f"{o}.") for o in wanted)
 
 
 def to_workspace_edit(
@@ -74,7 +76,10 @@ def register(server: AiIdeLanguageServer) -> None:
         start = to_offset(index, params.range.start, ls.encoding)
         end = to_offset(index, params.range.end, ls.encoding)
         actions = []
-        for operation in applicable_operations(doc.text, doc.language, start, max(start, end)):
+        offered = applicable_operations(
+            doc.text, doc.language, start, max(start, end), document=doc.syntax
+        )
+        for operation in offered:
             title, kind = ACTIONS[operation]
             if not _wanted(kind, params.context.only):
                 continue

@@ -163,6 +163,7 @@ def register(server: AiIdeLanguageServer) -> None:
                     "inference_count": metrics.inference_count,
                     "average_inference_time_ms": metrics.average_inference_time_ms,
                     "success_rate": metrics.success_rate,
+                    "cache_hit_rate": metrics.cache_hit_rate,
                 }
             )
             memory = f", {view.memory_usage_mb:.0f} MB" if view.memory_usage_mb else ""
@@ -186,4 +187,6 @@ def register(server: AiIdeLanguageServer) -> None:
             "active_requests": health.active_requests,
             "queue_length": health.queue_length,
             "completion_model": ls.config.model or ls.engine.default_model_id(),
+            "config": ls.config.model_dump(by_alias=True),
+            "position_encoding": ls.encoding,
         }

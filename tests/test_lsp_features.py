@@ -1,0 +1,393 @@
+"""The language server end to end (pytest-lsp over stdio, real llama.cpp on tiny models)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError, JsonRpcRequestCancelled
+from pytest_lsp import LanguageClient
+
+PY_URI = "file:///project/shapes.py"
+RUST_URI = "file:///project/src/main.rs"
+RUST = "fn old_function(x: i32, y: i32) -> i32 { if x > y { x } else { y } }\n"
+UNICODE = 's = "😀é"; größe = 1\n'
+
+
+def record(client: LanguageClient) -> dict[str, list[Any]]:
+    """Capture server-to-client traffic the default pytest-lsp client does not keep."""
+    seen: dict[str, list[Any]] = {"status": [], "edits": []}
+
+    @client.feature("ai-ide/modelStatus")
+    def model_status(params: Any) -> None:
+        seen["status"].append(params)
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        seen["edits"].append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return seen
+
+
+async def start(
+    client: LanguageClient,
+    *,
+    encodings: list[types.PositionEncodingKind] | None = None,
+    options: dict[str, Any] | None = None,
+    configuration: bool = False,
+) -> types.InitializeResult:
+    capabilities = types.ClientCapabilities(
+        general=types.GeneralClientCapabilities(position_encodings=encodings)
+        if encodings
+        else None,
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        workspace=types.WorkspaceClientCapabilities(configuration=configuration),
+    )
+    return await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            initialization_options={"model": "tiny-codellama", "maxTokens": 24, **(options or {})},
+        )
+    )
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, language: str) -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id=language, version=1, text=text
+            )
+        )
+    )
+
+
+def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic
+        ),
+    )
+
+
+async def status(client: LanguageClient) -> dict[str, Any]:
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[])
+    )
+    assert isinstance(result, dict)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("offered", "expected", "width"),
+    [
+        (None, "utf-16", 5),
+        ([types.PositionEncodingKind.Utf16, types.PositionEncodingKind.Utf8], "utf-8", 7),
+        ([types.PositionEncodingKind.Utf32], "utf-32", 5),
+    ],
+)
+async def test_positions_round_trip_in_the_negotiated_encoding(
+    lsp_client: LanguageClient, offered: Any, expected: str, width: int
+) -> None:
+    result = await start(lsp_client, encodings=offered)
+    assert str(result.capabilities.position_encoding) == expected
+    open_doc(lsp_client, PY_URI, UNICODE, "python")
+    # Column of `größe` in the negotiated units: after `s = "😀é"; `.
+    head = 's = "😀é"; '
+    column = {
+        "utf-16": len(head.encode("utf-16-le")) // 2,
+        "utf-8": len(head.encode()),
+        "utf-32": len(head),
+    }[expected]
+    ranges = await lsp_client.text_document_selection_range_async(
+        types.SelectionRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=PY_URI),
+            positions=[types.Position(line=0, character=column + 1)],
+        )
+    )
+    innermost = ranges[0].range
+    # The identifier `größe` exactly, measured in the negotiated encoding.
+    assert innermost.start == types.Position(line=0, character=column)
+    assert innermost.end == types.Position(line=0, character=column + width)
+
+
+async def test_selection_ranges_grow_outwards(lsp_client: LanguageClient) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, RUST_URI, RUST, "rust")
+    ranges = await lsp_client.text_document_selection_range_async(
+        types.SelectionRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=RUST_URI),
+            positions=[types.Position(line=0, character=RUST.index("x >"))],
+        )
+    )
+    chain = []
+    node: types.SelectionRange | None = ranges[0]
+    while node is not None:
+        chain.append((node.range.start.character, node.range.end.character, node.range.end.line))
+        node = node.parent
+    assert len(chain) >= 3
+    widths = [(end_line, end - start) for start, end, end_line in chain]
+    assert widths == sorted(widths)  # each parent contains its child
+    assert len(set(chain)) == len(chain)  # no duplicates
+
+
+async def test_out_of_range_positions_are_clamped(lsp_client: LanguageClient) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, PY_URI, "x = 1\ny = ", "python")
+    result = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 99, 999))
+    assert isinstance(result, types.InlineCompletionList)
+    if result.items:
+        assert result.items[0].range is not None
+        assert result.items[0].range.start == types.Position(line=1, character=4)
+    past_line_end = await lsp_client.text_document_selection_range_async(
+        types.SelectionRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=PY_URI),
+            positions=[types.Position(line=0, character=500)],
+        )
+    )
+    assert past_line_end[0].range.end.line <= 1
+
+
+async def test_did_change_storm_keeps_text_and_tree_in_step(lsp_client: LanguageClient) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, PY_URI, "", "python")
+    typed = "def total(values):\n    result = 0\n    for v in values:\n        result += v\n"
+    line, character, version = 0, 0, 1
+    for char in typed:
+        version += 1
+        position = types.Position(line=line, character=character)
+        lsp_client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=position, end=position), text=char
+                    )
+                ],
+            )
+        )
+        if char == "\n":
+            line, character = line + 1, 0
+        else:
+            character += 1
+    # The whole-document range reflects every keystroke.
+    ranges = await lsp_client.text_document_selection_range_async(
+        types.SelectionRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=PY_URI),
+            positions=[types.Position(line=3, character=9)],
+        )
+    )
+    outer = ranges[0]
+    while outer.parent is not None:
+        outer = outer.parent
+    assert outer.range.end.line >= 3
+    inner = ranges[0].range
+    assert (inner.start.line, inner.start.character, inner.end.character) == (3, 8, 14)  # `result`
+    completion = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 4, 0))
+    assert completion is not None
+
+
+async def test_cancel_request_stops_the_generation(lsp_client: LanguageClient) -> None:
+    await start(lsp_client, options={"maxTokens": 1500})
+    open_doc(lsp_client, PY_URI, "x = [\n", "python")
+    await lsp_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ai-ide.loadModel", arguments=["tiny-codellama"])
+    )
+    # send_request (not the coroutine variant) puts the request on the wire now.
+    request = asyncio.wrap_future(
+        lsp_client.protocol.send_request(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(PY_URI, 1, 0), msg_id="long-one"
+        )
+    )
+    # Wait until it is decoding, then cancel it.
+    for _ in range(200):
+        if (await status(lsp_client))["active_requests"]:
+            break
+        await asyncio.sleep(0.005)
+    lsp_client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="long-one"))
+    cancelled_at = time.monotonic()
+    with pytest.raises(JsonRpcRequestCancelled):
+        await request
+    while (await status(lsp_client))["active_requests"]:
+        await asyncio.sleep(0.002)
+    # Free again within a few tokens' time (1500 tokens would take about a second).
+    assert time.monotonic() - cancelled_at < 0.5
+
+
+async def test_typing_through_a_suggestion_reuses_it(lsp_client: LanguageClient) -> None:
+    await start(lsp_client, options={"model": "tiny-qwen", "maxTokens": 24})
+    text = "def area(r):\n    return "
+    open_doc(lsp_client, PY_URI, text, "python")
+    first = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 1, 11))
+    assert isinstance(first, types.InlineCompletionList) and first.items
+    suggestion = first.items[0].insert_text
+    assert isinstance(suggestion, str) and len(suggestion) > 2
+    typed = suggestion[:2]
+    lsp_client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=1, character=11),
+                        end=types.Position(line=1, character=11),
+                    ),
+                    text=typed,
+                )
+            ],
+        )
+    )
+    second = await lsp_client.text_document_inline_completion_async(
+        inline_params(PY_URI, 1, 11 + len(typed))
+    )
+    assert isinstance(second, types.InlineCompletionList)
+    assert second.items[0].insert_text == suggestion[2:]
+    report = await status(lsp_client)
+    qwen = next(m for m in report["models"] if m["id"] == "tiny-qwen")
+    assert qwen["inference_count"] == 2 and qwen["cache_hit_rate"] == 0.5
+
+
+async def test_code_actions_are_listed_instantly_and_resolved_by_the_model(
+    lsp_client: LanguageClient,
+) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, RUST_URI, RUST, "rust")
+    start_col = RUST.index("if x")
+    end_col = RUST.index("{ y }") + len("{ y }")  # the whole if-else expression
+    selection = types.Range(
+        start=types.Position(line=0, character=start_col),
+        end=types.Position(line=0, character=end_col),
+    )
+    begun = time.monotonic()
+    actions = await lsp_client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=RUST_URI),
+            range=selection,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    listed_in = time.monotonic() - begun
+    assert actions is not None
+    by_title = {a.title: a for a in actions if isinstance(a, types.CodeAction)}
+    extract = by_title["Extract variable"]
+    assert extract.kind == types.CodeActionKind.RefactorExtract
+    assert extract.edit is None  # the model runs only on resolve
+    assert listed_in < 2.0
+    resolved = await lsp_client.code_action_resolve_async(extract)
+    assert resolved.edit is not None and resolved.edit.changes is not None
+    edits = resolved.edit.changes[RUST_URI]
+    assert "let " in "".join(e.new_text for e in edits)
+    assert any(e.new_text.strip() and "if x > y" in e.new_text for e in edits)
+
+    only_rewrite = await lsp_client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=RUST_URI),
+            range=selection,
+            context=types.CodeActionContext(
+                diagnostics=[], only=[types.CodeActionKind.RefactorRewrite]
+            ),
+        )
+    )
+    assert only_rewrite is not None
+    assert all(
+        a.kind == types.CodeActionKind.RefactorRewrite
+        for a in only_rewrite
+        if isinstance(a, types.CodeAction)
+    )
+
+
+async def test_nothing_is_offered_where_it_makes_no_sense(lsp_client: LanguageClient) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, PY_URI, "# just a comment\n", "python")
+    actions = await lsp_client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=PY_URI),
+            range=types.Range(
+                start=types.Position(line=0, character=2), end=types.Position(line=0, character=6)
+            ),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    titles = [a.title for a in actions or [] if isinstance(a, types.CodeAction)]
+    assert "Extract variable" not in titles and "Extract function" not in titles
+
+
+async def test_commands_load_status_generate_unload(lsp_client: LanguageClient) -> None:
+    seen = record(lsp_client)
+    await start(lsp_client)
+    loaded = await lsp_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ai-ide.loadModel", arguments=["tiny-deepseek"])
+    )
+    assert loaded == {"model_id": "tiny-deepseek", "status": "loaded"}
+    # $/progress with percentages, begun and ended.
+    await asyncio.sleep(0.2)
+    reports = [
+        r for token, r in lsp_client.progress_reports.items() if "tiny-deepseek" in str(token)
+    ]
+    assert reports, lsp_client.progress_reports
+    kinds = [type(v).__name__ for v in reports[0]]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+    statuses = [p.status if hasattr(p, "status") else p["status"] for p in seen["status"]]
+    assert "loading" in statuses and "loaded" in statuses
+
+    report = await status(lsp_client)
+    deepseek = next(m for m in report["models"] if m["id"] == "tiny-deepseek")
+    assert deepseek["status"] == "loaded" and deepseek["memory_usage_mb"] > 0
+    assert any("ai-ide" in m.message for m in lsp_client.messages)
+
+    open_doc(lsp_client, PY_URI, "import os\n\n# list the files in a folder\n", "python")
+    generated = await lsp_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="ai-ide.generate",
+            arguments=[{"uri": PY_URI, "position": {"line": 2, "character": 5}}],
+        )
+    )
+    assert generated["applied"] is True and generated["text"]
+    edit = seen["edits"][0].edit.changes[PY_URI][0]
+    assert edit.new_text.strip() == generated["text"].strip()
+    assert edit.range.start.line == 2  # after the comment line
+
+    unloaded = await lsp_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ai-ide.unloadModel", arguments=["tiny-deepseek"])
+    )
+    assert unloaded["model_id"] == "tiny-deepseek" and unloaded["unload_time_ms"] > 0
+
+
+async def test_failing_command_shows_a_message(lsp_client: LanguageClient) -> None:
+    await start(lsp_client)
+    with pytest.raises(JsonRpcInternalError):
+        await lsp_client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="ai-ide.unloadModel", arguments=["tiny-qwen"])
+        )
+    assert any(m.type == types.MessageType.Error for m in lsp_client.messages)
+    assert any("MODEL_NOT_LOADED" in m.message for m in lsp_client.log_messages)
+
+
+async def test_invalid_settings_give_a_message_and_defaults(lsp_client: LanguageClient) -> None:
+    await start(lsp_client, options={"maxTokens": "lots", "languages": {"python": True}})
+    report = await status(lsp_client)
+    assert report["config"]["maxTokens"] == 64  # the default
+    assert report["config"]["model"] == "tiny-codellama"  # valid settings are kept
+    assert any("maxTokens" in m.message for m in lsp_client.messages)
+
+
+async def test_configuration_is_pulled_and_follows_changes(lsp_client: LanguageClient) -> None:
+    lsp_client.set_configuration({"maxTokens": 7, "model": "tiny-qwen"}, section="aiIde")
+    await start(lsp_client, configuration=True)
+    await asyncio.sleep(0.3)
+    report = await status(lsp_client)
+    assert report["config"]["maxTokens"] == 7
+    assert report["completion_model"] == "tiny-qwen"
+
+    open_doc(lsp_client, PY_URI, "x = ", "python")
+    lsp_client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"aiIde": {"languages": {"python": False}}})
+    )
+    await asyncio.sleep(0.1)
+    off = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 0, 4))
+    assert off is None
