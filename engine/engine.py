@@ -576,30 +576,52 @@ class Engine:
     async def stream_complete(
         self, request: CompletionRequest
     ) -> AsyncIterator[str | CompletionResult]:
-        """Complete code, yielding raw text deltas and then the final result."""
+        """Complete code, yielding raw text deltas and then the final result.
+
+        Recorded in the metrics and published like :meth:`complete`; a
+        consumer that stops early cancels the generation.
+        """
         started = time.monotonic()
+        wall = time.time()
         model_id, request, prompt = self._prepare(request)
-        async for event in self.events(
-            model_id,
-            prompt,
-            request.params,
-            priority=request.priority,
-            group=request.document_key,
-            stop_rule=request,
-            timeout_seconds=request.timeout_seconds,
-            wait_for_load=request.wait_for_load,
-        ):
-            if isinstance(event, TokenEvent):
-                yield event.text
-            else:
+        try:
+            async for event in self.events(
+                model_id,
+                prompt,
+                request.params,
+                priority=request.priority,
+                group=request.document_key,
+                stop_rule=request,
+                timeout_seconds=request.timeout_seconds,
+                wait_for_load=request.wait_for_load,
+            ):
+                if isinstance(event, TokenEvent):
+                    yield event.text
+                    continue
                 completion: Completion = finish_completion(request, event.result)
-                yield CompletionResult(
+                result = CompletionResult(
                     model_id=model_id,
                     completion=completion,
                     alternatives=[],
                     processing_time_ms=(time.monotonic() - started) * 1000.0,
                     context_snippets=len(prompt.snippets),
                 )
+                self._succeeded(
+                    "completion",
+                    model_id,
+                    wall,
+                    event.result,
+                    result.processing_time_ms,
+                    completion.text,
+                    request.caller,
+                )
+                if request.document_key is not None:
+                    self.type_through.remember(request.document_key, request, result)
+                yield result
+        except EngineError as exc:
+            self._record(model_id, wall, (time.monotonic() - started) * 1000.0, exc)
+            self.publish_error(model_id, exc, request.caller)
+            raise
 
     @staticmethod
     def alternative_params(params: SamplingParams, index: int) -> SamplingParams:

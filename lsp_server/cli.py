@@ -212,10 +212,9 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     if args.no_http:
         settings.http = settings.http.model_copy(update={"enabled": False})
     _configure_logging(settings)
-    engine = Engine(settings)
     # pygls ends the process with SystemExit on the client's `exit` notification.
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(serve_lsp(engine, settings, http=settings.http.enabled))
+        asyncio.run(serve_lsp(settings, http=settings.http.enabled))
     return 0
 
 

@@ -97,6 +97,11 @@ def api_key(args: argparse.Namespace, settings: Settings) -> str | None:
     """The key to send: the option, the environment, or the server's key file."""
     if args.api_key:
         return str(args.api_key)
+    return stored_api_key(settings)
+
+
+def stored_api_key(settings: Settings) -> str | None:
+    """A key from ``AI_IDE_API_KEY`` or the key file the server wrote, if any."""
     if os.environ.get("AI_IDE_API_KEY"):
         return os.environ["AI_IDE_API_KEY"]
     key_file = settings.data_dir / INITIAL_KEY_FILE

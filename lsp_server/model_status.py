@@ -35,11 +35,11 @@ class ModelStatusReporter:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start forwarding (called once the client connection is up)."""
         self._loop = loop
-        self._server.engine.add_listener(self.on_event)
+        self._server.backend.add_listener(self.on_event)
 
     def detach(self) -> None:
         """Stop forwarding."""
-        self._server.engine.remove_listener(self.on_event)
+        self._server.backend.remove_listener(self.on_event)
 
     def on_event(self, event: RegistryEvent) -> None:
         """Registry listener: may run on any thread."""

@@ -20,6 +20,9 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 
 from engine.config import Settings
 from engine.engine import Engine
+from lsp_server.backend import Backend, LocalBackend
+from lsp_server.client_cli import stored_api_key
+from lsp_server.remote_backend import RemoteBackend, probe
 from lsp_server.server import create_server
 from lsp_server.sidecar.app import create_app
 
@@ -58,30 +61,44 @@ async def serve_http(engine: Engine, settings: Settings, host: str, port: int) -
         await engine.close()
 
 
+async def _choose_backend(settings: Settings, http: bool) -> tuple[Backend, Engine | None]:
+    """The in-process engine, or the ai-ide already serving the sidecar port."""
+    host, port = settings.http.host, settings.http.port
+    if http and not port_is_free(host, port):
+        base = f"http://{host}:{port}"
+        if await probe(base):
+            log.info("another ai-ide serves %s: sharing its engine", base)
+            return RemoteBackend(base, stored_api_key(settings)), None
+        log.warning("port %s is in use by another program; running without the sidecar", port)
+    engine = Engine(settings)
+    return LocalBackend(engine), engine
+
+
 async def serve_lsp(
-    engine: Engine,
     settings: Settings,
     *,
     http: bool,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
 ) -> None:
-    """Serve LSP on stdio and, with ``http``, the REST sidecar on loopback."""
-    lsp = create_server(engine, settings)
+    """Serve LSP on stdio and, with ``http``, the REST sidecar on loopback.
+
+    When the sidecar port already belongs to a running ai-ide, this language
+    server uses that engine over HTTP instead of loading its own models.
+    """
+    backend, engine = await _choose_backend(settings, http)
+    lsp = create_server(backend, settings)
     stop = threading.Event()
     lsp._stop_event = stop
     reader = StdinAsyncReader(stdin or sys.stdin.buffer, lsp.thread_pool)
     lsp.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
     http_server: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
-    if http:
-        host, port = settings.http.host, settings.http.port
-        if port_is_free(host, port):
-            http_server = _uvicorn_server(engine, settings, host, port)
+    if engine is not None:
+        if http and port_is_free(settings.http.host, settings.http.port):
+            http_server = _uvicorn_server(engine, settings, settings.http.host, settings.http.port)
             http_task = asyncio.create_task(http_server.serve())
-        else:
-            log.warning("port %s is in use; running without the REST sidecar", port)
-    await engine.start()
+        await engine.start()
     try:
         await run_async(
             stop_event=stop,
@@ -95,4 +112,7 @@ async def serve_lsp(
             http_server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(http_task, timeout=10)
-        await engine.close()
+        if engine is not None:
+            await engine.close()
+        if isinstance(backend, RemoteBackend):
+            await backend.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from pygls.lsp.server import LanguageServer
 
 from engine.config import Settings
-from engine.engine import Engine
+from lsp_server.backend import Backend
 from lsp_server.config import LspConfig
 from lsp_server.convert import encoding_of
 from lsp_server.model_status import ModelStatusReporter
@@ -26,12 +29,20 @@ def package_version() -> str:
 class AiIdeLanguageServer(LanguageServer):
     """A language server bound to one engine."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, backend: Backend, settings: Settings) -> None:
         super().__init__(name="ai-ide", version=package_version(), protocol_cls=AiIdeProtocol)
-        self.engine = engine
+        self.backend = backend
         self.settings = settings
         self.config = LspConfig(model=settings.completion.model)
         self.status = ModelStatusReporter(self)
+        # Strong references to fire-and-forget tasks (asyncio keeps only weak ones).
+        self._background: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping it alive until it finishes."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @property
     def encoding(self) -> Encoding:
@@ -39,8 +50,12 @@ class AiIdeLanguageServer(LanguageServer):
         return encoding_of(self.workspace.position_encoding)
 
 
-def create_server(engine: Engine, settings: Settings) -> AiIdeLanguageServer:
-    """A language server with every feature registered, over ``engine``."""
+def create_server(backend: Backend, settings: Settings) -> AiIdeLanguageServer:
+    """A language server with every feature registered, over ``backend``.
+
+    The backend is the in-process engine (:class:`~lsp_server.backend.LocalBackend`)
+    or another ai-ide serving the sidecar port.
+    """
     from lsp_server.features import (
         code_actions,
         commands,
@@ -50,7 +65,7 @@ def create_server(engine: Engine, settings: Settings) -> AiIdeLanguageServer:
         selection,
     )
 
-    server = AiIdeLanguageServer(engine, settings)
+    server = AiIdeLanguageServer(backend, settings)
     for feature in (lifecycle, documents, completion, selection, code_actions, commands):
         feature.register(server)
     return server

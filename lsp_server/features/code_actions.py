@@ -69,7 +69,7 @@ def register(server: AiIdeLanguageServer) -> None:
         ls: AiIdeLanguageServer, params: types.CodeActionParams
     ) -> list[types.CodeAction] | None:
         # Listing must be instant: only tree-sitter decides what is offered.
-        doc = ls.engine.documents.get(params.text_document.uri)
+        doc = ls.backend.documents.get(params.text_document.uri)
         if doc is None or doc.language is None:
             return None
         index = LineIndex(doc.text)
@@ -101,7 +101,7 @@ def register(server: AiIdeLanguageServer) -> None:
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def resolve(ls: AiIdeLanguageServer, action: types.CodeAction) -> types.CodeAction:
         data = action.data if isinstance(action.data, dict) else {}
-        doc = ls.engine.documents.get(str(data.get("uri", "")))
+        doc = ls.backend.documents.get(str(data.get("uri", "")))
         if doc is None or doc.language is None or data.get("version") != doc.version:
             _tell(ls, types.MessageType.Warning, f"{action.title}: the document changed; try again")
             return action
@@ -115,9 +115,7 @@ def register(server: AiIdeLanguageServer) -> None:
             file_path=doc.uri,
         )
         try:
-            _, result = await ls.engine.refactor(
-                request, model_id=ls.config.model, priority=Priority.INTERACTIVE
-            )
+            result = await ls.backend.refactor(request, ls.config.model, Priority.INTERACTIVE)
         except EngineError as exc:
             if exc.code == "REQUEST_CANCELLED":
                 raise to_jsonrpc_error(exc) from exc

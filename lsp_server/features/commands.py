@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from lsprotocol import types
@@ -43,10 +44,10 @@ def comment_above(text: str, line: int) -> str | None:
     return prompt or None
 
 
-def _model_arg(ls: AiIdeLanguageServer, args: tuple[Any, ...]) -> str:
+async def _model_arg(ls: AiIdeLanguageServer, args: tuple[Any, ...]) -> str:
     if args and isinstance(args[0], str) and args[0]:
         return args[0]
-    return ls.config.model or ls.engine.default_model_id()
+    return ls.config.model or await ls.backend.default_model()
 
 
 def _fail(ls: AiIdeLanguageServer, exc: EngineError) -> Exception:
@@ -66,19 +67,18 @@ def register(server: AiIdeLanguageServer) -> None:
 
     @server.command(LOAD_MODEL)
     async def load_model(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
-        model_id = _model_arg(ls, args)
         try:
-            await ls.engine.load_model(model_id, priority="high")
-            await ls.engine.worker_for(model_id)
+            model_id = await _model_arg(ls, args)
+            status = await ls.backend.load(model_id)
         except EngineError as exc:
             raise _fail(ls, exc) from exc
-        return {"model_id": model_id, "status": ls.engine.model(model_id).status}
+        return {"model_id": model_id, "status": status}
 
     @server.command(UNLOAD_MODEL)
     async def unload_model(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
-        model_id = _model_arg(ls, args)
         try:
-            result = await ls.engine.unload_model(model_id)
+            model_id = await _model_arg(ls, args)
+            result = await ls.backend.unload(model_id)
         except EngineError as exc:
             raise _fail(ls, exc) from exc
         ls.window_show_message(
@@ -97,7 +97,7 @@ def register(server: AiIdeLanguageServer) -> None:
     async def generate(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
         options = args[0] if args and isinstance(args[0], dict) else {}
         uri = options.get("uri")
-        doc = ls.engine.documents.get(uri) if isinstance(uri, str) else None
+        doc = ls.backend.documents.get(uri) if isinstance(uri, str) else None
         if doc is None:
             raise _fail(ls, InvalidRequestError("uri", "generate needs an open document's uri"))
         raw_position = options.get("position") or {}
@@ -117,7 +117,7 @@ def register(server: AiIdeLanguageServer) -> None:
         line_end = doc.text.find("\n", cursor)
         insert_at = len(doc.text) if line_end < 0 else line_end
         try:
-            result = await ls.engine.generate_code(
+            result = await ls.backend.generate_code(
                 CodeGenRequest(
                     prompt=prompt,
                     language=doc.language,
@@ -148,45 +148,33 @@ def register(server: AiIdeLanguageServer) -> None:
 
     @server.command(SHOW_STATUS)
     async def show_status(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
-        models = []
+        try:
+            report = await ls.backend.status()
+            completion_model = ls.config.model or await ls.backend.default_model()
+        except EngineError as exc:
+            raise _fail(ls, exc) from exc
         lines = []
-        for view in ls.engine.list_models():
-            metrics = ls.engine.metrics.metrics(view.spec.id)
-            models.append(
-                {
-                    "id": view.spec.id,
-                    "name": view.spec.name,
-                    "status": view.status,
-                    "memory_usage_mb": view.memory_usage_mb,
-                    "load_progress": view.load_progress,
-                    "error": view.error,
-                    "inference_count": metrics.inference_count,
-                    "average_inference_time_ms": metrics.average_inference_time_ms,
-                    "success_rate": metrics.success_rate,
-                    "cache_hit_rate": metrics.cache_hit_rate,
-                }
-            )
-            memory = f", {view.memory_usage_mb:.0f} MB" if view.memory_usage_mb else ""
+        for model in report.models:
+            memory = f", {model.memory_usage_mb:.0f} MB" if model.memory_usage_mb else ""
             timing = (
-                f", {metrics.inference_count} requests, avg "
-                f"{metrics.average_inference_time_ms:.0f} ms"
-                if metrics.average_inference_time_ms is not None
+                f", {model.inference_count} requests, avg {model.average_inference_time_ms:.0f} ms"
+                if model.average_inference_time_ms is not None
                 else ""
             )
-            lines.append(f"{view.spec.id}: {view.status}{memory}{timing}")
-        health = ls.engine.health()
+            lines.append(f"{model.id}: {model.status}{memory}{timing}")
         ls.window_show_message(
             types.ShowMessageParams(
                 type=types.MessageType.Info,
-                message=f"ai-ide ({health.status}): " + "; ".join(lines),
+                message=f"ai-ide ({report.status}, {ls.backend.description}): " + "; ".join(lines),
             )
         )
         return {
-            "status": health.status,
-            "models": models,
-            "active_requests": health.active_requests,
-            "queue_length": health.queue_length,
-            "completion_model": ls.config.model or ls.engine.default_model_id(),
+            "status": report.status,
+            "models": [asdict(model) for model in report.models],
+            "active_requests": report.active_requests,
+            "queue_length": report.queue_length,
+            "completion_model": completion_model,
+            "backend": ls.backend.description,
             "config": ls.config.model_dump(by_alias=True),
             "position_encoding": ls.encoding,
         }

@@ -16,7 +16,7 @@ from lsp_server.server import AiIdeLanguageServer
 async def _complete_at(
     ls: AiIdeLanguageServer, uri: str, position: types.Position
 ) -> tuple[CompletionResult, LineIndex, int] | None:
-    doc = ls.engine.documents.get(uri)
+    doc = ls.backend.documents.get(uri)
     if doc is None or not ls.config.enabled:
         return None
     if not (
@@ -36,7 +36,7 @@ async def _complete_at(
         document_key=uri,
     )
     try:
-        result = await ls.engine.complete(request)
+        result = await ls.backend.complete(request)
     except EngineError as exc:
         if exc.code == "REQUEST_CANCELLED":
             raise to_jsonrpc_error(exc) from exc

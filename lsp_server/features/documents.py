@@ -15,13 +15,13 @@ def register(server: AiIdeLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: AiIdeLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        ls.engine.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+        ls.backend.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: AiIdeLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         version = params.text_document.version
-        store = ls.engine.documents
+        store = ls.backend.documents
         if store.get(uri) is None:
             return
         for change in params.content_changes:
@@ -37,4 +37,4 @@ def register(server: AiIdeLanguageServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AiIdeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.engine.documents.close(params.text_document.uri)
+        ls.backend.documents.close(params.text_document.uri)

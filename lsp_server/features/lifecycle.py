@@ -47,10 +47,10 @@ async def pull_configuration(ls: AiIdeLanguageServer) -> None:
 
 
 async def preload_completion_model(ls: AiIdeLanguageServer) -> None:
-    """Start loading the completion model so the first keystroke does not wait for it."""
+    """Load the completion model so the first keystroke does not wait for it."""
     try:
-        model_id = ls.config.model or ls.engine.default_model_id()
-        await ls.engine.load_model(model_id)
+        model_id = ls.config.model or await ls.backend.default_model()
+        await ls.backend.load(model_id)
     except EngineError as exc:
         ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Error, message=f"ai-ide: {exc.message}")
@@ -71,7 +71,8 @@ def register(server: AiIdeLanguageServer) -> None:
     async def initialized(ls: AiIdeLanguageServer, params: types.InitializedParams) -> None:
         ls.status.attach(asyncio.get_running_loop())
         await pull_configuration(ls)
-        await preload_completion_model(ls)
+        # In the background: initialization must not wait for a model to load.
+        ls.spawn(preload_completion_model(ls))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(

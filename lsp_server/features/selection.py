@@ -16,7 +16,7 @@ def register(server: AiIdeLanguageServer) -> None:
     def selection_range(
         ls: AiIdeLanguageServer, params: types.SelectionRangeParams
     ) -> list[types.SelectionRange]:
-        doc = ls.engine.documents.get(params.text_document.uri)
+        doc = ls.backend.documents.get(params.text_document.uri)
         text = doc.text if doc is not None else ""
         index = LineIndex(text)
         results: list[types.SelectionRange] = []

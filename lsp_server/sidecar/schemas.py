@@ -14,6 +14,10 @@ from engine.catalog import MODEL_ID_PATTERN
 
 MAX_CODE_CHARS = 1_000_000
 
+# Hints a language server sharing this engine sends with editor requests.
+PRIORITY_HEADER = "X-AI-IDE-Priority"
+DOCUMENT_HEADER = "X-AI-IDE-Document"
+
 
 class StrictModel(BaseModel):
     """Unknown fields are errors: a typo such as ``max_token`` must not be ignored."""

@@ -20,6 +20,7 @@ from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
 from lsp_server.sidecar.errors import now_rfc3339, request_id_of
+from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
 
 router = APIRouter(prefix="/inference", tags=["inference"])
 
@@ -179,6 +180,23 @@ async def accept_job(
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": status_url})
 
 
+def editor_hints(
+    http_request: Request, request: CompletionRequest, caller: Caller
+) -> CompletionRequest:
+    """Apply the hints a language server sharing this engine sends with a keystroke.
+
+    ``X-AI-IDE-Priority: interactive`` schedules it before REST and batch work;
+    ``X-AI-IDE-Document`` makes a newer request for the same document (of the
+    same caller) cancel the older one.
+    """
+    if http_request.headers.get(PRIORITY_HEADER, "").lower() == "interactive":
+        request = replace(request, priority=Priority.INTERACTIVE)
+    document = http_request.headers.get(DOCUMENT_HEADER)
+    if document:
+        request = replace(request, document_key=f"{caller.id}|{document[:2048]}")
+    return request
+
+
 def _sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -204,7 +222,7 @@ async def completion(
         return await accept_job(engine, "completion", body, caller)
     if not body.options.stream:
         return await run_completion(engine, body, caller.id)
-    engine_request = to_engine_request(engine, body, caller.id)
+    engine_request = editor_hints(request, to_engine_request(engine, body, caller.id), caller)
     request_id = request_id_of(request)
 
     async def events() -> AsyncIterator[bytes]:

@@ -1,0 +1,160 @@
+"""What the language server needs from an engine, local or behind another ai-ide.
+
+``LocalBackend`` wraps the in-process :class:`~engine.engine.Engine`.
+``RemoteBackend`` (in :mod:`lsp_server.remote_backend`) talks to an ``ai-ide``
+already serving the sidecar port, so several editors share one copy of each
+model. Documents and their syntax trees always stay in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.codegen import CodeGenRequest, CodeGenResult
+from engine.completion import CompletionRequest, CompletionResult
+from engine.documents import DocumentStore
+from engine.engine import Engine
+from engine.messages import Priority
+from engine.refactor import RefactorRequest, RefactorResult
+from engine.registry import RegistryEvent, UnloadResult
+
+Listener = Callable[[RegistryEvent], None]
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One model as an editor shows it."""
+
+    id: str
+    name: str
+    status: str
+    memory_usage_mb: float | None
+    load_progress: float
+    error: str | None
+    inference_count: int
+    average_inference_time_ms: float | None
+    success_rate: float | None
+    cache_hit_rate: float | None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Health and models, for ``ai-ide.showStatus``."""
+
+    status: str
+    models: list[ModelSummary]
+    active_requests: int
+    queue_length: int
+
+
+class Backend(Protocol):
+    """The engine operations language-server features call."""
+
+    documents: DocumentStore
+
+    @property
+    def description(self) -> str:
+        """Where inference runs ("in process", or the remote URL)."""
+
+    async def default_model(self) -> str:
+        """The model used when the editor names none."""
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        """Code completion at a cursor."""
+
+    async def generate_code(self, request: CodeGenRequest) -> CodeGenResult:
+        """Code from a description."""
+
+    async def refactor(
+        self, request: RefactorRequest, model_id: str | None, priority: Priority
+    ) -> RefactorResult:
+        """A refactoring with safety checks."""
+
+    async def load(self, model_id: str) -> str:
+        """Load a model and wait for it; returns the final status."""
+
+    async def unload(self, model_id: str) -> UnloadResult:
+        """Unload a model."""
+
+    async def status(self) -> StatusReport:
+        """Health and every model's state and figures."""
+
+    def add_listener(self, listener: Listener) -> None:
+        """Receive model status and load progress (from any thread)."""
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop receiving events."""
+
+
+class LocalBackend:
+    """The engine in this process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.documents = engine.documents
+
+    @property
+    def description(self) -> str:
+        """Inference runs here."""
+        return "in process"
+
+    async def default_model(self) -> str:
+        """The configured, first loaded, or first catalog model."""
+        return self.engine.default_model_id()
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        """Complete through the engine."""
+        return await self.engine.complete(request)
+
+    async def generate_code(self, request: CodeGenRequest) -> CodeGenResult:
+        """Generate through the engine."""
+        return await self.engine.generate_code(request)
+
+    async def refactor(
+        self, request: RefactorRequest, model_id: str | None, priority: Priority
+    ) -> RefactorResult:
+        """Refactor through the engine."""
+        _, result = await self.engine.refactor(request, model_id=model_id, priority=priority)
+        return result
+
+    async def load(self, model_id: str) -> str:
+        """Queue the load with high priority and wait for it."""
+        await self.engine.load_model(model_id, priority="high")
+        await self.engine.worker_for(model_id)
+        return self.engine.model(model_id).status
+
+    async def unload(self, model_id: str) -> UnloadResult:
+        """Unload through the engine."""
+        return await self.engine.unload_model(model_id)
+
+    async def status(self) -> StatusReport:
+        """Health and per-model figures from the engine's records."""
+        health = self.engine.health()
+        models = []
+        for view in self.engine.list_models():
+            metrics = self.engine.metrics.metrics(view.spec.id)
+            models.append(
+                ModelSummary(
+                    id=view.spec.id,
+                    name=view.spec.name,
+                    status=view.status,
+                    memory_usage_mb=view.memory_usage_mb,
+                    load_progress=view.load_progress,
+                    error=view.error,
+                    inference_count=metrics.inference_count,
+                    average_inference_time_ms=metrics.average_inference_time_ms,
+                    success_rate=metrics.success_rate,
+                    cache_hit_rate=metrics.cache_hit_rate,
+                )
+            )
+        return StatusReport(health.status, models, health.active_requests, health.queue_length)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Registry events of the engine."""
+        self.engine.add_listener(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop receiving registry events."""
+        self.engine.remove_listener(listener)
