@@ -37,6 +37,9 @@ from engine.errors import (
     ModelLoadingError,
     ModelNotLoadedError,
 )
+from engine.events import EngineEvent, EventBus
+from engine.jobs import JobService
+from engine.llama_backend import route_native_logs
 from engine.messages import (
     AsyncSink,
     DoneEvent,
@@ -47,9 +50,6 @@ from engine.messages import (
     SamplingParams,
     TokenEvent,
 )
-from engine.events import EngineEvent, EventBus
-from engine.jobs import JobService
-from engine.llama_backend import route_native_logs
 from engine.metrics import InferenceRecord, MetricsRecorder
 from engine.prompts import FimPrompt, TextPrompt
 from engine.refactor import RefactorRequest, RefactorResult, refactor

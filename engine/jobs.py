@@ -154,16 +154,6 @@ class JobService:
             raise NotFoundError(f"job '{job_id}' not found", {"job_id": job_id})
         return _record(rows[0])
 
-    async def wait(self, job_id: str, owner: str | None, timeout: float) -> JobRecord:
-        """Poll until the job finishes (tests and scripts)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            record = self.get(job_id, owner)
-            if record.status in ("completed", "failed") or loop.time() >= deadline:
-                return record
-            await asyncio.sleep(0.02)
-
     async def _work(self) -> None:
         assert self._queue is not None
         queue = self._queue

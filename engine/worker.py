@@ -36,6 +36,13 @@ from engine.errors import (
     QueueFullError,
     RequestCancelledError,
 )
+from engine.llama_backend import (
+    ContextConfig,
+    LlamaContext,
+    LlamaModel,
+    Sampler,
+    token_logprob,
+)
 from engine.messages import (
     DoneEvent,
     ErrorEvent,
@@ -43,13 +50,6 @@ from engine.messages import (
     GenerationRequest,
     GenerationResult,
     TokenEvent,
-)
-from engine.llama_backend import (
-    ContextConfig,
-    LlamaContext,
-    LlamaModel,
-    Sampler,
-    token_logprob,
 )
 from engine.postprocess import should_stop
 from engine.prompts import (
