@@ -62,6 +62,7 @@ from engine.registry import (
     UnloadResult,
 )
 from engine.resources import ResourceMonitor, SystemResources
+from engine.speculation import Speculator
 from engine.store import Store
 from engine.text_generator import WorkerTextGenerator
 from engine.webhooks import WebhookService
@@ -114,6 +115,7 @@ class Engine:
             settings.completion.cache_entries
         )
         self.type_through = TypeThroughCache()
+        self.speculator: Speculator[CompletionResult] = Speculator()
         self._started = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------
@@ -128,6 +130,7 @@ class Engine:
 
     async def close(self) -> None:
         """Unload every model, stop background work, close the database."""
+        await self.speculator.close()
         await self.jobs.stop()
         await asyncio.to_thread(self.registry.close)
         # After the registry: its last events (model_unloaded) are already in the
@@ -337,6 +340,9 @@ class Engine:
             request.alternatives,
         )
         if request.document_key is not None:
+            guessed = await self._speculated(request, started, wall)
+            if guessed is not None:
+                return guessed
             typed_into = self.type_through.lookup(request.document_key, request)
             if typed_into is not None:
                 elapsed = (time.monotonic() - started) * 1000.0
@@ -368,6 +374,60 @@ class Engine:
             self.completion_cache.put(key, result, result.completion.text)
         if request.document_key is not None:
             self.type_through.remember(request.document_key, request, result)
+            self._speculate(model_id, request, result)
+        return result
+
+    def _speculate(
+        self, model_id: str, request: CompletionRequest, result: CompletionResult
+    ) -> None:
+        """Start computing the suggestion after this one is accepted (lowest priority)."""
+        completion = result.completion
+        if request.priority != Priority.INTERACTIVE or not completion.text:
+            return
+        assert request.document_key is not None
+        code = (
+            request.code[: completion.replace_start]
+            + completion.text
+            + request.code[completion.replace_end :]
+        )
+        cursor = completion.replace_start + len(completion.text)
+        guess = replace(
+            request,
+            code=code,
+            cursor=cursor,
+            priority=Priority.SPECULATIVE,
+            document_key=f"{request.document_key}#speculative",
+        )
+
+        async def work() -> CompletionResult:
+            started = time.monotonic()
+            _, prepared, prompt = self._prepare(guess)
+            return await self._complete(model_id, prepared, prompt, started)
+
+        self.speculator.start(request.document_key, code, cursor, work())
+
+    async def _speculated(
+        self, request: CompletionRequest, started: float, wall: float
+    ) -> CompletionResult | None:
+        """The speculative suggestion for exactly this state, if one was computed."""
+        assert request.document_key is not None
+        task = self.speculator.take(request.document_key, request.code, request.cursor)
+        if task is None:
+            return None
+        try:
+            guessed = await asyncio.shield(task)
+        except EngineError:
+            return None  # e.g. pre-empted by a keystroke before it finished
+        except asyncio.CancelledError:
+            if task.cancelled():
+                return None
+            raise  # this request itself was cancelled
+        elapsed = (time.monotonic() - started) * 1000.0
+        model_id = guessed.model_id
+        self._record(model_id, wall, elapsed, None, cached=True, tokens=0)
+        result = replace(guessed, cached=True, processing_time_ms=elapsed)
+        self.type_through.remember(request.document_key, request, result)
+        self._speculate(model_id, request, result)
         return result
 
     def _succeeded(

@@ -64,9 +64,7 @@ class LlamaModel:
         use_mmap: bool = False,
         progress: ProgressCallback | None = None,
     ) -> None:
-        params = llama_cpp.llama_model_default_params()
-        params.n_gpu_layers = n_gpu_layers if n_gpu_layers >= 0 else 2**31 - 1
-        params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP if use_mmap else 0
+        params = model_params(n_gpu_layers, use_mmap)
         callback: Any = None
         if progress is not None:
             report = progress
@@ -188,33 +186,51 @@ class ContextConfig:
     flash_attn: str = "auto"
 
 
+def context_params(config: ContextConfig) -> Any:
+    """llama.cpp context parameters for interactive code completion.
+
+    Explicit context size; a physical batch (n_ubatch) of at least 512 so
+    prompts are read in large chunks; flash attention where the backend has it
+    ("auto"); one unified KV cache so any sequence can use the whole context;
+    full-size sliding-window caches so a prompt prefix can be kept while its
+    tail changes (otherwise SWA models such as Gemma 3 re-read every prompt);
+    and logits for at most one row per sequence.
+    """
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = config.n_ctx
+    params.n_batch = config.n_batch
+    params.n_ubatch = min(config.n_ubatch, config.n_batch)
+    params.n_seq_max = config.n_seq_max
+    params.n_outputs_max = config.n_seq_max
+    threads = config.n_threads or os.cpu_count() or 1
+    params.n_threads = threads
+    params.n_threads_batch = threads
+    params.flash_attn_type = {
+        "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+        "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+    }[config.flash_attn]
+    params.kv_unified = True
+    params.swa_full = True
+    params.no_perf = True
+    return params
+
+
+def model_params(n_gpu_layers: int, use_mmap: bool) -> Any:
+    """llama.cpp model parameters: -1 offloads every layer when a GPU backend exists."""
+    params = llama_cpp.llama_model_default_params()
+    params.n_gpu_layers = n_gpu_layers if n_gpu_layers >= 0 else 2**31 - 1
+    params.load_mode = (
+        llama_cpp.LLAMA_LOAD_MODE_MMAP if use_mmap else llama_cpp.LLAMA_LOAD_MODE_NONE
+    )
+    return params
+
+
 class LlamaContext:
     """A llama.cpp context: the KV cache shared by up to ``n_seq_max`` sequences."""
 
     def __init__(self, model: LlamaModel, config: ContextConfig) -> None:
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = config.n_ctx
-        params.n_batch = config.n_batch
-        params.n_ubatch = min(config.n_ubatch, config.n_batch)
-        params.n_seq_max = config.n_seq_max
-        # At most one sampled row per sequence per decode: sizing the logits
-        # buffer for that (not n_batch rows of n_vocab floats) saves hundreds
-        # of MiB with large vocabularies.
-        params.n_outputs_max = config.n_seq_max
-        threads = config.n_threads or os.cpu_count() or 1
-        params.n_threads = threads
-        params.n_threads_batch = threads
-        params.flash_attn_type = {
-            "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
-            "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
-            "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
-        }[config.flash_attn]
-        # One cache for all sequences, each able to use the whole context; and
-        # full-size sliding-window caches so a prefix can be kept while its tail
-        # is replaced (otherwise SWA models such as Gemma 3 re-read every prompt).
-        params.kv_unified = True
-        params.swa_full = True
-        params.no_perf = True
+        params = context_params(config)
         ctx = llama_cpp.llama_init_from_model(model.ptr, params)
         if not ctx:
             raise ModelLoadFailedError(
@@ -357,9 +373,21 @@ class Sampler:
             self.ptr = None
 
 
-def token_logprob(logits: npt.NDArray[np.float32], token: int) -> float:
-    """log p(token) under the model's raw distribution (temperature 1)."""
-    peak = float(logits.max())
-    total = float(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64))
-    value = float(logits[token]) - peak - math.log(total)
-    return value if math.isfinite(value) else -1e9
+class LogprobMeter:
+    """log p(token) under the model's raw distribution (temperature 1).
+
+    Reuses one scratch buffer: the softmax normalizer over the whole
+    vocabulary is the only per-token cost that grows with the vocabulary.
+    """
+
+    def __init__(self, n_vocab: int) -> None:
+        self._scratch = np.empty(n_vocab, dtype=np.float32)
+
+    def __call__(self, logits: npt.NDArray[np.float32], token: int) -> float:
+        """Log-probability of ``token`` given the logits of one row."""
+        peak = float(logits.max())
+        np.subtract(logits, peak, out=self._scratch)
+        np.exp(self._scratch, out=self._scratch)
+        total = float(self._scratch.sum(dtype=np.float64))
+        value = float(logits[token]) - peak - math.log(total)
+        return value if math.isfinite(value) else -1e9

@@ -40,8 +40,8 @@ from engine.llama_backend import (
     ContextConfig,
     LlamaContext,
     LlamaModel,
+    LogprobMeter,
     Sampler,
-    token_logprob,
 )
 from engine.messages import (
     DoneEvent,
@@ -49,6 +49,7 @@ from engine.messages import (
     FinishReason,
     GenerationRequest,
     GenerationResult,
+    Priority,
     TokenEvent,
 )
 from engine.postprocess import should_stop
@@ -63,6 +64,10 @@ from engine.prompts import (
 )
 
 log = logging.getLogger(__name__)
+
+# A request waits for a running one to finish reading a prompt when it shares
+# at least this many more tokens with it than with any cache it could use now.
+_SHARE_MIN_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,9 @@ class ModelWorker:
         self._ctx: LlamaContext | None = None
         self.info: ModelInfo | None = None
         self._busy = 0
+        self._built: dict[str, BuiltPrompt] = {}
+        # One slot stays free for interactive work when there are several.
+        self._reserved_slots = 1 if config.context.n_seq_max > 1 else 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -205,6 +213,8 @@ class ModelWorker:
                 )
             if request.group is not None:
                 self._supersede_locked(request.group)
+            if request.priority == Priority.INTERACTIVE:
+                self._preempt_speculation_locked()
             heapq.heappush(
                 self._queue,
                 (int(request.priority), next(self._order), time.monotonic(), request),
@@ -216,6 +226,16 @@ class ModelWorker:
         with self._lock:
             self._cancelled[request_id] = reason or RequestCancelledError("request cancelled")
             self._lock.notify_all()
+
+    def _preempt_speculation_locked(self) -> None:
+        """An editor keystroke cancels every speculative suggestion in progress."""
+        preempted = RequestCancelledError("speculative work pre-empted by a keystroke")
+        for _, _, _, queued in self._queue:
+            if queued.priority == Priority.SPECULATIVE:
+                self._cancelled[queued.request_id] = preempted
+        for slot in self._slots:
+            if slot.job is not None and slot.job.request.priority == Priority.SPECULATIVE:
+                self._cancelled[slot.job.request.request_id] = preempted
 
     def _supersede_locked(self, group: str) -> None:
         superseded = RequestCancelledError("superseded by a newer request for the same document")
@@ -272,6 +292,7 @@ class ModelWorker:
         if family == "auto":
             family = detect_family(model.token_text, model.fim)
         self._model, self._ctx = model, ctx
+        self._logprob = LogprobMeter(model.n_vocab)
         self._slots = [_Slot(seq_id=i) for i in range(cfg.context.n_seq_max)]
         self.info = ModelInfo(
             description=model.description,
@@ -380,6 +401,43 @@ class ModelWorker:
             used += slot.job.reserved if slot.job is not None else len(slot.cached)
         return used
 
+    def _prepared_locked(self, request: GenerationRequest) -> BuiltPrompt:
+        """The request's prompt tokens, built once (it may wait several admissions)."""
+        built = self._built.get(request.request_id)
+        if built is not None:
+            return built
+        built = self._build_prompt(request)
+        if not built.tokens:
+            raise ContextLengthExceededError("prompt", "the prompt is empty")
+        need = len(built.tokens) + request.params.max_tokens
+        assert self._ctx is not None
+        if need > self._ctx.n_ctx:
+            raise ContextLengthExceededError(
+                "parameters.max_tokens",
+                f"prompt ({len(built.tokens)} tokens) plus max_tokens "
+                f"({request.params.max_tokens}) exceeds the context of "
+                f"{self._ctx.n_ctx} tokens",
+                prompt_tokens=len(built.tokens),
+                context_length=self._ctx.n_ctx,
+            )
+        self._built[request.request_id] = built
+        return built
+
+    def _shared_prompt_pending_locked(self, tokens: list[int], own: int) -> bool:
+        """True when a running request is still reading a prompt this one shares.
+
+        Waiting a step or two for it lets this request copy that KV cache
+        (alternatives, best-of-n, orchestration on one model) instead of
+        computing the same prompt again.
+        """
+        for slot in self._slots:
+            job = slot.job
+            if job is None or job.generated or not job.pending:
+                continue
+            if _common_prefix(job.prompt.tokens, tokens) - own >= _SHARE_MIN_TOKENS:
+                return True
+        return False
+
     def _admit_locked(self) -> None:
         now = time.monotonic()
         while self._queue:
@@ -392,23 +450,11 @@ class ModelWorker:
                 reason = InferenceTimeoutError("the request timed out while queued")
             if reason is not None:
                 heapq.heappop(self._queue)
+                self._built.pop(request.request_id, None)
                 request.sink.emit(ErrorEvent(request.request_id, reason))
                 continue
             try:
-                built = self._build_prompt(request)
-                if not built.tokens:
-                    raise ContextLengthExceededError("prompt", "the prompt is empty")
-                need = len(built.tokens) + request.params.max_tokens
-                assert self._ctx is not None
-                if need > self._ctx.n_ctx:
-                    raise ContextLengthExceededError(
-                        "parameters.max_tokens",
-                        f"prompt ({len(built.tokens)} tokens) plus max_tokens "
-                        f"({request.params.max_tokens}) exceeds the context of "
-                        f"{self._ctx.n_ctx} tokens",
-                        prompt_tokens=len(built.tokens),
-                        context_length=self._ctx.n_ctx,
-                    )
+                built = self._prepared_locked(request)
             except EngineError as exc:
                 heapq.heappop(self._queue)
                 request.sink.emit(ErrorEvent(request.request_id, exc))
@@ -420,10 +466,17 @@ class ModelWorker:
                     ErrorEvent(request.request_id, InferenceFailedError(type(exc).__name__))
                 )
                 continue
+            if request.priority >= Priority.NORMAL and len(free) <= self._reserved_slots:
+                return  # the last slot stays free for the editor's next keystroke
             slot = max(free, key=lambda s: (_common_prefix(s.cached, built.tokens), -s.last_used))
+            own = _common_prefix(slot.cached, built.tokens)
+            if self._shared_prompt_pending_locked(built.tokens, own):
+                return
+            need = len(built.tokens) + request.params.max_tokens
             if not self._make_room_locked(slot, need, built.tokens):
                 return  # wait for running sequences to finish
             heapq.heappop(self._queue)
+            self._built.pop(request.request_id, None)
             try:
                 self._start_job(slot, request, built, submitted, now)
             except Exception as exc:
@@ -462,7 +515,13 @@ class ModelWorker:
         assert self._ctx is not None and self._model is not None
         tokens = built.tokens
         keep = min(_common_prefix(slot.cached, tokens), len(tokens) - 1)
-        if not self._ctx.seq_remove(slot.seq_id, keep, -1):
+        donor, shared = self._best_donor(slot, tokens)
+        if donor is not None and shared > keep:
+            # Another sequence holds more of this prompt: share its cells.
+            self._ctx.seq_remove(slot.seq_id, 0, -1)
+            self._ctx.seq_copy(donor.seq_id, slot.seq_id, 0, shared)
+            keep = shared
+        elif not self._ctx.seq_remove(slot.seq_id, keep, -1):
             # Some caches (recurrent state) cannot drop a tail: start over.
             self._ctx.seq_remove(slot.seq_id, 0, -1)
             keep = 0
@@ -482,6 +541,18 @@ class ModelWorker:
             reserved=len(tokens) + request.params.max_tokens,
         )
         self._busy += 1
+
+    def _best_donor(self, slot: _Slot, tokens: list[int]) -> tuple[_Slot | None, int]:
+        """The other slot whose cache shares the longest prefix with ``tokens``."""
+        best: _Slot | None = None
+        length = 0
+        for other in self._slots:
+            if other is slot:
+                continue
+            common = min(_common_prefix(other.cached, tokens), len(tokens) - 1)
+            if common > length:
+                best, length = other, common
+        return best, length
 
     # -- decoding ----------------------------------------------------------
 
@@ -530,7 +601,7 @@ class ModelWorker:
         model, ctx = self._model, self._ctx
         assert model is not None and ctx is not None
         token = job.sampler.sample(ctx, row)
-        job.logprob_sum += token_logprob(ctx.logits(row), token)
+        job.logprob_sum += self._logprob(ctx.logits(row), token)
         job.generated.append(token)
         if job.first_token_at is None:
             job.first_token_at = now
