@@ -23,6 +23,7 @@ import llama_cpp
 
 from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
 from engine.engine import Engine
+from engine.keys import ApiKeyStore
 from engine.llama_backend import LlamaModel
 from engine.prompts import FimPrompt, FimTokens, build_fim_prompt, split_at_cursor
 from lsp_server.sidecar.app import create_app
@@ -34,6 +35,7 @@ async def main(rounds: int) -> None:
     settings = default_model_settings(n_threads=os.cpu_count())
     engine = Engine(settings)
     app = create_app(engine, settings)
+    api_key = ApiKeyStore.in_data_dir(engine.store, settings.data_dir).create("bench").key
     model_id = engine.default_model_id()
     await engine.worker_for(model_id)
     path = engine._resolve_path(engine.catalog[model_id])
@@ -60,7 +62,9 @@ async def main(rounds: int) -> None:
     rest_ms: list[float] = []
     direct_ms: list[float] = []
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://bench",
+        headers={"X-API-Key": api_key},
     ) as client:
         for index in range(rounds + 2):
             started = time.perf_counter()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,7 +46,12 @@ class InferenceSettings(BaseModel):
     n_threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores.")
     n_batch: int = Field(512, ge=32, description="Prompt tokens per decode call.")
     n_ubatch: int = Field(512, ge=32, description="Physical micro-batch size.")
-    n_seq_max: int = Field(4, ge=1, le=64, description="Sequences decoded together per model.")
+    n_seq_max: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Sequences decoded together (one kept for the editor).",
+    )
     flash_attn: Literal["auto", "on", "off"] = Field("auto", description="Flash attention.")
     use_mmap: bool = Field(
         False, description="mmap weights (shared page cache) instead of reading them."
@@ -70,6 +75,128 @@ class CompletionSettings(BaseModel):
     cache_entries: int = Field(256, ge=0, description="Completion cache size (0 disables).")
 
 
+class WebhookSettings(BaseModel):
+    """Webhook delivery: which targets are allowed, timeouts and the retry policy."""
+
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hostnames, IP addresses or CIDR networks that webhooks may target even "
+        "though they are private, loopback or link-local (metadata addresses never).",
+    )
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="TCP/TLS connect timeout.")
+    timeout_seconds: float = Field(
+        10.0, gt=0, description="Upper bound for one attempt: resolve, connect, send, read."
+    )
+    max_response_bytes: int = Field(
+        16 * 1024, ge=0, description="Bytes of a receiver's response body read at most."
+    )
+    max_attempts: int = Field(8, ge=1, le=100, description="Attempts before a delivery fails.")
+    backoff_base_seconds: float = Field(
+        5.0, gt=0, description="First retry delay cap; doubles per attempt (full jitter)."
+    )
+    backoff_max_seconds: float = Field(3600.0, gt=0, description="Largest backoff delay.")
+    retry_after_max_seconds: float = Field(
+        3600.0, ge=0, description="Cap on the delay a receiver asks for with Retry-After."
+    )
+    disable_after_failures: int = Field(
+        10, ge=1, description="Consecutive failed deliveries that disable a subscription."
+    )
+    max_concurrency: int = Field(8, ge=1, le=256, description="Deliveries sent at once.")
+    max_subscriptions_per_caller: int = Field(100, ge=1, description="Subscriptions per caller.")
+    poll_interval_seconds: float = Field(
+        5.0, gt=0, description="How often the outbox is checked without a wake-up."
+    )
+    retention_days: float = Field(
+        7.0, gt=0, description="Delivered and failed deliveries are kept this long."
+    )
+
+
+JwtAlgorithm = Literal[
+    "HS256", "HS384", "HS512",
+    "RS256", "RS384", "RS512",
+    "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512",
+    "EdDSA",
+]  # fmt: skip
+
+
+class AuthSettings(BaseModel):
+    """Who may call the REST API: API keys, JWTs, or both (never nobody)."""
+
+    api_keys_enabled: bool = Field(
+        True, description="Accept X-API-Key keys made by `ai-ide keys create`."
+    )
+    jwt_algorithms: list[JwtAlgorithm] = Field(
+        default_factory=list,
+        description="Pinned JWT algorithms, all of one family matching the key; "
+        "empty: HS256 with jwt_secret, RS256 with jwt_public_key_file.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        None, description="HMAC secret for HS* tokens (at least 32 bytes)."
+    )
+    jwt_public_key_file: Path | None = Field(
+        None, description="PEM public key for RS*/PS*/ES*/EdDSA tokens."
+    )
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim, if set.")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim, if set.")
+    jwt_leeway_seconds: int = Field(
+        30, ge=0, le=60, description="Clock skew allowed for exp/nbf/iat."
+    )
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """A JWT key is configured."""
+        return self.jwt_secret is not None or self.jwt_public_key_file is not None
+
+    @property
+    def pinned_algorithms(self) -> list[str]:
+        """The algorithms tokens may use (the configured ones, or the key's default)."""
+        if self.jwt_algorithms:
+            return list(self.jwt_algorithms)
+        return ["HS256"] if self.jwt_secret is not None else ["RS256"]
+
+    @model_validator(mode="after")
+    def _one_consistent_method(self) -> AuthSettings:
+        if self.jwt_secret is not None and self.jwt_public_key_file is not None:
+            raise ValueError("set jwt_secret or jwt_public_key_file, not both")
+        if not self.api_keys_enabled and not self.jwt_enabled:
+            raise ValueError(
+                "no way to authenticate: enable api_keys or configure a JWT key "
+                "(the API never runs without authentication)"
+            )
+        if self.jwt_algorithms and not self.jwt_enabled:
+            raise ValueError("jwt_algorithms needs jwt_secret or jwt_public_key_file")
+        symmetric = {a.startswith("HS") for a in self.pinned_algorithms}
+        if self.jwt_enabled and symmetric != {self.jwt_secret is not None}:
+            raise ValueError(
+                "jwt_algorithms must be HS* with jwt_secret and asymmetric "
+                "(RS*/PS*/ES*/EdDSA) with jwt_public_key_file, never mixed"
+            )
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if secret is not None and len(secret.encode()) < 32:
+            raise ValueError("jwt_secret must be at least 32 bytes")
+        return self
+
+
+class RateLimitSettings(BaseModel):
+    """Per-caller request limits (sliding one-minute windows) and inference concurrency."""
+
+    enabled: bool = Field(True, description="Enforce the limits below.")
+    requests_per_minute: int = Field(1000, ge=1, description="All requests of one caller.")
+    inference_per_minute: int = Field(
+        100, ge=1, description="Requests under /inference and /orchestration."
+    )
+    model_management_per_minute: int = Field(
+        50, ge=1, description="POST requests under /models (load, unload)."
+    )
+    batch_per_minute: int = Field(
+        10, ge=1, description="Batch submissions (POST under /batch); polls count only overall."
+    )
+    max_concurrent_inference: int = Field(
+        8, ge=1, description="Inference requests one caller may have running (streams included)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, with defaults that run the embedded model locally."""
 
@@ -88,6 +215,9 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

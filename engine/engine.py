@@ -63,7 +63,7 @@ from engine.registry import (
 )
 from engine.resources import ResourceMonitor, SystemResources
 from engine.speculation import Speculator
-from engine.store import Store
+from engine.store import DATABASE_FILE, Store
 from engine.text_generator import WorkerTextGenerator
 from engine.webhooks import WebhookService
 from engine.worker import ModelWorker
@@ -105,7 +105,7 @@ class Engine:
             listener=self._on_registry_event,
         )
         self.documents = DocumentStore()
-        self.store = Store(settings.data_dir / "ai-ide.sqlite3")
+        self.store = Store(settings.data_dir / DATABASE_FILE)
         self.bus = EventBus()
         self.metrics = MetricsRecorder(self.store)
         self.jobs = JobService(self.store, self.bus)

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# The database file inside the data directory.
+DATABASE_FILE = "ai-ide.sqlite3"
+
 
 class Store:
     """A thread-safe SQLite connection with transactions."""

@@ -166,8 +166,8 @@ def _auth_banner(engine: Engine, settings: Settings, base: str) -> list[str]:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """``ai-ide keys create|list|revoke``."""
-    from engine.keys import DATABASE_FILE, ApiKeyStore
-    from engine.store import Store
+    from engine.keys import ApiKeyStore
+    from engine.store import DATABASE_FILE, Store
 
     settings = _settings(args)
     store = Store(settings.data_dir / DATABASE_FILE)

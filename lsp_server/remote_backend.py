@@ -30,7 +30,6 @@ from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
 log = logging.getLogger(__name__)
 
 
-
 class RemoteError(EngineError):
     """An error envelope returned by the remote server."""
 

@@ -14,6 +14,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from engine.catalog import ModelSpec
 from engine.config import Settings, load_settings
 from engine.engine import Engine
+from engine.keys import ApiKeyStore
+from engine.store import DATABASE_FILE, Store
 from tests.tiny_models import build_model_set
 
 # Keep the tests independent of a developer's own configuration.
@@ -48,6 +50,20 @@ def make_settings(data_dir: Path, models: dict[str, Path], **overrides: object) 
         inference=inference,
         **overrides,
     )
+
+
+def create_api_key(settings: Settings, name: str = "tests") -> str:
+    """A new API key in the settings' data directory (what ``ai-ide keys create`` does)."""
+    store = Store(settings.data_dir / DATABASE_FILE)
+    try:
+        return ApiKeyStore.in_data_dir(store, settings.data_dir).create(name).key
+    finally:
+        store.close()
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """Headers that authenticate a REST client with a fresh API key."""
+    return {"X-API-Key": create_api_key(settings)}
 
 
 @pytest.fixture

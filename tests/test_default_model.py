@@ -14,6 +14,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.messages import SamplingParams
 from lsp_server.sidecar.app import create_app
+from tests.conftest import auth_headers
 
 pytestmark = pytest.mark.default_model
 
@@ -56,7 +57,9 @@ async def test_gemma_completes_fibonacci(default_engine: Engine) -> None:
 async def test_gemma_over_rest(default_engine: Engine, default_settings: Settings) -> None:
     app = create_app(default_engine, default_settings)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers=auth_headers(default_settings),
     ) as client:
         response = await client.post(
             "/v1/ai/inference/completion",

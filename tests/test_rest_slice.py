@@ -16,6 +16,7 @@ import uvicorn
 from engine.config import Settings
 from engine.engine import Engine
 from lsp_server.sidecar.app import create_app
+from tests.conftest import auth_headers
 
 BASE = "/v1/ai"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -25,7 +26,9 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 async def client(engine: Engine, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(engine, settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=auth_headers(settings)
+    ) as http:
         yield http
 
 
@@ -334,7 +337,9 @@ async def test_completion_over_a_real_uvicorn_server(engine: Engine, settings: S
         while not server.started:
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=auth_headers(settings)
+        ) as http:
             response = await http.post(
                 f"{BASE}/inference/completion",
                 json={

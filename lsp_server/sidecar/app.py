@@ -14,7 +14,16 @@ from lsp_server.sidecar.auth import Authenticator, AuthMiddleware, docs_page, re
 from lsp_server.sidecar.errors import install_error_handlers
 from lsp_server.sidecar.middleware import RequestContextMiddleware
 from lsp_server.sidecar.ratelimit import RateLimiter, RateLimitMiddleware
-from lsp_server.sidecar.routes import inference, jobs, models, monitoring, system
+from lsp_server.sidecar.routes import (
+    batch,
+    inference,
+    jobs,
+    models,
+    monitoring,
+    orchestration,
+    system,
+    webhooks,
+)
 
 API_PREFIX = "/v1/ai"
 
@@ -45,12 +54,16 @@ def create_app(
     app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine.store)
     install_error_handlers(app)
     inference.register_jobs(engine)
+    batch.register_jobs(engine)
     for router in (
         models.router,
         inference.router,
+        orchestration.router,
+        batch.router,
         jobs.router,
         monitoring.router,
         system.router,
+        webhooks.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
 
@@ -58,12 +71,13 @@ def create_app(
         return docs_page(f"{API_PREFIX}/openapi.json", app.title)
 
     app.add_route(docs_url, docs, include_in_schema=False)
-    # Middleware runs outermost last-added: request ids and size limits, then
-    # authentication (before routing: unknown paths are 401 too), then limits.
+    # The middleware added last runs first: request ids and size limits, then
+    # authentication (before routing, so unknown paths are 401 too), then limits.
+    app.state.rate_limiter = None
     if settings.rate_limits.enabled:
-        app.add_middleware(
-            RateLimitMiddleware, limiter=RateLimiter(settings.rate_limits, API_PREFIX, clock=clock)
-        )
+        limiter = RateLimiter(settings.rate_limits, API_PREFIX, clock=clock)
+        app.state.rate_limiter = limiter
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(
         AuthMiddleware, authenticator=authenticator, public_paths=frozenset({docs_url})
     )
