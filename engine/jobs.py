@@ -123,11 +123,15 @@ class JobService:
 
     async def stop(self) -> None:
         """Stop the workers; unfinished jobs stay stored and run at the next start."""
+        loop = asyncio.get_running_loop()
         for task in self._workers:
-            task.cancel()
+            # Workers started on another loop (a test client's) die with it.
+            with contextlib.suppress(RuntimeError):
+                task.cancel()
         for task in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task.get_loop() is loop:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._workers = []
         self._queue = None
 
