@@ -10,7 +10,7 @@ import ctypes
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,7 @@ class LlamaModel:
         template = llama_cpp.llama_model_chat_template(model, None)
         self.chat_template: str | None = template.decode("utf-8", "replace") if template else None
         self._pieces: dict[int, bytes] = {}
+        self._eog: list[int] | None = None
 
     @staticmethod
     def _token_or_none(token: int) -> int | None:
@@ -162,6 +163,12 @@ class LlamaModel:
     def is_eog(self, token: int) -> bool:
         """True for end-of-generation tokens (EOS, EOT, ...)."""
         return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    def end_of_generation_tokens(self) -> list[int]:
+        """Every token llama.cpp treats as end of generation (computed once)."""
+        if self._eog is None:
+            self._eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
+        return self._eog
 
     def is_control(self, token: int) -> bool:
         """True for control tokens (never part of a completion's text)."""
@@ -331,9 +338,20 @@ class TokenBatch:
 class Sampler:
     """A llama.cpp sampler chain for one sequence."""
 
-    def __init__(self, params: SamplingParams, seed: int, n_vocab: int) -> None:
+    def __init__(
+        self,
+        params: SamplingParams,
+        seed: int,
+        n_vocab: int,
+        banned: Sequence[int] = (),
+    ) -> None:
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         add = llama_cpp.llama_sampler_chain_add
+        if banned:
+            biases = (llama_cpp.llama_logit_bias * len(banned))(
+                *[llama_cpp.llama_logit_bias(token, float("-inf")) for token in banned]
+            )
+            add(chain, llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(banned), biases))
         if (
             params.frequency_penalty != 0.0
             or params.presence_penalty != 0.0

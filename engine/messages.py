@@ -48,6 +48,8 @@ class SamplingParams:
     stop: Sequence[str] = ()
     # Soft budget: stop and return what was generated (finish_reason time_budget).
     time_budget_ms: float | None = None
+    # Never end at an end-of-generation token (benchmarks that need exact lengths).
+    ignore_eos: bool = False
 
 
 @dataclass(frozen=True)

@@ -531,7 +531,12 @@ class ModelWorker:
             seed = hash(request.request_id) & 0xFFFFFFFF
         slot.job = _Job(
             request=request,
-            sampler=Sampler(request.params, seed, self._model.n_vocab),
+            sampler=Sampler(
+                request.params,
+                seed,
+                self._model.n_vocab,
+                self._model.end_of_generation_tokens() if request.params.ignore_eos else (),
+            ),
             prompt=built,
             submitted=submitted,
             admitted=now,
@@ -564,6 +569,10 @@ class ModelWorker:
         batch.clear()
         rows: list[tuple[_Slot, int, int]] = []  # slot, tokens added, logits row (-1: none)
         active = [s for s in self._slots if s.job is not None]
+        if any(s.job and s.job.request.priority == Priority.INTERACTIVE for s in active):
+            # A keystroke runs alone: background sequences pause for its few
+            # steps instead of making each of them slower.
+            active = [s for s in active if s.job and s.job.request.priority == Priority.INTERACTIVE]
         # Generating sequences first (one token each, latency-sensitive), then
         # prompt chunks by priority, so a long prompt never stalls typing.
         generating = [s for s in active if s.job and len(s.job.pending) == 1 and s.job.generated]
