@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SAMPLE_PYTHON, default_model_settings, median, report  # noqa: E402
-from engine.completion import CompletionRequest  # noqa: E402
-from engine.engine import Engine  # noqa: E402
-from engine.messages import Priority, SamplingParams  # noqa: E402
-from engine.prompts import TextPrompt  # noqa: E402
+from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
+from engine.completion import CompletionRequest
+from engine.engine import Engine
+from engine.messages import Priority, SamplingParams
+from engine.prompts import TextPrompt
 
 TYPED = "\n\ndef describe(shape):\n    return f'{shape"
 

@@ -26,12 +26,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import default_model_settings, median, report  # noqa: E402
-from engine import llama_backend  # noqa: E402
-from engine.catalog import ModelSpec  # noqa: E402
-from engine.engine import Engine  # noqa: E402
-from engine.messages import SamplingParams  # noqa: E402
-from engine.prompts import TextPrompt  # noqa: E402
+from bench.common import default_model_settings, median, report
+from engine import llama_backend
+from engine.catalog import ModelSpec
+from engine.engine import Engine
+from engine.messages import SamplingParams
+from engine.prompts import TextPrompt
 
 
 class Clock:
