@@ -1,0 +1,4 @@
+def fibonacci(n):
+    if n <= 1:
+        return n
+    return
