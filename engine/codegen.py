@@ -14,17 +14,9 @@ from dataclasses import dataclass, field
 from engine.chat_template import ChatMessage, render_chat
 from engine.messages import GenerationResult, Priority, SamplingParams
 from engine.prompts import TextPrompt
+from engine.syntax import line_comment
 from engine.worker import ModelInfo
 
-_COMMENT = {
-    "python": "#",
-    "rust": "//",
-    "typescript": "//",
-    "tsx": "//",
-    "javascript": "//",
-    "go": "//",
-    "java": "//",
-}
 _FENCE = re.compile(r"```[A-Za-z0-9_+\-.]*[ \t]*\n(.*?)(?:\n```|$)", re.DOTALL)
 
 
@@ -57,7 +49,7 @@ class CodeGenResult:
 
 def comment_block(text: str, language: str | None) -> str:
     """``text`` as line comments of ``language``."""
-    marker = _COMMENT.get(language or "", "#")
+    marker = line_comment(language)
     return "\n".join(f"{marker} {line}".rstrip() for line in text.strip().splitlines())
 
 

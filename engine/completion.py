@@ -15,17 +15,7 @@ from engine.errors import InvalidRequestError
 from engine.messages import BlockStop, GenerationResult, Priority, SamplingParams
 from engine.postprocess import postprocess_completion
 from engine.prompts import ContextBlock, FimPrompt, split_at_cursor
-from engine.syntax import CompletionContext
-
-_LINE_COMMENT = {
-    "python": "#",
-    "rust": "//",
-    "typescript": "//",
-    "tsx": "//",
-    "javascript": "//",
-    "go": "//",
-    "java": "//",
-}
+from engine.syntax import CompletionContext, line_comment
 
 
 @dataclass(frozen=True)
@@ -92,7 +82,7 @@ def format_snippets(context: CompletionContext | None, language: str | None) -> 
     """Render context snippets as comment-headed code blocks, most useful first."""
     if context is None:
         return []
-    comment = _LINE_COMMENT.get(language or "", "#")
+    comment = line_comment(language)
     blocks: list[ContextBlock] = []
     if context.imports:
         code = "\n".join(s.text for s in context.imports)

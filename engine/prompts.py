@@ -117,39 +117,21 @@ class BuiltPrompt:
     suffix_tokens: int
 
 
-def _take_tail(tokenize: Tokenize, text: str, budget: int) -> tuple[str, list[int]]:
-    """The longest line-aligned tail of ``text`` whose tokens fit ``budget``."""
+def _take_lines(
+    tokenize: Tokenize, text: str, budget: int, *, from_end: bool
+) -> tuple[str, list[int]]:
+    """The longest line-aligned tail (or head) of ``text`` whose tokens fit ``budget``."""
     tokens = tokenize(text)
     if len(tokens) <= budget:
         return text, tokens
     lines = text.splitlines(keepends=True)
-    # Binary search on the number of trailing lines kept: tokenization is the
+    # Binary search on the number of lines kept: tokenization is the
     # expensive part, so keep the number of calls logarithmic.
     low, high = 0, len(lines)
     best: tuple[str, list[int]] = ("", [])
     while low <= high:
         mid = (low + high) // 2
-        candidate = "".join(lines[len(lines) - mid :])
-        cand_tokens = tokenize(candidate) if candidate else []
-        if len(cand_tokens) <= budget:
-            best = (candidate, cand_tokens)
-            low = mid + 1
-        else:
-            high = mid - 1
-    return best
-
-
-def _take_head(tokenize: Tokenize, text: str, budget: int) -> tuple[str, list[int]]:
-    """The longest line-aligned head of ``text`` whose tokens fit ``budget``."""
-    tokens = tokenize(text)
-    if len(tokens) <= budget:
-        return text, tokens
-    lines = text.splitlines(keepends=True)
-    low, high = 0, len(lines)
-    best: tuple[str, list[int]] = ("", [])
-    while low <= high:
-        mid = (low + high) // 2
-        candidate = "".join(lines[:mid])
+        candidate = "".join(lines[len(lines) - mid :] if from_end else lines[:mid])
         cand_tokens = tokenize(candidate) if candidate else []
         if len(cand_tokens) <= budget:
             best = (candidate, cand_tokens)
@@ -188,10 +170,10 @@ def build_fim_prompt(
     use_fim = fim.supports_fim
     suffix_budget = budget // 4 if use_fim else 0
     suffix_text, suffix_tokens = (
-        _take_head(tokenize, suffix_source, suffix_budget) if use_fim else ("", [])
+        _take_lines(tokenize, suffix_source, suffix_budget, from_end=False) if use_fim else ("", [])
     )
     prefix_budget = budget - len(suffix_tokens)
-    prefix_text, prefix_tokens = _take_tail(tokenize, prefix_source, prefix_budget)
+    prefix_text, prefix_tokens = _take_lines(tokenize, prefix_source, prefix_budget, from_end=True)
     spare = prefix_budget - len(prefix_tokens)
 
     snippet_tokens: list[int] = []

@@ -81,6 +81,24 @@ _EXTENSIONS: Mapping[str, str] = MappingProxyType(
 )
 
 
+_LINE_COMMENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "python": "#",
+        "rust": "//",
+        "typescript": "//",
+        "tsx": "//",
+        "javascript": "//",
+        "go": "//",
+        "java": "//",
+    }
+)
+
+
+def line_comment(language: str | None) -> str:
+    """The line-comment marker of a canonical language (``#`` when unknown)."""
+    return _LINE_COMMENTS.get(language or "", "#")
+
+
 def resolve_language(language_id: str | None = None, file_path: str | None = None) -> str | None:
     """Return the canonical language for an LSP language id, a request language or a path.
 

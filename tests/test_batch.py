@@ -9,6 +9,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.events import EngineEvent
 from tests.rest_client import BASE, api_client
+from tests.worker_watch import PeakActive
 
 RUST = "fn main() {"
 
@@ -97,15 +98,6 @@ async def test_same_model_requests_share_the_worker(engine: Engine, settings: Se
     """Requests for one model decode together: the worker sees them concurrently."""
     await engine.worker_for("tiny-starcoder")
     worker = engine.registry.worker("tiny-starcoder")
-    peak = 0
-
-    async def watch() -> None:
-        nonlocal peak
-        while True:
-            peak = max(peak, worker.active_requests)
-            await asyncio.sleep(0.001)
-
-    watcher = asyncio.create_task(watch())
     body = {
         "requests": [
             {**completion(f"r{i}", "tiny-starcoder"), "parameters": {"max_tokens": 200}}
@@ -113,25 +105,15 @@ async def test_same_model_requests_share_the_worker(engine: Engine, settings: Se
         ],
         "options": {"max_concurrent": 4},
     }
-    async with api_client(engine, settings) as client:
+    async with api_client(engine, settings) as client, PeakActive(worker) as watch:
         batch = (await client.post(f"{BASE}/batch/inference", json=body)).json()
-    watcher.cancel()
     assert batch["status"] == "completed"
-    assert peak >= 2
+    assert watch.peak >= 2
 
 
 async def test_sequential_option_runs_one_at_a_time(engine: Engine, settings: Settings) -> None:
     await engine.worker_for("tiny-qwen")
     worker = engine.registry.worker("tiny-qwen")
-    peak = 0
-
-    async def watch() -> None:
-        nonlocal peak
-        while True:
-            peak = max(peak, worker.active_requests)
-            await asyncio.sleep(0.001)
-
-    watcher = asyncio.create_task(watch())
     body = {
         "requests": [
             {**completion(f"r{i}", "tiny-qwen"), "parameters": {"max_tokens": 100}}
@@ -139,11 +121,10 @@ async def test_sequential_option_runs_one_at_a_time(engine: Engine, settings: Se
         ],
         "options": {"parallel_execution": False},
     }
-    async with api_client(engine, settings) as client:
+    async with api_client(engine, settings) as client, PeakActive(worker) as watch:
         batch = (await client.post(f"{BASE}/batch/inference", json=body)).json()
-    watcher.cancel()
     assert batch["status"] == "completed"
-    assert peak == 1
+    assert watch.peak == 1
 
 
 async def test_async_batch_returns_at_once_and_publishes(

@@ -28,9 +28,7 @@ def test_no_generated_request_gets_a_server_error(
         engine.registry.request_load(model_id)
     for model_id in engine.catalog:
         engine.registry.wait_loaded(model_id, 60)
-    schema = schemathesis.openapi.from_asgi(
-        "/v1/ai/openapi.json", app, headers={"X-API-Key": key}
-    )
+    schema = schemathesis.openapi.from_asgi("/v1/ai/openapi.json", app, headers={"X-API-Key": key})
     failures: list[str] = []
     tested = 0
     for result in schema.get_all_operations():

@@ -58,6 +58,24 @@ def request_id_of(request: Request) -> str:
     return value if isinstance(value, str) else new_request_id()
 
 
+def error_fields(
+    code: str, message: str, request_id: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The envelope's ``error`` object."""
+    return {
+        "code": code,
+        "message": message,
+        "details": details or {},
+        "timestamp": now_rfc3339(),
+        "request_id": request_id,
+    }
+
+
+def error_object(exc: EngineError, request_id: str) -> dict[str, Any]:
+    """The envelope's ``error`` object for an engine error (streams, batch items)."""
+    return error_fields(exc.code, exc.message, request_id, exc.details)
+
+
 def envelope(
     status: int,
     code: str,
@@ -67,15 +85,7 @@ def envelope(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """Build an error response in the documented shape."""
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details or {},
-            "timestamp": now_rfc3339(),
-            "request_id": request_id,
-        }
-    }
+    body = {"error": error_fields(code, message, request_id, details)}
     all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
     return JSONResponse(body, status_code=status, headers=all_headers)
 

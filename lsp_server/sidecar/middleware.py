@@ -11,23 +11,13 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lsp_server.sidecar.errors import REQUEST_ID_HEADER, new_request_id, now_rfc3339
+from lsp_server.sidecar.errors import REQUEST_ID_HEADER, error_fields, new_request_id
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 async def _send_error(send: Send, status: int, code: str, message: str, request_id: str) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": code,
-                "message": message,
-                "details": {},
-                "timestamp": now_rfc3339(),
-                "request_id": request_id,
-            }
-        }
-    ).encode()
+    body = json.dumps({"error": error_fields(code, message, request_id)}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -13,7 +13,7 @@ from engine.engine import Engine
 from engine.errors import InvalidRequestError
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
-from lsp_server.sidecar.errors import now_rfc3339
+from lsp_server.sidecar.errors import error_object
 from lsp_server.sidecar.routes.tasks import run_task
 
 router = APIRouter(prefix="/batch", tags=["batch"])
@@ -42,13 +42,7 @@ def _item_result(outcome: ItemOutcome) -> s.BatchResultBody:
     return s.BatchResultBody(
         request_id=outcome.id,
         status="error",
-        error=s.ErrorBody(
-            code=error.code,
-            message=error.message,
-            details=error.details,
-            timestamp=now_rfc3339(),
-            request_id=outcome.id,
-        ),
+        error=s.ErrorBody.model_validate(error_object(error, outcome.id)),
         processing_time_ms=round(outcome.processing_time_ms, 2),
     )
 

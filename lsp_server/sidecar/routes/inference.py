@@ -19,13 +19,26 @@ from engine.refactor import RefactorRequest
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
-from lsp_server.sidecar.errors import now_rfc3339, request_id_of
+from lsp_server.sidecar.errors import error_object, request_id_of
 from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
 
 router = APIRouter(prefix="/inference", tags=["inference"])
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def sampling(p: s.CompletionParameters | s.GenerationParameters) -> SamplingParams:
+    """The engine's sampling parameters from an API body's ``parameters``."""
+    return SamplingParams(
+        max_tokens=p.max_tokens,
+        temperature=p.temperature,
+        top_p=p.top_p,
+        frequency_penalty=p.frequency_penalty,
+        presence_penalty=p.presence_penalty,
+        seed=p.seed,
+        stop=tuple(x for x in p.stop_sequences if x),
+    )
 
 
 def to_engine_request(
@@ -42,15 +55,7 @@ def to_engine_request(
         language=body.context.language,
         file_path=body.context.file_path,
         model_id=model_id,
-        params=SamplingParams(
-            max_tokens=p.max_tokens,
-            temperature=p.temperature,
-            top_p=p.top_p,
-            frequency_penalty=p.frequency_penalty,
-            presence_penalty=p.presence_penalty,
-            seed=p.seed,
-            stop=tuple(x for x in p.stop_sequences if x),
-        ),
+        params=sampling(p),
         priority=Priority.NORMAL,
         stream=body.options.stream,
         alternatives=p.n - 1,
@@ -82,15 +87,7 @@ def to_codegen_request(
         language=engine.documents.resolve_language(body.context.language, body.context.file_path),
         existing_code=body.context.existing_code,
         model_id=model_id,
-        params=SamplingParams(
-            max_tokens=p.max_tokens,
-            temperature=p.temperature,
-            top_p=p.top_p,
-            frequency_penalty=p.frequency_penalty,
-            presence_penalty=p.presence_penalty,
-            seed=p.seed,
-            stop=tuple(x for x in p.stop_sequences if x),
-        ),
+        params=sampling(p),
         caller=caller,
         wait_for_load=background,
     )
@@ -233,18 +230,7 @@ async def completion(
                 else:
                     yield _sse("token", {"text": item})
         except EngineError as exc:
-            yield _sse(
-                "error",
-                {
-                    "error": {
-                        "code": exc.code,
-                        "message": exc.message,
-                        "details": exc.details,
-                        "timestamp": now_rfc3339(),
-                        "request_id": request_id,
-                    }
-                },
-            )
+            yield _sse("error", {"error": error_object(exc, request_id)})
 
     return StreamingResponse(
         events(),

@@ -1,0 +1,1 @@
+"""GPU verification: build, model and measurement scripts for a lent GPU machine."""
