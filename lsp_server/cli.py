@@ -126,6 +126,12 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level != "debug":
+        # pygls and httpx log every message at INFO: protocol traffic is
+        # debug material, and an editor that does not read stderr would
+        # otherwise fill the pipe.
+        for name in ("pygls", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
