@@ -13,6 +13,7 @@ from engine.completion import CompletionRequest
 from engine.config import Settings
 from engine.engine import Engine
 from engine.messages import SamplingParams
+from engine.refactor import RefactorRequest
 from lsp_server.sidecar.app import create_app
 from tests.conftest import auth_headers
 
@@ -73,3 +74,18 @@ async def test_gemma_over_rest(default_engine: Engine, default_settings: Setting
         body = response.json()
         assert "fibonacci(n" in body["completion"]["text"]
         assert body["completion"]["metadata"]["model_used"] == EMBEDDED_DEFAULT_ID
+
+
+async def test_gemma_names_an_extracted_variable(default_engine: Engine) -> None:
+    code = "fn old_function(x: i32, y: i32) -> i32 { if x > y { x } else { y } }"
+    model_id, result = await default_engine.refactor(
+        RefactorRequest(code=code, language="rust", operation="extract_variable")
+    )
+    assert model_id == EMBEDDED_DEFAULT_ID
+    # The model's proposal was valid, so it was used (not the derived fallback).
+    assert "name proposed by the model" in result.explanation
+    name = result.refactored_code.split("let ", 1)[1].split(" ", 1)[0]
+    assert name.isidentifier()
+    assert f"let {name} = if x > y {{ x }} else {{ y }};" in result.refactored_code
+    assert result.refactored_code.rstrip().endswith(f"{name}\n}}")
+    assert all(check.passed is not False for check in result.checks)

@@ -372,3 +372,110 @@ async def test_unknown_fields_are_named(engine: Engine, settings: Settings, rout
         response = await client.post(f"{BASE}{route}", json={"unexpected": 1})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_model_loading_is_503_with_retry_after(engine: Engine, settings: Settings) -> None:
+    # Hold the loader for a moment so the model is observably "loading".
+    original = engine.registry._load_one
+
+    def slow_load(state: Any, timeout: float) -> None:
+        time.sleep(0.5)
+        original(state, timeout)
+
+    engine.registry._load_one = slow_load  # type: ignore[method-assign]
+    async with api_client(engine, settings) as client:
+        loading = await client.post(f"{BASE}/models/tiny-qwen/load")
+        assert loading.status_code == 202
+        response = await client.post(
+            f"{BASE}/inference/completion",
+            json={"model_id": "tiny-qwen", "context": {"code": "x = "}},
+        )
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "MODEL_LOADING"
+        assert response.headers["Retry-After"] == str(error["details"]["retry_after_seconds"])
+
+
+async def test_full_queue_is_503_and_timeout_is_504(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        tiny_models,
+        inference={"max_queue": 1, "n_seq_max": 1, "request_timeout_seconds": 30},
+    )
+    engine = Engine(settings)
+    long = {
+        "model_id": "tiny-codellama",
+        "context": {"code": "x = [\n"},
+        "parameters": {"max_tokens": 1500},
+    }
+    try:
+        async with api_client(engine, settings) as client:
+            await engine.worker_for("tiny-codellama")
+            running = asyncio.create_task(client.post(f"{BASE}/inference/completion", json=long))
+            await asyncio.sleep(0.1)
+            queued = asyncio.create_task(client.post(f"{BASE}/inference/completion", json=long))
+            await asyncio.sleep(0.1)
+            refused = await client.post(f"{BASE}/inference/completion", json=long)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "QUEUE_FULL"
+            assert "Retry-After" in refused.headers
+            await asyncio.gather(running, queued)
+    finally:
+        await engine.close()
+
+    settings = make_settings(
+        tmp_path / "short", tiny_models, inference={"request_timeout_seconds": 0.2}
+    )
+    engine = Engine(settings)
+    try:
+        async with api_client(engine, settings) as client:
+            response = await client.post(f"{BASE}/inference/completion", json=long)
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "INFERENCE_TIMEOUT"
+    finally:
+        await engine.close()
+
+
+async def test_unexpected_errors_are_500_without_internals(
+    engine: Engine, settings: Settings
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("/secret/path/to/internals")
+
+    engine.health = broken  # type: ignore[assignment,method-assign]
+    app = create_app(engine, settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://test",
+        headers=auth_headers(settings),
+    ) as client:
+        response = await client.get(f"{BASE}/health")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"]["code"] == "INTERNAL_ERROR"
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+async def test_unload_during_a_generation_waits_for_it(engine: Engine, settings: Settings) -> None:
+    async with api_client(engine, settings) as client:
+        await engine.worker_for("tiny-codellama")
+        generation = asyncio.create_task(
+            client.post(
+                f"{BASE}/inference/completion",
+                json={
+                    "model_id": "tiny-codellama",
+                    "context": {"code": "x = [\n"},
+                    "parameters": {"max_tokens": 800},
+                },
+            )
+        )
+        await asyncio.sleep(0.1)
+        unloaded = await client.post(f"{BASE}/models/tiny-codellama/unload")
+        finished = await generation
+    # The unload waited: the generation completed normally, then the model went.
+    assert finished.status_code == 200
+    assert finished.json()["completion"]["metadata"]["completion_tokens"] > 0
+    assert unloaded.status_code == 200
+    assert engine.model("tiny-codellama").status == "available"
