@@ -210,7 +210,9 @@ class Settings(BaseSettings):
     include_default_model: bool = Field(
         False, description="Keep the embedded model next to configured ones."
     )
-    preload: list[str] = Field(default_factory=list, description="Model ids loaded at start.")
+    preload: list[str] | None = Field(
+        None, description="Model ids loaded at start; unset: the completion model; []: none."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     http: HttpSettings = Field(default_factory=HttpSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)

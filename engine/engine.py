@@ -120,13 +120,23 @@ class Engine:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start background work: queued jobs, configured preloads (not awaited)."""
+    async def start(self, *, preload_default: bool = True) -> None:
+        """Start background work: queued jobs, webhooks, preloads (not awaited).
+
+        Without a ``preload`` setting the completion model is loaded (unless
+        ``preload_default`` is off: a language server loads the model its
+        editor asks for, with progress reports), so the first request does
+        not wait for it.
+        """
         self.batches.fail_interrupted()
         await self.jobs.start()
         await self.webhooks.start()
-        for model_id in self.settings.preload:
-            await self.load_model(model_id)
+        preload = self.settings.preload
+        if preload is None:
+            preload = [self.default_model_id()] if preload_default else []
+        for model_id in preload:
+            if self.registry.view(model_id).status == "available":
+                await self.load_model(model_id)
 
     async def close(self) -> None:
         """Unload every model, stop background work, close the database."""

@@ -98,7 +98,8 @@ async def serve_lsp(
         if http and port_is_free(settings.http.host, settings.http.port):
             http_server = _uvicorn_server(engine, settings, settings.http.host, settings.http.port)
             http_task = asyncio.create_task(http_server.serve())
-        await engine.start()
+        # The editor's own model loads on `initialized`, with progress reports.
+        await engine.start(preload_default=False)
     try:
         await run_async(
             stop_event=stop,

@@ -38,7 +38,11 @@ def tiny_specs(models: dict[str, Path], context_length: int = 2048) -> list[Mode
 
 
 def make_settings(data_dir: Path, models: dict[str, Path], **overrides: object) -> Settings:
-    """Settings for tests: tiny models, a private data directory, two threads."""
+    """Settings for tests: tiny models, a private data directory, two threads.
+
+    Nothing is preloaded at start: each test decides what loads.
+    """
+    overrides.setdefault("preload", [])
     inference: dict[str, object] = {"n_threads": 2, "n_seq_max": 4}
     extra = overrides.pop("inference", None)
     if isinstance(extra, dict):

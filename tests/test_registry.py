@@ -157,3 +157,23 @@ def test_catalog_file_resolves_relative_paths(tmp_path: Path) -> None:
 def test_catalog_rejects_path_like_ids(bad_id: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ModelSpec(id=bad_id, name="x", path=tmp_path / "x.gguf")
+
+
+async def test_start_preloads_the_completion_model(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    engine = Engine(make_settings(tmp_path, tiny_models, preload=None))
+    try:
+        await engine.start()
+        first = engine.default_model_id()
+        assert await wait_status(engine, first, "loaded") == "loaded"
+        # Only that one: the others stay available until asked for.
+        assert [v.status for v in engine.list_models()].count("loaded") == 1
+    finally:
+        await engine.close()
+    quiet = Engine(make_settings(tmp_path / "quiet", tiny_models, preload=None))
+    try:
+        await quiet.start(preload_default=False)
+        assert all(v.status == "available" for v in quiet.list_models())
+    finally:
+        await quiet.close()

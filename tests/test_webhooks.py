@@ -788,6 +788,7 @@ def test_kill_9_keeps_pending_deliveries(
         "\n".join(
             [
                 f'data_dir = "{data_dir}"',
+                "preload = []",
                 "[inference]",
                 "n_threads = 2",
                 "[webhooks]",
