@@ -341,35 +341,33 @@ class Engine:
         started = time.monotonic()
         wall = time.time()
         model_id, request, prompt = self._prepare(request)
-        key = cache_key(
-            model_id,
-            request.code,
-            request.cursor,
-            request.language,
-            request.params,
-            request.alternatives,
-        )
         if request.document_key is not None:
             guessed = await self._speculated(request, started, wall)
             if guessed is not None:
                 return guessed
             typed_into = self.type_through.lookup(request.document_key, request)
             if typed_into is not None:
-                elapsed = (time.monotonic() - started) * 1000.0
-                self._record(model_id, wall, elapsed, None, cached=True, tokens=0)
-                self.type_through.remember(request.document_key, request, typed_into)
-                return replace(typed_into, processing_time_ms=elapsed)
+                served = self._served(typed_into, wall, started)
+                self.type_through.remember(request.document_key, request, served)
+                return served
+        # Hashing the whole document only pays off when the cache is asked for.
+        key = None
         if request.use_cache:
+            key = cache_key(
+                model_id,
+                request.code,
+                request.cursor,
+                request.language,
+                request.params,
+                request.alternatives,
+            )
             hit = self.completion_cache.get(key)
             if hit is not None:
-                elapsed = (time.monotonic() - started) * 1000.0
-                self._record(model_id, wall, elapsed, None, cached=True, tokens=0)
-                return replace(hit, cached=True, processing_time_ms=elapsed)
+                return self._served(hit, wall, started)
         try:
             result = await self._complete(model_id, request, prompt, started)
         except EngineError as exc:
-            self._record(model_id, wall, (time.monotonic() - started) * 1000.0, exc)
-            self.publish_error(model_id, exc, request.caller)
+            self._failed("completion", model_id, wall, started, exc, request.caller)
             raise
         self._succeeded(
             "completion",
@@ -380,7 +378,7 @@ class Engine:
             result.completion.text,
             request.caller,
         )
-        if request.use_cache:
+        if key is not None:
             self.completion_cache.put(key, result, result.completion.text)
         if request.document_key is not None:
             self.type_through.remember(request.document_key, request, result)
@@ -432,13 +430,29 @@ class Engine:
             if task.cancelled():
                 return None
             raise  # this request itself was cancelled
-        elapsed = (time.monotonic() - started) * 1000.0
-        model_id = guessed.model_id
-        self._record(model_id, wall, elapsed, None, cached=True, tokens=0)
-        result = replace(guessed, cached=True, processing_time_ms=elapsed)
+        result = self._served(guessed, wall, started)
         self.type_through.remember(request.document_key, request, result)
-        self._speculate(model_id, request, result)
+        self._speculate(result.model_id, request, result)
         return result
+
+    def _served(self, result: CompletionResult, wall: float, started: float) -> CompletionResult:
+        """Record a completion answered without inference (cache, type-through, guess)."""
+        elapsed = (time.monotonic() - started) * 1000.0
+        self._record(result.model_id, wall, elapsed, None, cached=True, tokens=0)
+        return replace(result, cached=True, processing_time_ms=elapsed)
+
+    def _failed(
+        self,
+        kind: str,
+        model_id: str,
+        wall: float,
+        started: float,
+        error: EngineError,
+        caller: str | None,
+    ) -> None:
+        """Record a failed inference and publish ``error_occurred``."""
+        self._record(model_id, wall, (time.monotonic() - started) * 1000.0, error, kind=kind)
+        self.publish_error(model_id, error, caller)
 
     def _succeeded(
         self,
@@ -490,10 +504,7 @@ class Engine:
                 wait_for_load=request.wait_for_load,
             )
         except EngineError as exc:
-            self._record(
-                model_id, wall, (time.monotonic() - started) * 1000.0, exc, kind="generation"
-            )
-            self.publish_error(model_id, exc, request.caller)
+            self._failed("generation", model_id, wall, started, exc, request.caller)
             raise
         text = strip_fences(generation.text)
         elapsed = (time.monotonic() - started) * 1000.0
@@ -533,10 +544,7 @@ class Engine:
             raise
         except EngineError as exc:
             if chosen is not None:
-                self._record(
-                    chosen, wall, (time.monotonic() - started) * 1000.0, exc, kind="refactor"
-                )
-                self.publish_error(chosen, exc, caller)
+                self._failed("refactor", chosen, wall, started, exc, caller)
             raise
         if chosen is not None and generator is not None:
             elapsed = (time.monotonic() - started) * 1000.0
@@ -689,8 +697,7 @@ class Engine:
                     self.type_through.remember(request.document_key, request, result)
                 yield result
         except EngineError as exc:
-            self._record(model_id, wall, (time.monotonic() - started) * 1000.0, exc)
-            self.publish_error(model_id, exc, request.caller)
+            self._failed("completion", model_id, wall, started, exc, request.caller)
             raise
 
     @staticmethod

@@ -677,11 +677,12 @@ class ModelWorker:
                     )
                 if reason is not None:
                     doomed.append((slot, reason))
-            # Forget cancellations of requests that already finished.
-            active_ids = {s.job.request.request_id for s in self._slots if s.job}
-            queued_ids = {entry[3].request_id for entry in self._queue}
-            for stale in set(self._cancelled) - active_ids - queued_ids:
-                del self._cancelled[stale]
+            if self._cancelled:
+                # Forget cancellations of requests that already finished.
+                active_ids = {s.job.request.request_id for s in self._slots if s.job}
+                queued_ids = {entry[3].request_id for entry in self._queue}
+                for stale in set(self._cancelled) - active_ids - queued_ids:
+                    del self._cancelled[stale]
         for slot, reason in doomed:
             self._fail(slot, reason)
 
