@@ -35,11 +35,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
 from engine.config import AuthSettings, Settings
 from engine.engine import Engine
-from engine.keys import ApiKeyStore
 from lsp_server.sidecar.app import create_app
 from lsp_server.sidecar.auth import AuthMiddleware
 from lsp_server.sidecar.deps import Caller
 from lsp_server.sidecar.ratelimit import RateLimitMiddleware
+from services import Services, shutdown
+from services.keys import ApiKeyStore
 
 SECRET = "bench-secret-" + "x" * 32
 BENCH_CALLER = Caller(id="key:bench", kind="api_key")
@@ -61,9 +62,9 @@ class FixedCaller:
         await self.app(scope, receive, send)
 
 
-def without_auth(engine: Engine, settings: Settings) -> FastAPI:
+def without_auth(engine: Engine, services: Services, settings: Settings) -> FastAPI:
     """The same app with the auth and rate-limit layers taken out (never a server mode)."""
-    app = create_app(engine, settings)
+    app = create_app(engine, services, settings)
     removed = (AuthMiddleware, RateLimitMiddleware)
     app.user_middleware = [m for m in app.user_middleware if m.cls not in removed]
     app.add_middleware(FixedCaller)
@@ -105,10 +106,11 @@ async def main(health_rounds: int, rounds: int) -> None:
         }
     )
     engine = Engine(settings)
-    key = ApiKeyStore.in_data_dir(engine.store, settings.data_dir).create("bench").key
+    services = Services(engine, settings)
+    key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
     token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, SECRET, "HS256")
-    secured = create_app(engine, settings)
-    bare = without_auth(engine, settings)
+    secured = create_app(engine, services, settings)
+    bare = without_auth(engine, services, settings)
     key_headers = {"X-API-Key": key}
     jwt_headers = {"Authorization": f"Bearer {token}"}
     transport_secured = httpx.ASGITransport(app=secured)
@@ -150,7 +152,7 @@ async def main(health_rounds: int, rounds: int) -> None:
         f"without {median(bare_ms):.3f} ms ({rounds} rounds each)"
     )
     report("cached_completion_auth_overhead_ratio", median(secured_ms) / median(bare_ms), "<= 1.10")
-    await engine.close()
+    await shutdown(engine, services)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import default_model_settings, median, report
 from engine.engine import Engine
-from engine.keys import ApiKeyStore
 from lsp_server.sidecar.app import create_app
+from services import Services, shutdown
+from services.keys import ApiKeyStore
 
 SNIPPETS = [
     "def parse_config(path):\n    ",
@@ -49,8 +50,9 @@ async def main(count: int, rounds: int) -> None:
     settings = default_model_settings(n_threads=os.cpu_count(), n_seq_max=count + 1)
     settings.rate_limits = settings.rate_limits.model_copy(update={"enabled": False})
     engine = Engine(settings)
-    key = ApiKeyStore.in_data_dir(engine.store, settings.data_dir).create("bench").key
-    app = create_app(engine, settings)
+    services = Services(engine, settings)
+    key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
+    app = create_app(engine, services, settings)
     await engine.worker_for(engine.default_model_id())
     batch_rates: list[float] = []
     single_rates: list[float] = []
@@ -83,7 +85,7 @@ async def main(count: int, rounds: int) -> None:
         f"as one batch {median(batch_rates):.2f} req/s"
     )
     report("batch_vs_one_by_one", median(batch_rates) / median(single_rates), "> 1")
-    await engine.close()
+    await shutdown(engine, services)
 
 
 if __name__ == "__main__":

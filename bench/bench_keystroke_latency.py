@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
-from engine.completion import CompletionRequest
+from engine.completion.pipeline import CompletionRequest
+from engine.completion.prompts import TextPrompt
 from engine.engine import Engine
-from engine.messages import Priority, SamplingParams
-from engine.prompts import TextPrompt
+from engine.runtime.messages import Priority, SamplingParams
 
 TYPED = "\n\ndef describe(shape):\n    return f'{shape"
 

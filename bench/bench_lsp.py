@@ -26,9 +26,9 @@ from pygls.lsp.client import LanguageClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
-from engine.completion import CompletionRequest
+from engine.completion.pipeline import CompletionRequest
 from engine.engine import Engine
-from engine.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority, SamplingParams
 
 URI = "file:///bench/shapes.py"
 TEXT = SAMPLE_PYTHON + "\n\ndef describe(shape):\n    return "
@@ -132,8 +132,10 @@ async def main(rounds: int) -> None:
             await asyncio.sleep(0.01)
         direct.append(await direct_call(engine))
     await engine.close()
-    print(f"inline completion: LSP median {median(over_lsp):.1f} ms, "
-          f"direct engine median {median(direct):.1f} ms")
+    print(
+        f"inline completion: LSP median {median(over_lsp):.1f} ms, "
+        f"direct engine median {median(direct):.1f} ms"
+    )
     report("lsp_vs_direct_engine", median(over_lsp) / median(direct), "<= 1.10")
 
     # Cancellation: a long generation, cancelled once it is decoding.
@@ -176,8 +178,10 @@ async def main(rounds: int) -> None:
     if not freed:
         print("cancellation: every long request finished before it could be cancelled")
         return
-    print(f"$/cancelRequest to a free model: median {median(freed):.1f} ms "
-          "(includes one showStatus round trip)")
+    print(
+        f"$/cancelRequest to a free model: median {median(freed):.1f} ms "
+        "(includes one showStatus round trip)"
+    )
     report("cancel_to_free_ms", median(freed), "about one token's time")
     await client.shutdown_async(None)
     client.exit(None)

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SAMPLE_PYTHON, default_model_settings, report
-from engine.completion import CompletionRequest
+from engine.completion.pipeline import CompletionRequest
 from engine.engine import Engine
-from engine.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority, SamplingParams
 
 TYPED = '''
 

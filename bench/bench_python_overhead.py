@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import default_model_settings, median, report
 from engine import llama_backend
-from engine.catalog import ModelSpec
+from engine.completion.prompts import TextPrompt
 from engine.engine import Engine
-from engine.messages import SamplingParams
-from engine.prompts import TextPrompt
+from engine.models.catalog import ModelSpec
+from engine.runtime.messages import SamplingParams
 
 
 class Clock:
@@ -94,7 +94,7 @@ async def measure(label: str, engine: Engine, model: str, rounds: int) -> None:
 async def main(rounds: int) -> None:
     import tempfile
 
-    from tests.tiny_models import write_tiny_model
+    from tests.support.tiny_models import write_tiny_model
 
     engine = Engine(default_model_settings(n_threads=os.cpu_count()))
     await measure("default_model", engine, engine.default_model_id(), rounds)

@@ -22,11 +22,12 @@ import httpx
 import llama_cpp
 
 from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
+from engine.completion.prompts import FimPrompt, FimTokens, build_fim_prompt, split_at_cursor
 from engine.engine import Engine
-from engine.keys import ApiKeyStore
-from engine.llama_backend import LlamaModel
-from engine.prompts import FimPrompt, FimTokens, build_fim_prompt, split_at_cursor
+from engine.runtime.llama_backend import LlamaModel
 from lsp_server.sidecar.app import create_app
+from services import Services, shutdown
+from services.keys import ApiKeyStore
 
 CODE = SAMPLE_PYTHON + "\n\ndef largest(shapes):\n    return"
 
@@ -34,8 +35,9 @@ CODE = SAMPLE_PYTHON + "\n\ndef largest(shapes):\n    return"
 async def main(rounds: int) -> None:
     settings = default_model_settings(n_threads=os.cpu_count())
     engine = Engine(settings)
-    app = create_app(engine, settings)
-    api_key = ApiKeyStore.in_data_dir(engine.store, settings.data_dir).create("bench").key
+    services = Services(engine, settings)
+    app = create_app(engine, services, settings)
+    api_key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
     model_id = engine.default_model_id()
     await engine.worker_for(model_id)
     path = engine._resolve_path(engine.catalog[model_id])
@@ -81,7 +83,7 @@ async def main(rounds: int) -> None:
     print(f"REST median {median(rest_ms):.1f} ms, direct median {median(direct_ms):.1f} ms")
     report("rest_vs_direct_ratio", median(rest_ms) / median(direct_ms), "<= 1.10")
     vocab_model.close()
-    await engine.close()
+    await shutdown(engine, services)
 
 
 if __name__ == "__main__":

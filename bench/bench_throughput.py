@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import default_model_settings, median, report
+from engine.completion.prompts import TextPrompt
 from engine.engine import Engine
-from engine.messages import Priority, SamplingParams
-from engine.prompts import TextPrompt
+from engine.runtime.messages import Priority, SamplingParams
 
 PROMPTS = [
     "def parse_config(path):\n    ",

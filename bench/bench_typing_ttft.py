@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
-from engine.completion import CompletionRequest
+from engine.completion.pipeline import CompletionRequest
 from engine.engine import Engine
-from engine.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority, SamplingParams
 
 # About 1,000 prompt tokens: the sample repeated under different names.
 BODY = "".join(SAMPLE_PYTHON.replace("Circle", f"Circle{i}") for i in range(6))

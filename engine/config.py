@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from engine.catalog import ModelSpec
+from engine.models.catalog import ModelSpec
 
 
 def default_data_dir() -> Path:

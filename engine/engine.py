@@ -14,11 +14,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.batch import BatchStore
-from engine.cache import LruCache, cache_key
-from engine.catalog import EMBEDDED_PACKAGE, ModelSpec, build_catalog
-from engine.codegen import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
-from engine.completion import (
+from engine.codegen.prompt import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
+from engine.completion.cache import CacheStats, LruCache, cache_key
+from engine.completion.pipeline import (
     Completion,
     CompletionRequest,
     CompletionResult,
@@ -29,6 +27,8 @@ from engine.completion import (
     distinct,
     finish_completion,
 )
+from engine.completion.prompts import FimPrompt, TextPrompt
+from engine.completion.speculation import Speculator
 from engine.config import Settings
 from engine.documents import DocumentStore
 from engine.errors import (
@@ -37,10 +37,20 @@ from engine.errors import (
     ModelLoadingError,
     ModelNotLoadedError,
 )
-from engine.events import EngineEvent, EventBus
-from engine.jobs import JobService
-from engine.llama_backend import route_native_logs
-from engine.messages import (
+from engine.events import EngineEvent, EventBus, InferenceRecord
+from engine.models.catalog import EMBEDDED_PACKAGE, ModelSpec, build_catalog
+from engine.models.registry import (
+    LoadPriority,
+    LoadTicket,
+    ModelRegistry,
+    ModelView,
+    RegistryEvent,
+    UnloadResult,
+)
+from engine.models.resources import GpuMemory, ResourceMonitor, SystemResources
+from engine.refactor import RefactorRequest, RefactorResult, refactor
+from engine.runtime.llama_backend import route_native_logs
+from engine.runtime.messages import (
     AsyncSink,
     DoneEvent,
     ErrorEvent,
@@ -50,23 +60,9 @@ from engine.messages import (
     SamplingParams,
     TokenEvent,
 )
-from engine.metrics import InferenceRecord, MetricsRecorder
-from engine.prompts import FimPrompt, TextPrompt
-from engine.refactor import RefactorRequest, RefactorResult, refactor
-from engine.registry import (
-    LoadPriority,
-    LoadTicket,
-    ModelRegistry,
-    ModelView,
-    RegistryEvent,
-    UnloadResult,
-)
-from engine.resources import ResourceMonitor, SystemResources
-from engine.speculation import Speculator
-from engine.store import DATABASE_FILE, Store
-from engine.text_generator import WorkerTextGenerator
-from engine.webhooks import WebhookService
-from engine.worker import ModelWorker
+from engine.runtime.text_generator import WorkerTextGenerator
+from engine.runtime.worker import ModelWorker
+from engine.syntax import ParserPool
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +101,10 @@ class Engine:
             listener=self._on_registry_event,
         )
         self.documents = DocumentStore()
-        self.store = Store(settings.data_dir / DATABASE_FILE)
-        self.bus = EventBus()
-        self.metrics = MetricsRecorder(self.store)
-        self.jobs = JobService(self.store, self.bus)
-        self.batches = BatchStore(self.store, self.bus)
-        self.webhooks = WebhookService(self.store, settings.webhooks, self.bus)
+        # What happened (for webhooks) and what was measured (for metrics):
+        # services subscribe; the engine never waits on them.
+        self.bus: EventBus[EngineEvent] = EventBus()
+        self.records: EventBus[InferenceRecord] = EventBus()
         self.completion_cache: LruCache[CompletionResult] = LruCache(
             settings.completion.cache_entries
         )
@@ -121,16 +115,13 @@ class Engine:
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self, *, preload_default: bool = True) -> None:
-        """Start background work: queued jobs, webhooks, preloads (not awaited).
+        """Queue the configured preloads (not awaited).
 
         Without a ``preload`` setting the completion model is loaded (unless
         ``preload_default`` is off: a language server loads the model its
         editor asks for, with progress reports), so the first request does
         not wait for it.
         """
-        self.batches.fail_interrupted()
-        await self.jobs.start()
-        await self.webhooks.start()
         preload = self.settings.preload
         if preload is None:
             preload = [self.default_model_id()] if preload_default else []
@@ -139,14 +130,9 @@ class Engine:
                 await self.load_model(model_id)
 
     async def close(self) -> None:
-        """Unload every model, stop background work, close the database."""
+        """Stop speculation and unload every model (its events are published)."""
         await self.speculator.close()
-        await self.jobs.stop()
         await asyncio.to_thread(self.registry.close)
-        # After the registry: its last events (model_unloaded) are already in the
-        # outbox and go out at the next start.
-        await self.webhooks.stop()
-        self.store.close()
 
     def add_listener(self, listener: RegistryListener) -> None:
         """Receive model status and load-progress events (from any thread)."""
@@ -194,6 +180,37 @@ class Engine:
     def model(self, model_id: str) -> ModelView:
         """One model's status (MODEL_NOT_FOUND if unknown)."""
         return self.registry.view(model_id)
+
+    def model_ids(self) -> list[str]:
+        """The catalog's model ids, in catalog order."""
+        return list(self.catalog)
+
+    def resolve_model(self, model_id: str | None) -> str:
+        """``model_id``, or the completion model when None; MODEL_NOT_FOUND if unknown."""
+        chosen = model_id or self.default_model_id()
+        self.registry.view(chosen)
+        return chosen
+
+    def not_found(self, model_id: str) -> EngineError:
+        """The MODEL_NOT_FOUND error for ``model_id`` (with close matches)."""
+        return self.registry.not_found(model_id)
+
+    def resolve_language(self, language: str | None, file_path: str | None) -> str | None:
+        """The canonical language id from an id or a file name; None when neither fits."""
+        return self.documents.resolve_language(language, file_path)
+
+    @property
+    def parsers(self) -> ParserPool:
+        """The shared tree-sitter parsers (for services that compare code)."""
+        return self.documents.parsers
+
+    def cache_stats(self) -> CacheStats:
+        """Completion-cache counters (hits, misses, entries)."""
+        return self.completion_cache.stats()
+
+    def gpu_memory(self) -> GpuMemory | None:
+        """Measured GPU memory, or None without an NVIDIA GPU."""
+        return self.resources.gpu_memory()
 
     async def load_model(
         self,
@@ -312,8 +329,7 @@ class Engine:
     # -- completion --------------------------------------------------------------
 
     def _prepare(self, request: CompletionRequest) -> tuple[str, CompletionRequest, FimPrompt]:
-        model_id = request.model_id or self.default_model_id()
-        self.registry.view(model_id)  # MODEL_NOT_FOUND before anything else
+        model_id = self.resolve_model(request.model_id)  # MODEL_NOT_FOUND before anything else
         if "\x00" in request.code:
             raise InvalidRequestError("context.code", "code must not contain NUL characters")
         request = replace(
@@ -486,7 +502,7 @@ class Engine:
         """Generate code from a natural-language prompt (chat template or comment prompt)."""
         started = time.monotonic()
         wall = time.time()
-        model_id = request.model_id or self.default_model_id()
+        model_id = self.resolve_model(request.model_id)
         spec = self.registry.view(model_id).spec
         if "\x00" in request.prompt or "\x00" in request.existing_code:
             raise InvalidRequestError("prompt", "prompt and code must not contain NUL characters")
@@ -533,7 +549,7 @@ class Engine:
         generator: WorkerTextGenerator | None = None
         chosen: str | None = None
         if use_model:
-            chosen = model_id or self.default_model_id()
+            chosen = self.resolve_model(model_id)
             worker = await self.worker_for(chosen, wait_for_load)
             generator = WorkerTextGenerator(worker, priority, self._deadline(None))
         try:
@@ -595,7 +611,7 @@ class Engine:
         # Cancellations are the client's choice, not a failure of the model.
         if error is not None and error.code == "REQUEST_CANCELLED":
             return
-        self.metrics.record(
+        self.records.publish(
             InferenceRecord(
                 model_id=model_id,
                 kind=kind,

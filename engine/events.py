@@ -1,21 +1,21 @@
 """Engine events: what happened, for webhooks, metrics and editors.
 
-Publishers (registry, inference, jobs, batches) hand an :class:`EngineEvent`
-to the :class:`EventBus`; sinks (the webhook outbox, say) receive it. A
-publisher that changes stored state passes its open SQLite transaction, so a
-sink that writes to the same database commits together with the change.
+The engine publishes two kinds of event on two buses: :class:`EngineEvent`
+(model loaded, inference completed, ...), which services such as webhooks
+turn into deliveries, and :class:`InferenceRecord` (one measured inference),
+which the metrics service stores. Sinks run on the publisher's thread, often
+the event loop, so they must only hand the event on, never do I/O.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -46,35 +46,47 @@ class EngineEvent:
     timestamp: str = field(default_factory=utc_timestamp)
 
 
-EventSinkFn = Callable[[EngineEvent, sqlite3.Connection | None], None]
+@dataclass(frozen=True)
+class InferenceRecord:
+    """One finished (or failed) inference, as measured."""
+
+    model_id: str
+    kind: str
+    started_at: float  # Unix time
+    duration_ms: float
+    success: bool
+    cached: bool
+    tokens: int
+    error_code: str | None = None
 
 
-class EventBus:
-    """Fan-out of engine events to registered sinks; thread-safe."""
+E = TypeVar("E")
+
+
+class EventBus(Generic[E]):
+    """Fan-out of events to registered sinks; thread-safe; a failing sink is logged."""
 
     def __init__(self) -> None:
-        self._sinks: list[EventSinkFn] = []
+        self._sinks: list[Callable[[E], None]] = []
         self._lock = threading.Lock()
 
-    def subscribe(self, sink: EventSinkFn) -> None:
+    def subscribe(self, sink: Callable[[E], None]) -> None:
         """Receive every event (called on the publisher's thread)."""
         with self._lock:
             self._sinks.append(sink)
 
-    def publish(self, event: EngineEvent, tx: sqlite3.Connection | None = None) -> None:
-        """Deliver an event to every sink.
+    def unsubscribe(self, sink: Callable[[E], None]) -> None:
+        """Stop receiving events."""
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
 
-        With ``tx`` a failing sink raises, so the caller's transaction rolls
-        back and no state change commits without its event; without one,
-        sink failures are logged and the others still run.
-        """
+    def publish(self, event: E) -> None:
+        """Deliver an event to every sink; one sink's failure does not stop the others."""
         with self._lock:
             sinks = list(self._sinks)
         for sink in sinks:
-            if tx is not None:
-                sink(event, tx)
-                continue
             try:
-                sink(event, None)
+                sink(event)
             except Exception:
-                log.exception("event sink failed for %s", event.type)
+                log.exception("event sink failed for %r", event)

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.codegen import CodeGenRequest, CodeGenResult
-from engine.completion import CompletionRequest, CompletionResult
+from engine.codegen.prompt import CodeGenRequest, CodeGenResult
+from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.documents import DocumentStore
 from engine.engine import Engine
-from engine.messages import Priority
+from engine.models.registry import RegistryEvent, UnloadResult
 from engine.refactor import RefactorRequest, RefactorResult
-from engine.registry import RegistryEvent, UnloadResult
+from engine.runtime.messages import Priority
+from services.metrics import MetricsRecorder
 
 Listener = Callable[[RegistryEvent], None]
 
@@ -91,8 +92,9 @@ class Backend(Protocol):
 class LocalBackend:
     """The engine in this process."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, metrics: MetricsRecorder) -> None:
         self.engine = engine
+        self.metrics = metrics
         self.documents = engine.documents
 
     @property
@@ -134,7 +136,7 @@ class LocalBackend:
         health = self.engine.health()
         models = []
         for view in self.engine.list_models():
-            metrics = self.engine.metrics.metrics(view.spec.id)
+            metrics = self.metrics.metrics(view.spec.id)
             models.append(
                 ModelSummary(
                     id=view.spec.id,

@@ -17,6 +17,7 @@ from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
 from lsp_server import client_cli
+from services import Services
 
 DESCRIPTION = """\
 Local code assistant: a language server and a REST API over llama.cpp models.
@@ -141,22 +142,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, host=args.host, port=args.port)
     _configure_logging(settings)
     engine = Engine(settings)
+    services = Services(engine, settings)
     base = f"http://{settings.http.host}:{settings.http.port}/v1/ai"
     print(f"ai-ide REST API: {base}", file=sys.stderr)
-    print(f"  models: {', '.join(engine.catalog)}", file=sys.stderr)
-    for line in _auth_banner(engine, settings, base):
+    print(f"  models: {', '.join(engine.model_ids())}", file=sys.stderr)
+    for line in _auth_banner(services, settings, base):
         print(line, file=sys.stderr)
     print(f"  docs:   {base}/docs", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_http(engine, settings, settings.http.host, settings.http.port))
+        asyncio.run(serve_http(engine, services, settings, settings.http.host, settings.http.port))
     return 0
 
 
-def _auth_banner(engine: Engine, settings: Settings, base: str) -> list[str]:
+def _auth_banner(services: Services, settings: Settings, base: str) -> list[str]:
     """How to authenticate; creates the first-start key file when it is needed."""
     from lsp_server.sidecar.auth import Authenticator
 
-    authenticator = Authenticator.from_settings(settings, engine.store)
+    authenticator = Authenticator.from_settings(settings, services.store)
     lines = []
     if authenticator.initial_key_file is not None:
         path = authenticator.initial_key_file
@@ -172,8 +174,8 @@ def _auth_banner(engine: Engine, settings: Settings, base: str) -> list[str]:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """``ai-ide keys create|list|revoke``."""
-    from engine.keys import ApiKeyStore
-    from engine.store import DATABASE_FILE, Store
+    from services.keys import ApiKeyStore
+    from services.store import DATABASE_FILE, Store
 
     settings = _settings(args)
     store = Store(settings.data_dir / DATABASE_FILE)
@@ -253,7 +255,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
                 if v.error:
                     print(f"{'':<28} error: {v.error}")
     finally:
-        engine.registry.close()
+        asyncio.run(engine.close())
     return 0
 
 

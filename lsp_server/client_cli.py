@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from engine.config import Settings
-from engine.keys import INITIAL_KEY_FILE
+from services.keys import INITIAL_KEY_FILE
 
 SCRIPT_COMMANDS = ("complete", "generate", "refactor", "batch")
 

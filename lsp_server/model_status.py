@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from engine.registry import RegistryEvent
+from engine.models.registry import RegistryEvent
 
 if TYPE_CHECKING:
     from lsp_server.server import AiIdeLanguageServer

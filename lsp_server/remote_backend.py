@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 
-from engine.codegen import CodeGenRequest, CodeGenResult
-from engine.completion import Completion, CompletionRequest, CompletionResult
+from engine.codegen.prompt import CodeGenRequest, CodeGenResult
+from engine.completion.pipeline import Completion, CompletionRequest, CompletionResult
 from engine.documents import DocumentStore
 from engine.errors import EngineError
-from engine.messages import GenerationResult, Priority
+from engine.models.registry import ModelStatus, RegistryEvent, UnloadResult
 from engine.refactor import Alternative, RefactorRequest, RefactorResult, SafetyCheck, TextEdit
-from engine.registry import ModelStatus, RegistryEvent, UnloadResult
+from engine.runtime.messages import GenerationResult, Priority
 from lsp_server.backend import Listener, ModelSummary, StatusReport
 from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
 

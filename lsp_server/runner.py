@@ -25,12 +25,15 @@ from lsp_server.client_cli import stored_api_key
 from lsp_server.remote_backend import RemoteBackend, probe
 from lsp_server.server import create_server
 from lsp_server.sidecar.app import create_app
+from services import Services, shutdown
 
 log = logging.getLogger(__name__)
 
 
-def _uvicorn_server(engine: Engine, settings: Settings, host: str, port: int) -> uvicorn.Server:
-    app = create_app(engine, settings)
+def _uvicorn_server(
+    engine: Engine, services: Services, settings: Settings, host: str, port: int
+) -> uvicorn.Server:
+    app = create_app(engine, services, settings)
     config = uvicorn.Config(
         app,
         host=host,
@@ -51,17 +54,22 @@ def port_is_free(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) != 0
 
 
-async def serve_http(engine: Engine, settings: Settings, host: str, port: int) -> None:
+async def serve_http(
+    engine: Engine, services: Services, settings: Settings, host: str, port: int
+) -> None:
     """Serve the REST API until interrupted."""
-    server = _uvicorn_server(engine, settings, host, port)
+    server = _uvicorn_server(engine, services, settings, host, port)
+    await services.start()
     await engine.start()
     try:
         await server.serve()
     finally:
-        await engine.close()
+        await shutdown(engine, services)
 
 
-async def _choose_backend(settings: Settings, http: bool) -> tuple[Backend, Engine | None]:
+async def _choose_backend(
+    settings: Settings, http: bool
+) -> tuple[Backend, tuple[Engine, Services] | None]:
     """The in-process engine, or the ai-ide already serving the sidecar port."""
     host, port = settings.http.host, settings.http.port
     if http and not port_is_free(host, port):
@@ -71,7 +79,8 @@ async def _choose_backend(settings: Settings, http: bool) -> tuple[Backend, Engi
             return RemoteBackend(base, stored_api_key(settings)), None
         log.warning("port %s is in use by another program; running without the sidecar", port)
     engine = Engine(settings)
-    return LocalBackend(engine), engine
+    services = Services(engine, settings)
+    return LocalBackend(engine, services.metrics), (engine, services)
 
 
 async def serve_lsp(
@@ -86,7 +95,7 @@ async def serve_lsp(
     When the sidecar port already belongs to a running ai-ide, this language
     server uses that engine over HTTP instead of loading its own models.
     """
-    backend, engine = await _choose_backend(settings, http)
+    backend, local = await _choose_backend(settings, http)
     lsp = create_server(backend, settings)
     stop = threading.Event()
     lsp._stop_event = stop
@@ -94,10 +103,14 @@ async def serve_lsp(
     lsp.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
     http_server: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
-    if engine is not None:
+    if local is not None:
+        engine, services = local
         if http and port_is_free(settings.http.host, settings.http.port):
-            http_server = _uvicorn_server(engine, settings, settings.http.host, settings.http.port)
+            http_server = _uvicorn_server(
+                engine, services, settings, settings.http.host, settings.http.port
+            )
             http_task = asyncio.create_task(http_server.serve())
+        await services.start()
         # The editor's own model loads on `initialized`, with progress reports.
         await engine.start(preload_default=False)
     try:
@@ -113,7 +126,7 @@ async def serve_lsp(
             http_server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(http_task, timeout=10)
-        if engine is not None:
-            await engine.close()
+        if local is not None:
+            await shutdown(*local)
         if isinstance(backend, RemoteBackend):
             await backend.close()

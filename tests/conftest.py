@@ -11,12 +11,13 @@ import pytest
 import pytest_asyncio
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from engine.catalog import ModelSpec
 from engine.config import Settings, load_settings
 from engine.engine import Engine
-from engine.keys import ApiKeyStore
-from engine.store import DATABASE_FILE, Store
-from tests.tiny_models import build_model_set
+from engine.models.catalog import ModelSpec
+from services import Services, shutdown
+from services.keys import ApiKeyStore
+from services.store import DATABASE_FILE, Store
+from tests.support.tiny_models import build_model_set
 
 # Keep the tests independent of a developer's own configuration.
 for _name in [n for n in os.environ if n.startswith("AI_IDE_")]:
@@ -84,6 +85,16 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
         yield instance
     finally:
         await instance.close()
+
+
+@pytest_asyncio.fixture
+async def services(engine: Engine, settings: Settings) -> AsyncIterator[Services]:
+    """The services beside ``engine`` (not started); closed with it, in order."""
+    instance = Services(engine, settings)
+    try:
+        yield instance
+    finally:
+        await shutdown(engine, instance)
 
 
 @pytest.fixture(scope="session")

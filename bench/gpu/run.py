@@ -43,13 +43,14 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 from bench.gpu.make_model import SHAPES, make_model
-from engine.catalog import ModelSpec
+from engine.completion.prompts import TextPrompt
 from engine.config import load_settings
 from engine.engine import Engine
-from engine.keys import ApiKeyStore
-from engine.messages import SamplingParams
-from engine.prompts import TextPrompt
+from engine.models.catalog import ModelSpec
+from engine.runtime.messages import SamplingParams
 from lsp_server.sidecar.app import create_app
+from services import Services, shutdown
+from services.keys import ApiKeyStore
 
 PROMPT_TOKENS = 32
 STEPS = 128
@@ -275,14 +276,15 @@ async def main(shape_name: str | None, out: Path | None, rounds: int) -> None:
         rate_limits={"enabled": False},
     )
     engine = Engine(settings)
+    services = Services(engine, settings)
     await engine.worker_for("bench")
     await engine_single_stream(engine)  # warm up
     single = statistics.median([await engine_single_stream(engine) for _ in range(rounds)])
     emit(results, "engine_x1_decode_tokens_per_s", round(single, 1))
-    key = ApiKeyStore.in_data_dir(engine.store, data_dir).create("bench").key
+    key = ApiKeyStore.in_data_dir(services.store, data_dir).create("bench").key
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(engine, settings),
+            create_app(engine, services, settings),
             host="127.0.0.1",
             port=0,
             log_level="warning",
@@ -300,7 +302,7 @@ async def main(shape_name: str | None, out: Path | None, rounds: int) -> None:
         emit(results, f"rest_x{n}_tokens_per_s", round(value, 1))
     server.should_exit = True
     await serving
-    await engine.close()
+    await shutdown(engine, services)
 
     config = work / "lsp.toml"
     config.write_text(

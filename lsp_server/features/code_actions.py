@@ -8,8 +8,8 @@ from typing import Any
 from lsprotocol import types
 
 from engine.errors import EngineError
-from engine.messages import Priority
 from engine.refactor import RefactorRequest, RefactorResult, applicable_operations
+from engine.runtime.messages import Priority
 from lsp_server.convert import to_offset, to_range
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.positions import LineIndex

@@ -8,9 +8,9 @@ from typing import Any
 
 from lsprotocol import types
 
-from engine.codegen import CodeGenRequest
+from engine.codegen.prompt import CodeGenRequest
 from engine.errors import EngineError, InvalidRequestError
-from engine.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_position
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.positions import LineIndex

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from engine.completion import CompletionRequest, CompletionResult
+from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.errors import EngineError
-from engine.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_range, word_start
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.positions import LineIndex

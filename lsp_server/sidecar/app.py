@@ -24,14 +24,19 @@ from lsp_server.sidecar.routes import (
     system,
     webhooks,
 )
+from services import Services
 
 API_PREFIX = "/v1/ai"
 
 
 def create_app(
-    engine: Engine, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+    engine: Engine,
+    services: Services,
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    """A FastAPI app serving the AI Services API from ``engine``.
+    """A FastAPI app serving the AI Services API from ``engine`` and ``services``.
 
     Every route requires credentials (``settings.auth``) and counts against
     the caller's rate limits (``settings.rate_limits``, timed by ``clock``).
@@ -50,11 +55,12 @@ def create_app(
         dependencies=[Depends(require_caller)],
     )
     app.state.engine = engine
+    app.state.services = services
     app.state.settings = settings
-    app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine.store)
+    app.state.authenticator = authenticator = Authenticator.from_settings(settings, services.store)
     install_error_handlers(app)
-    inference.register_jobs(engine)
-    batch.register_jobs(engine)
+    inference.register_jobs(engine, services.jobs)
+    batch.register_jobs(engine, services)
     for router in (
         models.router,
         inference.router,

@@ -27,10 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.config import AuthSettings, Settings
-from engine.keys import ApiKeyStore, KeyStatus, ensure_initial_key
-from engine.store import Store
 from lsp_server.sidecar.deps import Caller
 from lsp_server.sidecar.errors import envelope, new_request_id
+from services.keys import ApiKeyStore, KeyStatus, ensure_initial_key
+from services.store import Store
 
 API_KEY_HEADER = "X-API-Key"
 MAX_TOKEN_BYTES = 8192

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.cache import CacheStats
-from engine.codegen import CodeGenResult
-from engine.completion import CompletionResult
+from engine.codegen.prompt import CodeGenResult
+from engine.completion.cache import CacheStats
+from engine.completion.pipeline import CompletionResult
 from engine.engine import HealthReport
-from engine.jobs import JobRecord
-from engine.metrics import ModelMetrics
+from engine.models.registry import LoadTicket, ModelView, UnloadResult
 from engine.refactor import RefactorResult
-from engine.registry import LoadTicket, ModelView, UnloadResult
 from lsp_server.sidecar import schemas as s
+from services.jobs import JobRecord
+from services.metrics import ModelMetrics
 
 
 def rfc3339(value: datetime | None) -> str | None:

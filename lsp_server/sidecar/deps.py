@@ -8,9 +8,10 @@ from typing import Literal
 
 from fastapi import Request
 
-from engine.catalog import MODEL_ID_PATTERN
 from engine.engine import Engine
 from engine.errors import ModelNotFoundError
+from engine.models.catalog import MODEL_ID_PATTERN
+from services import Services
 
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 
@@ -29,6 +30,12 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+def get_services(request: Request) -> Services:
+    """The services this app was created with."""
+    services: Services = request.app.state.services
+    return services
+
+
 def get_caller(request: Request) -> Caller:
     """The authenticated caller (set by the auth dependency on every route)."""
     caller = getattr(request.state, "caller", None)
@@ -37,13 +44,18 @@ def get_caller(request: Request) -> Caller:
     return caller
 
 
-def checked_model_id(engine: Engine, model_id: str) -> str:
-    """A model id from a URL: anything path-like is simply not a known model (404)."""
-    if not _MODEL_ID.match(model_id) or model_id not in engine.catalog:
+def checked_model_id(engine: Engine, model_id: str | None) -> str:
+    """A client's model id, or the completion model when it names none.
+
+    Anything path-like is simply not a known model (404).
+    """
+    if model_id is None:
+        return engine.resolve_model(None)
+    if not _MODEL_ID.match(model_id) or model_id not in engine.model_ids():
         if _MODEL_ID.match(model_id):
-            raise engine.registry.not_found(model_id)
+            raise engine.not_found(model_id)
         raise ModelNotFoundError(
             "Requested model is not available",
-            {"available_models": list(engine.catalog)},
+            {"available_models": engine.model_ids()},
         )
     return model_id

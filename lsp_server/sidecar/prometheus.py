@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.engine import Engine
+from services.metrics import MetricsRecorder
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_prometheus(engine: Engine) -> str:
+def render_prometheus(engine: Engine, metrics: MetricsRecorder) -> str:
     """Counters from the recorded inferences plus live model and queue gauges."""
     lines: list[str] = []
 
@@ -21,7 +22,7 @@ def render_prometheus(engine: Engine) -> str:
         for labels, value in samples:
             lines.append(f"{name}{labels} {value:g}" if labels else f"{name} {value:g}")
 
-    totals = engine.metrics.totals()
+    totals = metrics.totals()
     metric(
         "ai_ide_inferences_total",
         "counter",
@@ -71,7 +72,7 @@ def render_prometheus(engine: Engine) -> str:
     metric(
         "ai_ide_queue_length", "gauge", "Requests waiting for a slot.", [("", health.queue_length)]
     )
-    stats = engine.completion_cache.stats()
+    stats = engine.cache_stats()
     metric(
         "ai_ide_cache_lookups_total",
         "counter",

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.catalog import MODEL_ID_PATTERN
+from engine.models.catalog import MODEL_ID_PATTERN
 
 MAX_CODE_CHARS = 1_000_000
 

@@ -8,18 +8,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import JSONResponse
 
-from engine.batch import BatchItem, ItemOutcome, batch_status, run_items
 from engine.engine import Engine
 from engine.errors import InvalidRequestError
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
+from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
 from lsp_server.sidecar.errors import error_object
 from lsp_server.sidecar.routes.tasks import run_task
+from services import Services
+from services.batch import BatchItem, ItemOutcome, batch_status, run_items
 
 router = APIRouter(prefix="/batch", tags=["batch"])
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def _validate(engine: Engine, body: s.BatchRequestBody) -> None:
@@ -27,7 +29,7 @@ def _validate(engine: Engine, body: s.BatchRequestBody) -> None:
     if len(set(ids)) != len(ids):
         raise InvalidRequestError("requests.id", "request ids must be unique within a batch")
     for item in body.requests:
-        checked_model_id(engine, item.model_id or engine.default_model_id())
+        checked_model_id(engine, item.model_id)
 
 
 def _item_result(outcome: ItemOutcome) -> s.BatchResultBody:
@@ -48,13 +50,17 @@ def _item_result(outcome: ItemOutcome) -> s.BatchResultBody:
 
 
 async def execute_batch(
-    engine: Engine, batch_id: str, body: s.BatchRequestBody, caller: str | None
+    engine: Engine,
+    services: Services,
+    batch_id: str,
+    body: s.BatchRequestBody,
+    caller: str | None,
 ) -> s.BatchResponse:
     """Run a batch, store its response and publish ``batch_completed``."""
     started = time.monotonic()
 
     def runner(item: s.BatchCompletion | s.BatchGeneration | s.BatchRefactor) -> BatchItem:
-        model_id = item.model_id or engine.default_model_id()
+        model_id = engine.resolve_model(item.model_id)
 
         async def run() -> dict[str, Any]:
             _, _, result = await run_task(engine, item, model_id, caller)
@@ -84,19 +90,19 @@ async def execute_batch(
         ),
         processing_time_ms=round((time.monotonic() - started) * 1000.0, 2),
     )
-    engine.batches.finish(batch_id, caller, status, response.model_dump(mode="json"))
+    services.batches.finish(batch_id, caller, status, response.model_dump(mode="json"))
     return response
 
 
-def register_jobs(engine: Engine) -> None:
+def register_jobs(engine: Engine, services: Services) -> None:
     """Let background batches run (and re-run after a restart) in this process."""
 
     async def batch_job(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
         body = s.BatchRequestBody.model_validate(payload["body"])
-        response = await execute_batch(engine, payload["batch_id"], body, owner)
+        response = await execute_batch(engine, services, payload["batch_id"], body, owner)
         return response.model_dump(mode="json")
 
-    engine.jobs.register("batch", batch_job)
+    services.jobs.register("batch", batch_job)
 
 
 @router.post(
@@ -106,7 +112,7 @@ def register_jobs(engine: Engine) -> None:
     responses={202: {"model": s.BatchResponse, "description": "accepted (options.async)"}},
 )
 async def batch_inference(
-    body: s.BatchRequestBody, engine: EngineDep, caller: CallerDep
+    body: s.BatchRequestBody, engine: EngineDep, services: ServicesDep, caller: CallerDep
 ) -> Response | s.BatchResponse:
     """Completion, generation and refactoring requests with their own ids and models.
 
@@ -115,11 +121,11 @@ async def batch_inference(
     """
     _validate(engine, body)
     background = body.options.async_
-    batch_id = engine.batches.create(caller.id, background)
+    batch_id = services.batches.create(caller.id, background)
     if not background:
-        return await execute_batch(engine, batch_id, body, caller.id)
+        return await execute_batch(engine, services, batch_id, body, caller.id)
     payload = {"batch_id": batch_id, "body": body.model_dump(mode="json", by_alias=True)}
-    await engine.jobs.submit("batch", payload, caller.id)
+    await services.jobs.submit("batch", payload, caller.id)
     status_url = f"/v1/ai/batch/{batch_id}"
     accepted = s.BatchResponse(batch_id=batch_id, status="running", status_url=status_url)
     return JSONResponse(
@@ -129,10 +135,10 @@ async def batch_inference(
 
 @router.get("/{batch_id}", response_model=s.BatchResponse, summary="A stored batch")
 async def get_batch(
-    batch_id: Annotated[str, Path(max_length=64)], engine: EngineDep, caller: CallerDep
+    batch_id: Annotated[str, Path(max_length=64)], services: ServicesDep, caller: CallerDep
 ) -> s.BatchResponse:
     """The batch's response once finished, or its status while running."""
-    status, response = engine.batches.get(batch_id, caller.id)
+    status, response = services.batches.get(batch_id, caller.id)
     if response is None:
         return s.BatchResponse(batch_id=batch_id, status=status)
     return s.BatchResponse.model_validate(response)

@@ -10,21 +10,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from engine.codegen import CodeGenRequest
-from engine.completion import CompletionRequest, CompletionResult
+from engine.codegen.prompt import CodeGenRequest
+from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidRequestError, UnsupportedLanguageError
-from engine.messages import Priority, SamplingParams
 from engine.refactor import RefactorRequest
+from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
+from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
 from lsp_server.sidecar.errors import error_object, request_id_of
 from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
+from services import Services
+from services.jobs import JobService
 
 router = APIRouter(prefix="/inference", tags=["inference"])
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
@@ -45,7 +48,7 @@ def to_engine_request(
     engine: Engine, body: s.CompletionRequestBody, caller: str | None
 ) -> CompletionRequest:
     """Translate the API body into the engine's completion request."""
-    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
+    model_id = checked_model_id(engine, body.model_id)
     p = body.parameters
     code = body.context.code
     cursor = body.context.cursor_position
@@ -80,11 +83,11 @@ def to_codegen_request(
     engine: Engine, body: s.GenerationRequestBody, caller: str | None, background: bool
 ) -> CodeGenRequest:
     """Translate the API body into the engine's generation request."""
-    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
+    model_id = checked_model_id(engine, body.model_id)
     p = body.parameters
     return CodeGenRequest(
         prompt=body.prompt,
-        language=engine.documents.resolve_language(body.context.language, body.context.file_path),
+        language=engine.resolve_language(body.context.language, body.context.file_path),
         existing_code=body.context.existing_code,
         model_id=model_id,
         params=sampling(p),
@@ -103,7 +106,7 @@ async def run_generation(
 
 def to_refactor_request(engine: Engine, body: s.RefactorRequestBody) -> RefactorRequest:
     """Translate the API body into the engine's refactoring request."""
-    language = engine.documents.resolve_language(body.context.language, body.context.file_path)
+    language = engine.resolve_language(body.context.language, body.context.file_path)
     if language is None:
         raise UnsupportedLanguageError(
             "context.language is missing or not supported (rust, python, typescript, tsx, "
@@ -126,7 +129,7 @@ async def run_refactor(
     engine: Engine, body: s.RefactorRequestBody, caller: str | None, *, background: bool = False
 ) -> s.RefactorResponse:
     """A refactoring request to its documented response body."""
-    model_id = checked_model_id(engine, body.model_id or engine.default_model_id())
+    model_id = checked_model_id(engine, body.model_id)
     if "\x00" in body.code:
         raise InvalidRequestError("code", "code must not contain NUL characters")
     model_used, result = await engine.refactor(
@@ -138,7 +141,7 @@ async def run_refactor(
     return convert.to_refactor_response(model_used, result)
 
 
-def register_jobs(engine: Engine) -> None:
+def register_jobs(engine: Engine, jobs: JobService) -> None:
     """Let stored completion, generation and refactoring jobs run in this process."""
 
     async def completion(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
@@ -156,13 +159,13 @@ def register_jobs(engine: Engine) -> None:
         response = await run_refactor(engine, body, owner, background=True)
         return response.model_dump(mode="json")
 
-    engine.jobs.register("completion", completion)
-    engine.jobs.register("generation", generation)
-    engine.jobs.register("refactor", refactoring)
+    jobs.register("completion", completion)
+    jobs.register("generation", generation)
+    jobs.register("refactor", refactoring)
 
 
 async def accept_job(
-    engine: Engine, kind: str, body: s.StrictModel, caller: Caller
+    engine: Engine, jobs: JobService, kind: str, body: s.StrictModel, caller: Caller
 ) -> JSONResponse:
     """Store a request as a job: 202 with where to find its result."""
     # Validate the model now, so a bad id is a 404 today, not a failed job later.
@@ -171,7 +174,7 @@ async def accept_job(
         checked_model_id(engine, model_id)
     payload = body.model_dump(mode="json", by_alias=True)
     payload["options"]["async"] = False
-    job = await engine.jobs.submit(kind, payload, caller.id)
+    job = await jobs.submit(kind, payload, caller.id)
     status_url = f"/v1/ai/jobs/{job.id}"
     accepted = s.JobAccepted(job_id=job.id, status=job.status, status_url=status_url)
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": status_url})
@@ -208,7 +211,11 @@ def _sse(event: str, data: object) -> bytes:
     },
 )
 async def completion(
-    body: s.CompletionRequestBody, request: Request, engine: EngineDep, caller: CallerDep
+    body: s.CompletionRequestBody,
+    request: Request,
+    engine: EngineDep,
+    services: ServicesDep,
+    caller: CallerDep,
 ) -> Response | s.CompletionResponse:
     """Fill-in-the-middle completion.
 
@@ -216,7 +223,7 @@ async def completion(
     ``done`` with the full response); ``options.async`` answers 202 with a job.
     """
     if body.options.async_:
-        return await accept_job(engine, "completion", body, caller)
+        return await accept_job(engine, services.jobs, "completion", body, caller)
     if not body.options.stream:
         return await run_completion(engine, body, caller.id)
     engine_request = editor_hints(request, to_engine_request(engine, body, caller.id), caller)
@@ -246,11 +253,11 @@ async def completion(
     responses={202: {"model": s.JobAccepted, "description": "accepted as a job"}},
 )
 async def generation(
-    body: s.GenerationRequestBody, engine: EngineDep, caller: CallerDep
+    body: s.GenerationRequestBody, engine: EngineDep, services: ServicesDep, caller: CallerDep
 ) -> Response | s.GenerationResponse:
     """Generate code: chat models through their chat template, base models from a comment."""
     if body.options.async_:
-        return await accept_job(engine, "generation", body, caller)
+        return await accept_job(engine, services.jobs, "generation", body, caller)
     return await run_generation(engine, body, caller.id)
 
 
@@ -261,7 +268,7 @@ async def generation(
     responses={202: {"model": s.JobAccepted, "description": "accepted as a job"}},
 )
 async def refactoring(
-    body: s.RefactorRequestBody, engine: EngineDep, caller: CallerDep
+    body: s.RefactorRequestBody, engine: EngineDep, services: ServicesDep, caller: CallerDep
 ) -> Response | s.RefactorResponse:
     """extract_variable, extract_method, rename or optimize_performance.
 
@@ -270,5 +277,5 @@ async def refactoring(
     the checks that ran.
     """
     if body.options.async_:
-        return await accept_job(engine, "refactor", body, caller)
+        return await accept_job(engine, services.jobs, "refactor", body, caller)
     return await run_refactor(engine, body, caller.id)

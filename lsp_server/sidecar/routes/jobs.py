@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from engine.engine import Engine
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import Caller, get_caller, get_engine
+from lsp_server.sidecar.deps import Caller, get_caller, get_services
+from services import Services
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -17,11 +17,11 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 @router.get("/{job_id}", response_model=s.JobStatusResponse, summary="Status of an async job")
 async def job_status(
     job_id: Annotated[str, Path(max_length=64)],
-    engine: Annotated[Engine, Depends(get_engine)],
+    services: Annotated[Services, Depends(get_services)],
     caller: Annotated[Caller, Depends(get_caller)],
 ) -> s.JobStatusResponse:
     """The job's status and, once completed, the body the synchronous call returns.
 
     Jobs belong to their caller: another caller's job id is 404.
     """
-    return convert.to_job_status(engine.jobs.get(job_id, caller.id))
+    return convert.to_job_status(services.jobs.get(job_id, caller.id))

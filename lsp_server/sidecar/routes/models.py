@@ -9,16 +9,19 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from engine.engine import Engine
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import checked_model_id, get_engine
+from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
+from services import Services
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 @router.get("", response_model=s.ModelList, summary="List available models")
 async def list_models(
     engine: EngineDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> s.ModelList:
@@ -26,7 +29,7 @@ async def list_models(
     views = engine.list_models()
     page = views[offset : offset + limit]
     return s.ModelList(
-        models=[convert.to_model_entry(v, engine.metrics.metrics(v.spec.id)) for v in page],
+        models=[convert.to_model_entry(v, services.metrics.metrics(v.spec.id)) for v in page],
         pagination=s.Pagination(total_count=len(views), has_more=offset + limit < len(views)),
     )
 

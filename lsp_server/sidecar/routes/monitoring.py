@@ -12,12 +12,14 @@ from engine.engine import Engine
 from engine.errors import InvalidRequestError
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import checked_model_id, get_engine
+from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
 from lsp_server.sidecar.prometheus import render_prometheus
+from services import Services
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
@@ -39,6 +41,7 @@ def parse_time(value: str | None, field: str) -> datetime | None:
 async def model_metrics(
     model_id: str,
     engine: EngineDep,
+    services: ServicesDep,
     start: Annotated[str | None, Query(max_length=64, description="RFC 3339")] = None,
     end: Annotated[str | None, Query(max_length=64, description="RFC 3339")] = None,
 ) -> s.ModelMetricsResponse:
@@ -48,13 +51,13 @@ async def model_metrics(
     end_at = parse_time(end, "end") or datetime.now(UTC)
     if start_at is not None and start_at > end_at:
         raise InvalidRequestError("end", "end must not be before start")
-    metrics = engine.metrics.metrics(
+    metrics = services.metrics.metrics(
         model_id, start_at.timestamp() if start_at else None, end_at.timestamp()
     )
     if start_at is None:
         first = metrics.first_at
         start_at = datetime.fromtimestamp(first, UTC) if first is not None else end_at
-    gpu = engine.resources.gpu_memory()
+    gpu = engine.gpu_memory()
     view = engine.model(model_id)
     utilization = gpu.utilization_percent if gpu is not None and view.status == "loaded" else None
     return convert.to_model_metrics(model_id, metrics, view, utilization, start_at, end_at)
@@ -65,8 +68,9 @@ async def model_metrics(
     response_class=PlainTextResponse,
     summary="Metrics in Prometheus text format",
 )
-async def prometheus(engine: EngineDep) -> PlainTextResponse:
+async def prometheus(engine: EngineDep, services: ServicesDep) -> PlainTextResponse:
     """The same counters as the JSON metrics, for a Prometheus scraper."""
     return PlainTextResponse(
-        render_prometheus(engine), media_type="text/plain; version=0.0.4; charset=utf-8"
+        render_prometheus(engine, services.metrics),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
     )

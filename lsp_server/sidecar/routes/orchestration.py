@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from engine.engine import Engine
-from engine.orchestration import ModelAnswer, orchestrate
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
 from lsp_server.sidecar.routes.tasks import run_task
+from services.orchestration import ModelAnswer, orchestrate
 
 router = APIRouter(prefix="/orchestration", tags=["orchestration"])
 
@@ -44,7 +44,7 @@ async def orchestration(
         timeout_seconds=body.timeout_seconds,
         confidence_threshold=body.confidence_threshold,
         language=language,
-        parsers=engine.documents.parsers,
+        parsers=engine.parsers,
     )
     results = []
     for item in outcome.outcomes:

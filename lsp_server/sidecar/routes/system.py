@@ -17,4 +17,4 @@ router = APIRouter(tags=["system"])
 @router.get("/health", response_model=s.HealthResponse, summary="Service health")
 async def health(engine: Annotated[Engine, Depends(get_engine)]) -> s.HealthResponse:
     """healthy, degraded (a model failed) or unhealthy (no usable model)."""
-    return convert.to_health(engine.health(), engine.completion_cache.stats())
+    return convert.to_health(engine.health(), engine.cache_stats())

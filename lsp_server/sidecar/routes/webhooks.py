@@ -2,7 +2,7 @@
 
 Subscriptions belong to the caller who created them: every route looks them
 up by id *and* caller, so another caller's subscription is a plain 404.
-Delivery itself runs in the engine (``engine/webhooks.py``), never on a request.
+Delivery itself runs in the webhook service (``services/webhooks/``), never on a request.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Annotated, Literal, get_args
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from engine.engine import Engine
 from engine.events import EVENT_TYPES
-from engine.webhooks import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Delivery, Subscription
 from lsp_server.sidecar import schemas as s
-from lsp_server.sidecar.deps import Caller, get_caller, get_engine
+from lsp_server.sidecar.deps import Caller, get_caller, get_services
+from services import Services
+from services.webhooks.service import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Delivery, Subscription
 
 router = APIRouter(prefix="/webhooks/ai-events", tags=["webhooks"])
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 WebhookId = Annotated[str, Path(max_length=64, description="Subscription id (wh_...)")]
 DeliveryId = Annotated[str, Path(max_length=64, description="Delivery id (whd_...)")]
@@ -129,18 +129,20 @@ def to_delivery_entry(delivery: Delivery) -> DeliveryEntry:
 
 
 @router.post("", response_model=WebhookEntry, status_code=201, summary="Subscribe to AI events")
-async def create_webhook(body: CreateWebhook, engine: EngineDep, caller: CallerDep) -> WebhookEntry:
+async def create_webhook(
+    body: CreateWebhook, services: ServicesDep, caller: CallerDep
+) -> WebhookEntry:
     """Register a receiver; its URL is checked (and resolved) now and before every delivery."""
-    subscription = await engine.webhooks.create(caller.id, body.url, body.events, body.secret)
+    subscription = await services.webhooks.create(caller.id, body.url, body.events, body.secret)
     return to_webhook_entry(subscription)
 
 
 @router.get("", response_model=WebhookList, summary="List your webhook subscriptions")
 async def list_webhooks(
-    engine: EngineDep, caller: CallerDep, limit: Limit = 100, offset: Offset = 0
+    services: ServicesDep, caller: CallerDep, limit: Limit = 100, offset: Offset = 0
 ) -> WebhookList:
     """The caller's own subscriptions, oldest first."""
-    items, total = engine.webhooks.subscriptions(caller.id, limit, offset)
+    items, total = services.webhooks.subscriptions(caller.id, limit, offset)
     return WebhookList(
         webhooks=[to_webhook_entry(x) for x in items],
         pagination=s.Pagination(total_count=total, has_more=offset + len(items) < total),
@@ -148,9 +150,11 @@ async def list_webhooks(
 
 
 @router.get("/{webhook_id}", response_model=WebhookEntry, summary="One webhook subscription")
-async def get_webhook(webhook_id: WebhookId, engine: EngineDep, caller: CallerDep) -> WebhookEntry:
+async def get_webhook(
+    webhook_id: WebhookId, services: ServicesDep, caller: CallerDep
+) -> WebhookEntry:
     """A subscription of the caller's; anyone else's is 404."""
-    return to_webhook_entry(engine.webhooks.get(caller.id, webhook_id))
+    return to_webhook_entry(services.webhooks.get(caller.id, webhook_id))
 
 
 @router.delete(
@@ -159,9 +163,11 @@ async def get_webhook(webhook_id: WebhookId, engine: EngineDep, caller: CallerDe
     response_class=Response,
     summary="Delete a webhook subscription",
 )
-async def delete_webhook(webhook_id: WebhookId, engine: EngineDep, caller: CallerDep) -> Response:
+async def delete_webhook(
+    webhook_id: WebhookId, services: ServicesDep, caller: CallerDep
+) -> Response:
     """Delete the subscription with its delivery log; pending deliveries are dropped."""
-    engine.webhooks.delete(caller.id, webhook_id)
+    services.webhooks.delete(caller.id, webhook_id)
     return Response(status_code=204)
 
 
@@ -172,14 +178,14 @@ async def delete_webhook(webhook_id: WebhookId, engine: EngineDep, caller: Calle
 )
 async def list_deliveries(
     webhook_id: WebhookId,
-    engine: EngineDep,
+    services: ServicesDep,
     caller: CallerDep,
     limit: Limit = 100,
     offset: Offset = 0,
     status: Literal["pending", "delivered", "failed"] | None = None,
 ) -> DeliveryList:
     """Every delivery (newest first) with attempts, last status code or error, next attempt."""
-    items, total = engine.webhooks.deliveries(caller.id, webhook_id, limit, offset, status)
+    items, total = services.webhooks.deliveries(caller.id, webhook_id, limit, offset, status)
     return DeliveryList(
         deliveries=[to_delivery_entry(x) for x in items],
         pagination=s.Pagination(total_count=total, has_more=offset + len(items) < total),
@@ -193,7 +199,7 @@ async def list_deliveries(
     summary="Send a delivery again",
 )
 async def redeliver(
-    webhook_id: WebhookId, delivery_id: DeliveryId, engine: EngineDep, caller: CallerDep
+    webhook_id: WebhookId, delivery_id: DeliveryId, services: ServicesDep, caller: CallerDep
 ) -> DeliveryEntry:
     """Queue the delivery again under the same event id; re-enables a disabled subscription."""
-    return to_delivery_entry(engine.webhooks.redeliver(caller.id, webhook_id, delivery_id))
+    return to_delivery_entry(services.webhooks.redeliver(caller.id, webhook_id, delivery_id))

@@ -1,0 +1,1 @@
+"""Code generation from natural language: prompts and the sandboxed chat template."""

@@ -1,0 +1,1 @@
+"""Completion: prompts, the pipeline, post-processing, reuse caches and speculation."""

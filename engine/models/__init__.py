@@ -1,0 +1,1 @@
+"""Models: the catalog, the registry that loads and unloads them, measured resources."""

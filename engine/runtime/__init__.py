@@ -1,0 +1,1 @@
+"""Runtime: the per-model worker thread, its llama.cpp backend and the message interface."""

@@ -1,0 +1,8 @@
+"""Services beside the engine: storage, metrics, jobs, batch, orchestration, keys, webhooks.
+
+They import the engine and subscribe to its events; the engine imports none of them.
+"""
+
+from services.composition import Services, shutdown
+
+__all__ = ["Services", "shutdown"]

@@ -1,0 +1,57 @@
+"""The services beside one engine, built and stopped together."""
+
+from __future__ import annotations
+
+from engine.config import Settings
+from engine.engine import Engine
+from services.batch import BatchStore
+from services.events import StateEventBus
+from services.jobs import JobService
+from services.metrics import MetricsRecorder
+from services.store import DATABASE_FILE, Store
+from services.webhooks.service import WebhookService
+
+
+class Services:
+    """Storage, metrics, jobs, batches and webhooks for ``engine``.
+
+    Each service subscribes to the engine's events; the engine does not know
+    them. Lifecycle: :meth:`start` after building, :meth:`stop_work` before
+    the engine closes (no job starts on a closing engine), :meth:`close` after
+    it (the engine's last events, such as ``model_unloaded``, still reach the
+    webhook outbox).
+    """
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.store = Store(settings.data_dir / DATABASE_FILE)
+        self.state_events = StateEventBus()
+        self.metrics = MetricsRecorder(self.store)
+        engine.records.subscribe(self.metrics.record)
+        self.jobs = JobService(self.store, self.state_events)
+        self.batches = BatchStore(self.store, self.state_events)
+        self.webhooks = WebhookService(self.store, settings.webhooks, engine.bus, self.state_events)
+
+    async def start(self) -> None:
+        """Resume stored work: interrupted batches fail, queued jobs and deliveries run."""
+        self.metrics.start()
+        self.batches.fail_interrupted()
+        await self.jobs.start()
+        await self.webhooks.start()
+
+    async def stop_work(self) -> None:
+        """Stop running jobs (they resume at the next start)."""
+        await self.jobs.stop()
+
+    async def close(self) -> None:
+        """Stop deliveries, write pending metrics, close the database."""
+        await self.jobs.stop()
+        await self.webhooks.stop()
+        self.metrics.close()
+        self.store.close()
+
+
+async def shutdown(engine: Engine, services: Services) -> None:
+    """Close an engine and its services in the order that loses nothing."""
+    await services.stop_work()
+    await engine.close()
+    await services.close()

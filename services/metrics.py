@@ -1,0 +1,229 @@
+"""Per-model inference metrics from recorded events, kept in SQLite.
+
+Each inference is recorded with its measured duration and outcome; every
+figure the API reports is computed from those records, so the numbers survive
+a restart and are never estimated.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from engine.events import InferenceRecord
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS inference_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        duration_ms REAL NOT NULL,
+        success INTEGER NOT NULL,
+        cached INTEGER NOT NULL,
+        tokens INTEGER NOT NULL,
+        error_code TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS inference_events_model_time "
+    "ON inference_events (model_id, started_at)",
+)
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """Aggregates over a time range; None where there are no records."""
+
+    inference_count: int
+    average_inference_time_ms: float | None
+    p95_inference_time_ms: float | None
+    success_rate: float | None
+    error_rate: float | None
+    cache_hit_rate: float | None
+    tokens: int
+    first_at: float | None = None
+    last_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelTotals:
+    """All-time counters of one model (for Prometheus)."""
+
+    model_id: str
+    successes: int
+    failures: int
+    cache_hits: int
+    duration_ms_sum: float
+    tokens: int
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def aggregate(records: list[InferenceRecord]) -> ModelMetrics:
+    """Compute the reported figures from raw records."""
+    if not records:
+        return ModelMetrics(0, None, None, None, None, None, 0)
+    durations = [r.duration_ms for r in records]
+    successes = sum(1 for r in records if r.success)
+    cached = sum(1 for r in records if r.cached)
+    return ModelMetrics(
+        inference_count=len(records),
+        average_inference_time_ms=sum(durations) / len(durations),
+        p95_inference_time_ms=percentile(durations, 0.95),
+        success_rate=successes / len(records),
+        error_rate=1.0 - successes / len(records),
+        cache_hit_rate=cached / len(records),
+        tokens=sum(r.tokens for r in records),
+        first_at=min(r.started_at for r in records),
+        last_at=max(r.started_at for r in records),
+    )
+
+
+class MetricsRecorder:
+    """Stores inference records in SQLite, in batches, off the event loop.
+
+    :meth:`record` only appends to a buffer, so it is safe to call from the
+    event loop on every keystroke. A writer thread flushes the buffer every
+    ``flush_seconds`` (or sooner when it fills); reads flush first, so every
+    figure includes the inferences recorded before it was asked for.
+    """
+
+    def __init__(self, store: Store, *, flush_seconds: float = 0.5, batch_size: int = 256) -> None:
+        self._store = store
+        self._flush_seconds = flush_seconds
+        self._batch_size = batch_size
+        self._pending: list[InferenceRecord] = []
+        self._lock = threading.Lock()
+        # Serialises flushes so records are written in the order they came.
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._writer: threading.Thread | None = None
+        store.ensure_schema("metrics", _SCHEMA)
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_loop, name="metrics-writer", daemon=True
+            )
+            self._writer.start()
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer thread."""
+        self._closed = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join(timeout=10)
+            self._writer = None
+        self.flush()
+
+    def record(self, record: InferenceRecord) -> None:
+        """Queue one record (no I/O: called on the publisher's thread)."""
+        with self._lock:
+            self._pending.append(record)
+            full = len(self._pending) >= self._batch_size
+        if full:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write every queued record in one transaction; returns how many."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            with self._store.transaction() as tx:
+                tx.executemany(
+                    "INSERT INTO inference_events (model_id, kind, started_at, duration_ms,"
+                    " success, cached, tokens, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            r.model_id,
+                            r.kind,
+                            r.started_at,
+                            r.duration_ms,
+                            int(r.success),
+                            int(r.cached),
+                            r.tokens,
+                            r.error_code,
+                        )
+                        for r in batch
+                    ],
+                )
+            return len(batch)
+
+    def _write_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self._flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a full disk must not end metrics for good
+                log.exception("writing metrics failed")
+
+    def records(
+        self, model_id: str, start: float | None = None, end: float | None = None
+    ) -> list[InferenceRecord]:
+        """Records of a model, optionally within [start, end] (Unix time)."""
+        self.flush()
+        rows = self._store.query(
+            "SELECT model_id, kind, started_at, duration_ms, success, cached, tokens, error_code "
+            "FROM inference_events WHERE model_id = ? AND started_at >= ? AND started_at <= ? "
+            "ORDER BY started_at",
+            (model_id, start if start is not None else -1.0, end if end is not None else 1e18),
+        )
+        return [
+            InferenceRecord(
+                model_id=row["model_id"],
+                kind=row["kind"],
+                started_at=row["started_at"],
+                duration_ms=row["duration_ms"],
+                success=bool(row["success"]),
+                cached=bool(row["cached"]),
+                tokens=row["tokens"],
+                error_code=row["error_code"],
+            )
+            for row in rows
+        ]
+
+    def metrics(
+        self, model_id: str, start: float | None = None, end: float | None = None
+    ) -> ModelMetrics:
+        """Aggregated figures for a model."""
+        return aggregate(self.records(model_id, start, end))
+
+    def totals(self) -> list[ModelTotals]:
+        """All-time counters per model."""
+        self.flush()
+        rows = self._store.query(
+            "SELECT model_id, SUM(success) AS ok, SUM(1 - success) AS failed, "
+            "SUM(cached) AS hits, SUM(duration_ms) AS ms, SUM(tokens) AS tokens "
+            "FROM inference_events GROUP BY model_id ORDER BY model_id"
+        )
+        return [
+            ModelTotals(
+                model_id=row["model_id"],
+                successes=int(row["ok"] or 0),
+                failures=int(row["failed"] or 0),
+                cache_hits=int(row["hits"] or 0),
+                duration_ms_sum=float(row["ms"] or 0.0),
+                tokens=int(row["tokens"] or 0),
+            )
+            for row in rows
+        ]
+
+
+def now() -> float:
+    """Current Unix time (records use wall-clock time so ranges survive restarts)."""
+    return time.time()

@@ -1,0 +1,94 @@
+"""The embedded default model (Gemma 3 270M Q4_K_M from PyPI) gives sensible completions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from engine.completion.pipeline import CompletionRequest
+from engine.config import Settings
+from engine.engine import Engine
+from engine.models.catalog import EMBEDDED_DEFAULT_ID
+from engine.refactor import RefactorRequest
+from engine.runtime.messages import SamplingParams
+from lsp_server.sidecar.app import create_app
+from services import Services
+from tests.conftest import auth_headers
+
+pytestmark = pytest.mark.default_model
+
+FIBONACCI = "def fibonacci(n):\n    if n <= 1:\n        return n\n    return"
+
+
+@pytest_asyncio.fixture
+async def default_engine(default_settings: Settings) -> AsyncIterator[Engine]:
+    engine = Engine(default_settings)
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+async def test_catalog_defaults_to_the_embedded_model(default_engine: Engine) -> None:
+    assert list(default_engine.catalog) == [EMBEDDED_DEFAULT_ID]
+    assert default_engine.model(EMBEDDED_DEFAULT_ID).status == "available"
+
+
+async def test_gemma_completes_fibonacci(default_engine: Engine) -> None:
+    result = await default_engine.complete(
+        CompletionRequest(
+            code=FIBONACCI,
+            cursor=len(FIBONACCI),
+            language="python",
+            params=SamplingParams(max_tokens=24),
+        )
+    )
+    text = result.completion.text.replace(" ", "")
+    assert "fibonacci(n-1)" in text and "fibonacci(n-2)" in text
+    assert result.completion.generation.used_fim is False  # a base model without FIM tokens
+    assert 0.3 < result.completion.confidence <= 1.0
+    view = default_engine.model(EMBEDDED_DEFAULT_ID)
+    assert view.info is not None and view.info.fim_family == "none"
+    # Weights (~250 MB) plus context: measured, not a constant.
+    assert view.memory_usage_mb is not None and view.memory_usage_mb > 150
+
+
+async def test_gemma_over_rest(default_engine: Engine, default_settings: Settings) -> None:
+    services = Services(default_engine, default_settings)
+    app = create_app(default_engine, services, default_settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers=auth_headers(default_settings),
+    ) as client:
+        response = await client.post(
+            "/v1/ai/inference/completion",
+            json={
+                "context": {"language": "python", "code": FIBONACCI},
+                "parameters": {"max_tokens": 24, "temperature": 0.0},
+            },
+            timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "fibonacci(n" in body["completion"]["text"]
+        assert body["completion"]["metadata"]["model_used"] == EMBEDDED_DEFAULT_ID
+    await services.close()
+
+
+async def test_gemma_names_an_extracted_variable(default_engine: Engine) -> None:
+    code = "fn old_function(x: i32, y: i32) -> i32 { if x > y { x } else { y } }"
+    model_id, result = await default_engine.refactor(
+        RefactorRequest(code=code, language="rust", operation="extract_variable")
+    )
+    assert model_id == EMBEDDED_DEFAULT_ID
+    # The model's proposal was valid, so it was used (not the derived fallback).
+    assert "name proposed by the model" in result.explanation
+    name = result.refactored_code.split("let ", 1)[1].split(" ", 1)[0]
+    assert name.isidentifier()
+    assert f"let {name} = if x > y {{ x }} else {{ y }};" in result.refactored_code
+    assert result.refactored_code.rstrip().endswith(f"{name}\n}}")
+    assert all(check.passed is not False for check in result.checks)

@@ -1,0 +1,1 @@
+"""Test support: tiny GGUF models, REST and Neovim helpers, worker watchers."""

@@ -1,0 +1,503 @@
+"""Post-processing of raw completions: Tabby's golden cases, unit tests, a property test."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.completion.postprocess import (
+    PostProcessed,
+    completion_scope,
+    contains_special_token,
+    postprocess_completion,
+    should_stop,
+    strip_special_tokens,
+)
+
+# The tests run from the repository root (/work/main) with `../shared` beside it.
+GOLDEN_DIR = Path(__file__).resolve().parents[3] / "shared" / "peers" / "tabby-postprocess-golden"
+GOLDEN_CASE_COUNT = 12
+
+CURSOR, INSERT_END, REPLACE_END = "├", "┤", "╣"
+
+
+# --------------------------------------------------------------------------- golden harness
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A `├ ┤ ╣` text split the way Tabby's golden harness splits it."""
+
+    prefix: str
+    completion: str
+    replace_suffix: str
+    suffix: str
+
+    @classmethod
+    def parse(cls, text: str) -> Marked:
+        start = text.index(CURSOR)
+        end = text.rindex(INSERT_END)
+        replace_end = text.rfind(REPLACE_END)
+        if replace_end < 0:
+            replace_end = end
+        return cls(
+            prefix=text[:start],
+            completion=text[start + 1 : end],
+            replace_suffix=text[end + 1 : replace_end],
+            suffix=text[replace_end + 1 :],
+        )
+
+    @property
+    def document(self) -> str:
+        return self.prefix + self.replace_suffix + self.suffix
+
+    @property
+    def cursor(self) -> int:
+        return len(self.prefix)
+
+
+def _golden_params() -> list[Any]:
+    if not GOLDEN_DIR.is_dir():
+        # One failing case instead of an empty (silently passing) parametrisation.
+        return [pytest.param(None, id="golden-folder-missing")]
+    params: list[Any] = []
+    for path in sorted(GOLDEN_DIR.rglob("*.toml")):
+        case = tomllib.loads(path.read_text(encoding="utf-8"))
+        case_id = path.relative_to(GOLDEN_DIR).with_suffix("").as_posix()
+        marks = []
+        if case.get("expected", {}).get("notEqual"):
+            # Tabby's harness asserts `not equal` for these: it documents that
+            # Tabby still fails them. Asserting `not equal` here would force us
+            # to reproduce Tabby's bug, so we assert the intended outcome
+            # instead, as a non-strict xfail per the peer's FIXME (XPASS means
+            # we do better than Tabby). The behaviour itself is pinned by the
+            # hard unit tests `test_closing_line_at_other_indentation_is_kept`
+            # and `test_similar_blocks_are_not_duplicates`.
+            marks.append(
+                pytest.mark.xfail(
+                    strict=False, reason="Tabby FIXME: Tabby itself fails this golden case"
+                )
+            )
+        params.append(pytest.param(path, id=case_id, marks=marks))
+    return params
+
+
+def test_golden_folder_holds_all_cases() -> None:
+    assert GOLDEN_DIR.is_dir(), (
+        f"Tabby golden cases not found at {GOLDEN_DIR}: the tests expect the shared "
+        "folder beside the repository (../shared/peers/tabby-postprocess-golden)"
+    )
+    assert len(list(GOLDEN_DIR.rglob("*.toml"))) == GOLDEN_CASE_COUNT
+
+
+@pytest.mark.parametrize("use_syntax", [True, False], ids=["syntax", "indent-only"])
+@pytest.mark.parametrize("path", _golden_params())
+def test_tabby_golden(path: Path | None, use_syntax: bool) -> None:
+    if path is None:
+        pytest.fail(f"Tabby golden cases not found at {GOLDEN_DIR}")
+    case = tomllib.loads(path.read_text(encoding="utf-8"))
+    context = Marked.parse(case["context"]["text"])
+    # `[config]` (e.g. minCompletionChars) tunes Tabby filters this function does
+    # not have (dropping short completions is the caller's business).
+    result = postprocess_completion(
+        context.document,
+        context.cursor,
+        context.completion,
+        case["context"]["language"],
+        use_syntax=use_syntax,
+    )
+    expected_case = case["expected"]
+    if expected_case.get("unchanged"):
+        expected = PostProcessed(context.completion, context.cursor, context.cursor)
+    else:
+        marked = Marked.parse(expected_case["text"])
+        # The expected text describes the same document and cursor.
+        assert marked.document == context.document
+        assert marked.cursor == context.cursor
+        expected = PostProcessed(
+            marked.completion, marked.cursor, marked.cursor + len(marked.replace_suffix)
+        )
+    assert result == expected
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def run(marked: str, raw: str, language: str | None = "python", **kwargs: Any) -> PostProcessed:
+    """Post-process `raw` at the `|` in `marked` (the `|` is removed from the document)."""
+    cursor = marked.index("|")
+    document = marked[:cursor] + marked[cursor + 1 :]
+    return postprocess_completion(document, cursor, raw, language, **kwargs)
+
+
+def applied(marked: str, raw: str, language: str | None = "python", **kwargs: Any) -> str:
+    cursor = marked.index("|")
+    document = marked[:cursor] + marked[cursor + 1 :]
+    return postprocess_completion(document, cursor, raw, language, **kwargs).applied_to(document)
+
+
+def stops(marked: str, partial: str, language: str | None = "python") -> bool:
+    cursor = marked.index("|")
+    document = marked[:cursor] + marked[cursor + 1 :]
+    return should_stop(document, cursor, partial, language)
+
+
+# --------------------------------------------------------------------------- special tokens
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "<fim_middle>",
+        "<fim_suffix>",
+        "<fim-prefix>",
+        "<|fim_middle|>",
+        "<|endoftext|>",
+        "<|im_end|>",
+        "<|file_sep|>",
+        "<|eot_id|>",
+        "<PRE>",
+        "<SUF>",
+        "<MID>",
+        "<EOT>",
+        "<｜fim▁hole｜>",
+        "<｜end▁of▁sentence｜>",
+        "</s>",
+        "<file_sep>",
+        "<end_of_turn>",
+        " [SUFFIX]",
+    ],
+)
+def test_completion_is_cut_at_special_token(token: str) -> None:
+    raw = f"value = 1{token}\nimport os\n"
+    assert strip_special_tokens(raw).rstrip() == "value = 1"
+    result = run("x = |\n", f"compute(){token}garbage")
+    assert result.text == "compute()"
+    assert not contains_special_token(result.text)
+
+
+def test_special_token_at_start_gives_nothing() -> None:
+    assert run("x = |\n", "<|endoftext|>x = 2").text == ""
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "let y = f <| x |> g",  # F# / Elm pipes
+        "parser = a <|> b",  # Haskell Alternative
+        'print("usage: cat <filename>")',
+        "value = names[PREFIX]",
+        "<pre>text</pre>",
+    ],
+)
+def test_code_resembling_tokens_is_kept(code: str) -> None:
+    assert strip_special_tokens(code) == code
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def test_repeated_line_loop_keeps_first_occurrence() -> None:
+    raw = "x = 1\n    x = 1\n    x = 1\n    x = 1\n    x ="
+    assert run("def f():\n    |\n", raw).text == "x = 1"
+
+
+def test_repeated_block_loop_keeps_first_occurrence() -> None:
+    block = "    def test_a(self):\n        assert run(1) == 2\n"
+    raw = "\n" + block * 3 + "    def te"
+    result = run("class T:|\n", raw)
+    assert result.text == "\n" + block.rstrip()
+
+
+def test_two_equal_lines_are_not_a_loop() -> None:
+    raw = "i += 1\n    i += 1\n    return i"
+    assert run("def f(i):\n    |\n", raw).text == raw
+
+
+def test_similar_lines_are_not_a_loop() -> None:
+    raw = "case 1:\n        return 1\n    case 2:\n        return 2\n    case 3:\n        return 3"
+    assert run("match x:\n    |\n", raw).text == raw
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def test_mid_line_cursor_limits_to_the_line() -> None:
+    result = run("total = |count\n", "2 * \nfoo()\n")
+    assert result.text == "2 * "
+    assert completion_scope("total = count\n", 8) == "line"
+
+
+def test_closers_after_cursor_are_not_mid_line() -> None:
+    assert completion_scope("foo()\n", 4) == "block"
+    assert completion_scope('x = f("")\n', 7) == "block"
+
+
+def test_block_scope_stops_at_dedent_in_python() -> None:
+    raw = "x = 1\n    return x\n\ndef g():\n    pass\n"
+    assert run("def f():\n    |\n", raw).text == "x = 1\n    return x"
+
+
+def test_python_dedented_statement_is_not_a_closing_line() -> None:
+    raw = "print(x)\n    return y"
+    assert run("def f(y):\n    for x in y:\n        |\n", raw).text == "print(x)"
+
+
+def test_else_clause_continues_the_block() -> None:
+    # `else:` continues the `if`; `return 1` is the next statement of the function.
+    raw = "a()\n    else:\n        b()\n    return 1\n\ndef g():\n    pass"
+    assert run("def f(x):\n    if x:\n        |\n", raw).text == "a()\n    else:\n        b()"
+    js = "a();\n} else {\n  b();\n}\nfoo();"
+    assert run("if (x) {\n  |\n}\n", js, "javascript").text == "a();\n} else {\n  b();"
+
+
+def test_closing_line_kept_when_block_opened_by_completion() -> None:
+    raw = "\n  console.log(obj);\n}\n\nfunction other() {}"
+    assert run("function log(obj) {|\n", raw, "javascript").text == "\n  console.log(obj);\n}"
+
+
+def test_forced_scopes() -> None:
+    assert run("|\n", "a = 1\nb = 2", scope="line").text == "a = 1"
+    raw = "\n    a,\n    b,"
+    assert run("foo(|bar)\n", raw).text == ""  # auto: mid-line, and the line is empty
+    assert run("foo(|bar)\n", raw, scope="block").text == raw
+
+
+def test_closing_line_at_other_indentation_is_kept() -> None:
+    # Tabby's similar_lines_01: `  }` closes the `if`, the suffix's `}` the function.
+    marked = "function check(obj) {\n  if (obj.a) {\n    return true;\n  |\n}\n"
+    assert run(marked, "}", "javascript").text == "}"
+
+
+def test_similar_blocks_are_not_duplicates() -> None:
+    # Tabby's similar_lines_02, reduced: the next test case is similar, not equal.
+    marked = 'describe("t", () => {\n  |\n\n  it("b", () => {\n    check(2);\n  });\n});\n'
+    raw = 'it("a", () => {\n    check(1);\n  });'
+    assert run(marked, raw, "typescript").text == raw
+
+
+# --------------------------------------------------------------------------- duplication
+
+
+def test_trailing_lines_repeating_the_suffix_are_dropped() -> None:
+    marked = "def f(x):\n    |\n    return x\n"
+    assert run(marked, "x += 1\n    return x").text == "x += 1"
+
+
+def test_completion_repeating_only_the_suffix_is_empty() -> None:
+    marked = "def f(x):\n    |\n    return x\n"
+    result = run(marked, "return x\n")
+    assert result == PostProcessed("", result.replace_start, result.replace_start)
+
+
+def test_duplicated_closing_line_is_dropped() -> None:
+    marked = "function log(obj) {|\n}\n"
+    assert run(marked, "\n  console.log(obj);\n};", "javascript").text == "\n  console.log(obj);"
+
+
+# --------------------------------------------------------------------------- replace range
+
+
+@pytest.mark.parametrize(
+    ("marked", "raw", "language", "after"),
+    [
+        ("foo(|)\n", "bar())", "javascript", "foo(bar())\n"),
+        ("foo(|)\n", "bar()", "javascript", "foo(bar())\n"),
+        ("foo(|);\n", "x);", "javascript", "foo(x);\n"),
+        ("foo(|);\n", "x)", "javascript", "foo(x);\n"),
+        ("foo(|, 2)\n", "1, 2)", "python", "foo(1, 2)\n"),
+        ('print("|")\n', 'hello")', "python", 'print("hello")\n'),
+        ('print("|")\n', "hello", "python", 'print("hello")\n'),
+        ("x = [|]\n", "1, 2]", "python", "x = [1, 2]\n"),
+        ("def f(|):\n", "a, b):", "python", "def f(a, b):\n"),
+        ("total = |+ 1\n", "count + 1", "python", "total = count + 1\n"),
+        ("    |}\n", "return x;\n    }", "javascript", "    return x;\n    }\n"),
+        ("function f() { | }\n", "return 1; }", "javascript", "function f() { return 1; }\n"),
+    ],
+)
+def test_replace_range_covers_auto_closed_text(
+    marked: str, raw: str, language: str, after: str
+) -> None:
+    assert applied(marked, raw, language) == after
+
+
+def test_rust_lifetimes_are_not_quotes() -> None:
+    marked = "fn first<'a>(x: &'a str) -> &'a str {|}\n"
+    assert applied(marked, "\n    x\n}", "rust") == (
+        "fn first<'a>(x: &'a str) -> &'a str {\n    x\n}\n"
+    )
+
+
+def test_jsx_closing_tag_covers_auto_closed_bracket() -> None:
+    marked = "const a = (\n  <div>\n    hi\n  </|>\n);\n"
+    assert applied(marked, "div>", "typescriptreact") == (
+        "const a = (\n  <div>\n    hi\n  </div>\n);\n"
+    )
+
+
+def test_replace_range_never_leaves_the_cursor_line() -> None:
+    result = run("foo(|)\nbar)\n", "x)\nbar)", "python")
+    assert result.replace_end - result.replace_start <= 1
+
+
+def test_syntax_stops_at_end_of_enclosing_statement() -> None:
+    marked = "function f() { | }\n"
+    raw = "return 1; } function g() { return 2;"
+    assert applied(marked, raw, "javascript") == "function f() { return 1; }\n"
+    # Indentation alone cannot see the end of a one-line block.
+    assert run(marked, raw, "javascript", use_syntax=False).text == raw
+
+
+# ----------------------------------------------------------- line endings, unicode, edges
+
+
+def test_crlf_document_gets_crlf_completion() -> None:
+    document = "def f():\r\n    \r\n    return 1\r\n"
+    cursor = document.index("    \r\n") + 4
+    result = postprocess_completion(document, cursor, "x = 1\n    y = 2\n", "python")
+    assert result == PostProcessed("x = 1\r\n    y = 2", cursor, cursor)
+
+
+def test_crlf_replace_range_stops_before_carriage_return() -> None:
+    document = "foo()\r\nbar()\r\n"
+    result = postprocess_completion(document, 4, "x)\r\n", "python")
+    assert result == PostProcessed("x)", 4, 5)
+    assert result.applied_to(document) == "foo(x)\r\nbar()\r\n"
+
+
+def test_cursor_between_cr_and_lf() -> None:
+    document = "x = \r\ny = 2\r\n"
+    result = postprocess_completion(document, 5, "1", "python")
+    assert result == PostProcessed("1", 5, 5)
+
+
+def test_unicode_offsets_are_code_points() -> None:
+    marked = "s = f('é😀|')\n"
+    result = run(marked, "ü文字')")
+    cursor = marked.index("|")
+    assert result == PostProcessed("ü文字')", cursor, cursor + 2)
+    assert applied(marked, "ü文字')") == "s = f('é😀ü文字')\n"
+
+
+def test_unicode_in_indentation_rules() -> None:
+    raw = "naïve = '日本'\n    return naïve\n\nprint('✓')"
+    assert run("def f():\n    |\n", raw).text == "naïve = '日本'\n    return naïve"
+
+
+@pytest.mark.parametrize(
+    ("document", "cursor", "raw", "expected"),
+    [
+        ("", 0, "", PostProcessed("", 0, 0)),
+        ("", 0, "hello\nworld", PostProcessed("hello\nworld", 0, 0)),
+        ("", 5, "x", PostProcessed("x", 0, 0)),
+        ("abc", -3, "x", PostProcessed("x", 0, 0)),
+        ("abc", 99, "\n  \n", PostProcessed("", 3, 3)),
+        ("abc\n", 4, "   ", PostProcessed("", 4, 4)),
+        ("x = 1\n", 0, "import os\n", PostProcessed("import os", 0, 0)),
+    ],
+)
+def test_edge_inputs(document: str, cursor: int, raw: str, expected: PostProcessed) -> None:
+    assert postprocess_completion(document, cursor, raw, None) == expected
+
+
+def test_tabs_count_as_indentation() -> None:
+    raw = "x = 1\n\treturn x\nprint(f())"
+    assert run("def f():\n\t|\n", raw).text == "x = 1\n\treturn x"
+
+
+def test_unknown_language_uses_indentation_only() -> None:
+    raw = "a: 1\n  b: 2\nother: 3"
+    assert run("root:\n  |\n", raw, "made-up-language").text == "a: 1\n  b: 2"
+
+
+def test_invalid_scope_is_rejected() -> None:
+    with pytest.raises(ValueError, match="scope"):
+        postprocess_completion("", 0, "x", None, scope="word")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- should_stop
+
+
+JS_FUNCTION = "function f() {\n  |\n}\nf();\n"
+
+
+@pytest.mark.parametrize(
+    ("marked", "partial", "language", "expected"),
+    [
+        (JS_FUNCTION, "a();", "javascript", False),  # no newline yet
+        (JS_FUNCTION, "a();\n", "javascript", False),
+        (JS_FUNCTION, "a();\n  b();\n", "javascript", False),
+        (JS_FUNCTION, "a();\n}\n", "javascript", True),  # echoes the suffix's `}`
+        (JS_FUNCTION, "a();\n}\nfunction g() {\n", "javascript", True),
+        ("if (x) {\n  |\n}\n", "a();\n} else {\n", "javascript", False),  # may reopen
+        ("if (x) {\n  |\n}\n", "a();\n} else {\n  b();\n", "javascript", False),
+        ("def f():\n    |\n", "x = 1\n    return x\n\n", "python", False),
+        ("def f():\n    |\n", "x = 1\n    return x\n\ndef g():\n", "python", True),
+        ("x = foo(|bar)\n", "1, \n", "python", True),  # line scope: one line only
+        ("def f():\n    |\n", "x = 1<|endoftext|>", "python", True),
+        ("def f():\n    |\n", "x = 1\n    x = 1\n    x = 1\n", "python", True),
+        ("def f(x):\n    |\n    return x\n", "x += 1\n    return x\n", "python", True),
+        ("class T:|\n", "\n    def a(self):\n        return 1\n", "python", False),
+        (
+            "class T:|\n",
+            "\n    def a(self):\n        return 1\n    def a(self):\n        return 1\n",
+            "python",
+            True,  # a block loop
+        ),
+    ],
+)
+def test_should_stop(marked: str, partial: str, language: str, expected: bool) -> None:
+    assert stops(marked, partial, language) is expected
+
+
+def test_should_stop_agrees_with_postprocess() -> None:
+    # Once should_stop says stop, more text does not change the final result.
+    marked = "def f():\n    |\n"
+    partial = "x = 1\n    return x\n\ndef g():\n"
+    assert stops(marked, partial)
+    assert run(marked, partial).text == run(marked, partial + "    pass\n").text
+
+
+# --------------------------------------------------------------------------- property
+
+TOKENS = ["<fim_middle>", "<|endoftext|>", "<EOT>", "</s>", "<｜fim▁end｜>", "<|im_end|>"]
+PIECES = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["\n", "\r\n", "    ", "\t", "(", ")", "}", "{", "]", '"', "'", "`", "<", "/>", *TOKENS]
+    ),
+)
+SOURCE = st.lists(PIECES, max_size=25).map("".join)
+LANGUAGES = st.sampled_from(
+    [None, "python", "javascript", "typescriptreact", "rust", "go", "java", "html", "text"]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    document=SOURCE,
+    cursor=st.integers(min_value=-5, max_value=400),
+    raw=SOURCE,
+    language=LANGUAGES,
+    scope=st.sampled_from(["auto", "line", "block"]),
+)
+def test_postprocess_properties(
+    document: str, cursor: int, raw: str, language: str | None, scope: Any
+) -> None:
+    result = postprocess_completion(document, cursor, raw, language, scope=scope)
+    clamped = min(max(cursor, 0), len(document))
+    assert result.replace_start == clamped
+    assert 0 <= result.replace_start <= result.replace_end <= len(document)
+    assert not contains_special_token(result.text)
+    # The result is a prefix of the cleaned completion (line endings aside).
+    cleaned = strip_special_tokens(raw).replace("\r\n", "\n")
+    assert cleaned.startswith(result.text.replace("\r\n", "\n"))
+    # The replaced range stays on the cursor's line.
+    assert "\n" not in document[result.replace_start : result.replace_end]
+    assert isinstance(should_stop(document, cursor, raw, language, scope=scope), bool)

@@ -1,0 +1,145 @@
+"""FIM prompt construction against the real tokenizers and FIM ids of tiny GGUF models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.completion.prompts import (
+    FAMILY_ORDER,
+    ContextBlock,
+    FimPrompt,
+    FimTokens,
+    build_fim_prompt,
+    detect_family,
+    split_at_cursor,
+)
+from engine.runtime.llama_backend import LlamaModel
+from tests.support.tiny_models import FIM_FAMILIES
+
+CODE = "import os\n\ndef area(r):\n    return 3.14 * r * r\n\nprint(are"
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_models: dict[str, Path]) -> dict[str, LlamaModel]:
+    models = {name: LlamaModel(path) for name, path in tiny_models.items()}
+    yield models
+    for model in models.values():
+        model.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("tiny-starcoder", "starcoder"),
+        ("tiny-codellama", "codellama"),
+        ("tiny-deepseek", "deepseek"),
+        ("tiny-qwen", "qwen"),
+    ],
+)
+def test_fim_prompt_uses_the_models_own_fim_ids_in_family_order(
+    loaded: dict[str, LlamaModel], name: str, family: str
+) -> None:
+    model = loaded[name]
+    # The ids come from the GGUF, and their texts are the family's markers.
+    assert model.fim.supports_fim
+    assert model.token_text(model.fim.prefix or -1) == FIM_FAMILIES[family].pre
+    assert detect_family(model.token_text, model.fim) == family
+
+    prefix, line, suffix = split_at_cursor(CODE + ")\n", len(CODE))
+    built = build_fim_prompt(
+        FimPrompt(prefix=prefix, line_prefix=line, suffix=suffix),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+        order=FAMILY_ORDER.get(family, "psm"),
+    )
+    tokens = built.tokens
+    assert built.used_fim
+    pre, suf, mid = model.fim.prefix, model.fim.suffix, model.fim.middle
+    # Each special token appears exactly once, in prefix-suffix-middle order.
+    assert [t for t in tokens if t in (pre, suf, mid)] == [pre, suf, mid]
+    assert tokens[0] == model.bos
+    assert tokens[1] == pre
+    # The text between the markers is the document's prefix and suffix.
+    between = tokens[tokens.index(pre) + 1 : tokens.index(suf)]
+    assert between == model.tokenize(prefix)
+    after_suffix = tokens[tokens.index(suf) + 1 : tokens.index(mid)]
+    assert after_suffix == model.tokenize(suffix)
+    # The cursor line goes last, after the middle marker: typing only changes the tail.
+    assert tokens[tokens.index(mid) + 1 :] == model.tokenize(line)
+
+
+def test_model_without_fim_tokens_gets_a_prefix_only_prompt(
+    loaded: dict[str, LlamaModel],
+) -> None:
+    model = loaded["tiny-nofim"]
+    assert not model.fim.supports_fim
+    assert detect_family(model.token_text, model.fim) == "none"
+    prefix, line, suffix = split_at_cursor(CODE, len(CODE) - 3)
+    built = build_fim_prompt(
+        FimPrompt(prefix=prefix, line_prefix=line, suffix=suffix),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    assert not built.used_fim
+    assert built.tokens == [model.bos, *model.tokenize(prefix), *model.tokenize(line)]
+
+
+def test_codestral_order_puts_the_suffix_first(loaded: dict[str, LlamaModel]) -> None:
+    model = loaded["tiny-starcoder"]
+    built = build_fim_prompt(
+        FimPrompt(prefix="a = 1\n", line_prefix="b", suffix=" = 2\n"),
+        model.fim,
+        model.tokenize,
+        bos=None,
+        order="spm",
+    )
+    fim = model.fim
+    assert built.tokens[0] == fim.suffix
+    assert built.tokens.index(fim.suffix) < built.tokens.index(fim.prefix)
+    assert built.tokens.index(fim.prefix) < built.tokens.index(fim.middle)
+
+
+def test_budget_keeps_whole_lines_nearest_the_cursor(loaded: dict[str, LlamaModel]) -> None:
+    model = loaded["tiny-starcoder"]
+    prefix = "".join(f"value_{i} = {i}\n" for i in range(400))
+    suffix = "".join(f"other_{i} = {i}\n" for i in range(400))
+    built = build_fim_prompt(
+        FimPrompt(prefix=prefix, line_prefix="x = ", suffix=suffix, budget_tokens=200),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    assert len(built.tokens) <= 200
+    fim = model.fim
+    kept_prefix = built.tokens[built.tokens.index(fim.prefix) + 1 : built.tokens.index(fim.suffix)]
+    text = b"".join(model.piece(t) for t in kept_prefix).decode()
+    # Line-aligned, ending with the line just above the cursor.
+    assert text.endswith("value_399 = 399\n")
+    assert text.startswith("value_")
+    assert built.suffix_tokens <= 200 // 4
+
+
+def test_snippets_already_in_the_window_are_not_repeated(loaded: dict[str, LlamaModel]) -> None:
+    model = loaded["tiny-starcoder"]
+    local = ContextBlock("# from this file:\ndef area(r):\n", "def area(r):")
+    remote = ContextBlock("# from geometry.py:\ndef volume(r):\n", "def volume(r):")
+    prefix, line, suffix = split_at_cursor(CODE, len(CODE))
+    built = build_fim_prompt(
+        FimPrompt(prefix=prefix, line_prefix=line, suffix=suffix, snippets=(local, remote)),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    assert built.snippets_used == 1
+    text = b"".join(model.piece(t) for t in built.tokens).decode()
+    assert "geometry.py" in text
+    assert "from this file" not in text
+
+
+def test_absent_fim_ids_mean_no_fim() -> None:
+    assert not FimTokens(None, None, None).supports_fim
+    assert FimTokens(1, 2, 3).supports_fim
