@@ -6,9 +6,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from engine.catalog import ModelSpec, build_catalog, load_catalog_file
-from engine.registry import RegistryEvent
-from tests.tiny_models import write_corrupt_model
 
 from engine.engine import Engine
 from engine.errors import (
@@ -16,7 +13,10 @@ from engine.errors import (
     ModelNotFoundError,
     ModelNotLoadedError,
 )
+from engine.models.catalog import ModelSpec, build_catalog, load_catalog_file
+from engine.models.registry import RegistryEvent
 from tests.conftest import make_settings
+from tests.support.tiny_models import write_corrupt_model
 
 
 async def wait_status(engine: Engine, model_id: str, *wanted: str, timeout: float = 30) -> str:
