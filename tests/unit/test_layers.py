@@ -1,0 +1,55 @@
+"""The arrows point down: faces import services and the engine, services import the engine.
+
+Read from the source with ``ast`` (imports inside functions count too), so a
+lazy import cannot hide an upward arrow.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# package -> the first-party packages it must never import
+FORBIDDEN = {
+    "engine": ("services", "lsp_server"),
+    "services": ("lsp_server",),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_upward_imports(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no modules found under {package}/"
+    upward = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in files
+        for module in sorted(imported_modules(path))
+        if module.split(".")[0] in FORBIDDEN[package]
+    ]
+    assert upward == []
+
+
+def test_the_engine_uses_no_sqlite_and_no_http() -> None:
+    """Storage and HTTP belong to the services and faces, not the inference core."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted((ROOT / "engine").rglob("*.py"))
+        for module in sorted(imported_modules(path))
+        if module.split(".")[0] in ("sqlite3", "httpx", "fastapi", "starlette", "jwt")
+    ]
+    assert offenders == []
