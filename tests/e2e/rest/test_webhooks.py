@@ -748,26 +748,31 @@ async def test_event_rolls_back_with_its_transaction(
 
 async def test_pending_delivery_survives_a_restart(settings: Settings, receiver: Receiver) -> None:
     first = Engine(settings)
+    first_services = Services(first, settings)
     try:
-        hook = await first.webhooks.create("key:owner", receiver.url, ["model_loaded"], SECRET)
+        hook = await first_services.webhooks.create(
+            "key:owner", receiver.url, ["model_loaded"], SECRET
+        )
         event = EngineEvent("model_loaded", {"model_id": "tiny-nofim"})
-        with first.store.transaction() as tx:
-            first.bus.publish(event, tx)
+        with first_services.store.transaction() as tx:
+            first_services.state_events.publish(event, tx)
         # The worker never started: the event only exists as an outbox row.
-        assert first.webhooks.deliveries("key:owner", hook.id)[0][0].status == "pending"
+        assert first_services.webhooks.deliveries("key:owner", hook.id)[0][0].status == "pending"
     finally:
-        await first.close()
+        await shutdown(first, first_services)
     assert receiver.seen() == []
     second = Engine(settings)
+    second_services = Services(second, settings)
     try:
         await second.start()
+        await second_services.start()
         await eventually(lambda: bool(receiver.seen()), what="the delivery after restart")
         got = receiver.seen()[0]
         assert got.webhook_id == event.id
         assert got.payload["timestamp"] == event.timestamp
         assert got.body_signature_ok and got.header_signature_ok
     finally:
-        await second.close()
+        await shutdown(second, second_services)
 
 
 def _free_port() -> int:
