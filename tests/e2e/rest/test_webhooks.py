@@ -38,7 +38,8 @@ from engine.engine import Engine
 from engine.events import EngineEvent
 from lsp_server.sidecar.app import create_app
 from services import Services, shutdown
-from services.webhooks.service import backoff_delay, build_body, retry_after_seconds
+from services.webhooks.retry import backoff_delay, retry_after_seconds
+from services.webhooks.signing import build_body
 from services.webhooks.url_guard import UrlGuard, UrlRefusedError, address_refusal, parse_ipv4_loose
 from tests.conftest import create_api_key, make_settings
 
