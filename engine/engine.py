@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engine.codegen.prompt import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
 from engine.completion.cache import CacheStats, LruCache, cache_key
+from engine.completion.context_memo import ContextMemo
 from engine.completion.pipeline import (
     Completion,
     CompletionRequest,
@@ -109,6 +110,7 @@ class Engine:
             settings.completion.cache_entries
         )
         self.type_through = TypeThroughCache()
+        self.contexts = ContextMemo()
         self.speculator: Speculator[CompletionResult] = Speculator()
         self._started = time.monotonic()
 
@@ -338,13 +340,17 @@ class Engine:
             cursor=clamp_cursor(request.code, request.cursor),
             language=self.documents.resolve_language(request.language, request.file_path),
         )
-        # Context is taken at the start of the cursor line, so it stays the
-        # same while the user types on that line and the prompt's head (and
-        # its KV cache) stays reusable.
-        line_start = request.code.rfind("\n", 0, request.cursor) + 1
-        context = self.documents.completion_context(
-            request.document_key, replace(request, cursor=line_start)
-        )
+        # Context is taken at the start of the cursor line and kept while the
+        # user types on that line, so the prompt's head (and its KV cache)
+        # stays reusable. The memo compares the rest of the document exactly.
+        memo_key = f"{request.language}\x1f{request.document_key or request.file_path or ''}"
+        found, context = self.contexts.lookup(memo_key, request.code, request.cursor)
+        if not found:
+            line_start = request.code.rfind("\n", 0, request.cursor) + 1
+            context = self.documents.completion_context(
+                request.document_key, replace(request, cursor=line_start)
+            )
+            self.contexts.store(memo_key, request.code, request.cursor, context)
         prompt = build_prompt(request, context, self.settings.completion.prompt_budget_tokens)
         return model_id, request, prompt
 

@@ -117,10 +117,15 @@ class BuiltPrompt:
     suffix_tokens: int
 
 
-def _take_lines(
-    tokenize: Tokenize, text: str, budget: int, *, from_end: bool
-) -> tuple[str, list[int]]:
-    """The longest line-aligned tail (or head) of ``text`` whose tokens fit ``budget``."""
+# The prefix window starts on a line whose number is a multiple of this, so
+# that it stays put while the user types and moves in large steps (one chunk
+# at a time) when the cursor outgrows it: a moved window invalidates the
+# whole cached prompt, a keystroke only its tail.
+WINDOW_STEP_LINES = 32
+
+
+def _head_lines(tokenize: Tokenize, text: str, budget: int) -> tuple[str, list[int]]:
+    """The longest line-aligned head of ``text`` whose tokens fit ``budget``."""
     tokens = tokenize(text)
     if len(tokens) <= budget:
         return text, tokens
@@ -131,13 +136,68 @@ def _take_lines(
     best: tuple[str, list[int]] = ("", [])
     while low <= high:
         mid = (low + high) // 2
-        candidate = "".join(lines[len(lines) - mid :] if from_end else lines[:mid])
+        candidate = "".join(lines[:mid])
         cand_tokens = tokenize(candidate) if candidate else []
         if len(cand_tokens) <= budget:
             best = (candidate, cand_tokens)
             low = mid + 1
         else:
             high = mid - 1
+    return best
+
+
+def _anchored_tail(
+    tokenize: Tokenize, text: str, budget: int, char_cap: int
+) -> tuple[str, list[int]]:
+    """A line-aligned tail of ``text`` that fits ``budget``, starting on an anchor line.
+
+    The start is the first line numbered a multiple of WINDOW_STEP_LINES (from
+    the top of the file, so it does not depend on where the cursor is) whose
+    tail fits: a function of the text before the cursor line only, which
+    typing on that line does not change. When a whole step of lines does not
+    fit (very long lines), the start falls back to single lines inside the
+    last step, which is still a function of the same text.
+    """
+    lines = text.splitlines(keepends=True)
+    # Few tokens are longer than 8 characters: the character cap bounds the
+    # text tokenized for a huge document, and it is rounded to a step too.
+    chars = 0
+    lowest = len(lines)
+    while lowest > 0 and chars + len(lines[lowest - 1]) <= char_cap:
+        lowest -= 1
+        chars += len(lines[lowest])
+
+    def tail(start: int) -> tuple[str, list[int]]:
+        candidate = "".join(lines[start:])
+        return candidate, (tokenize(candidate) if candidate else [])
+
+    first_step = -(-lowest // WINDOW_STEP_LINES)
+    last_step = len(lines) // WINDOW_STEP_LINES
+    best_step: int | None = None
+    best: tuple[str, list[int]] = ("", [])
+    low, high = first_step, last_step
+    while low <= high:  # the smallest anchored start that fits
+        mid = (low + high) // 2
+        candidate = tail(mid * WINDOW_STEP_LINES)
+        if len(candidate[1]) <= budget:
+            best_step, best = mid, candidate
+            high = mid - 1
+        else:
+            low = mid + 1
+    step_start = best_step * WINDOW_STEP_LINES if best_step is not None else len(lines)
+    if len(best[1]) * 2 >= budget or step_start == lowest:
+        return best
+    # Less than half the budget used: one step of lines is too big, so refine
+    # line by line inside the step before the anchor.
+    low, high = max(lowest, step_start - WINDOW_STEP_LINES), step_start
+    while low <= high:
+        mid = (low + high) // 2
+        candidate = tail(mid)
+        if len(candidate[1]) <= budget:
+            best = candidate
+            high = mid - 1
+        else:
+            low = mid + 1
     return best
 
 
@@ -151,29 +211,29 @@ def build_fim_prompt(
 ) -> BuiltPrompt:
     """Assemble FIM token ids, or a prefix-only prompt when the model has no FIM.
 
-    The budget is split: the cursor line is always kept whole, then the suffix
-    gets up to a quarter, the prefix the rest, and snippets whatever is left.
+    The budget is split so that typing does not move the windows: the cursor
+    line has a fixed reserve (an eighth of the budget; a longer line takes
+    the excess from the prefix), the suffix up to a quarter of the rest, the
+    prefix what the suffix leaves, and snippets whatever is left after that.
+    The prefix window starts on an anchor line (see :func:`_anchored_tail`).
     """
     line_tokens = tokenize(prompt.line_prefix) if prompt.line_prefix else []
-    budget = prompt.budget_tokens - len(line_tokens) - 4
-    if budget < 0:
+    budget = prompt.budget_tokens - 4
+    if len(line_tokens) > budget:
         raise ContextLengthExceededError(
             "context.code",
             "the line at the cursor alone exceeds the prompt budget",
             budget_tokens=prompt.budget_tokens,
         )
-    # Few tokens are longer than 8 characters: trimming by characters first
-    # keeps tokenization of huge documents proportional to the budget.
+    line_reserve = prompt.budget_tokens // 8
+    window_budget = budget - max(line_reserve, len(line_tokens))
     char_cap = max(256, prompt.budget_tokens * 8)
-    prefix_source = prompt.prefix[-char_cap:]
-    suffix_source = prompt.suffix[:char_cap]
     use_fim = fim.supports_fim
-    suffix_budget = budget // 4 if use_fim else 0
     suffix_text, suffix_tokens = (
-        _take_lines(tokenize, suffix_source, suffix_budget, from_end=False) if use_fim else ("", [])
+        _head_lines(tokenize, prompt.suffix[:char_cap], window_budget // 4) if use_fim else ("", [])
     )
-    prefix_budget = budget - len(suffix_tokens)
-    prefix_text, prefix_tokens = _take_lines(tokenize, prefix_source, prefix_budget, from_end=True)
+    prefix_budget = window_budget - len(suffix_tokens)
+    prefix_text, prefix_tokens = _anchored_tail(tokenize, prompt.prefix, prefix_budget, char_cap)
     spare = prefix_budget - len(prefix_tokens)
 
     snippet_tokens: list[int] = []
