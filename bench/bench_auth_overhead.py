@@ -39,7 +39,7 @@ from lsp_server.sidecar.app import create_app
 from lsp_server.sidecar.auth import AuthMiddleware
 from lsp_server.sidecar.deps import Caller
 from lsp_server.sidecar.ratelimit import RateLimitMiddleware
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 
 SECRET = "bench-secret-" + "x" * 32

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import default_model_settings, median, report
 from engine.engine import Engine
 from lsp_server.sidecar.app import create_app
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 
 SNIPPETS = [

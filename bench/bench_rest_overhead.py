@@ -26,7 +26,7 @@ from engine.completion.prompts import FimPrompt, FimTokens, build_fim_prompt, sp
 from engine.engine import Engine
 from engine.runtime.llama_backend import LlamaModel
 from lsp_server.sidecar.app import create_app
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 
 CODE = SAMPLE_PYTHON + "\n\ndef largest(shapes):\n    return"

@@ -17,7 +17,7 @@ from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
 from lsp_server import client_cli
-from services import Services
+from services.composition import Services
 
 DESCRIPTION = """\
 Local code assistant: a language server and a REST API over llama.cpp models.

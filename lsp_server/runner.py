@@ -25,7 +25,7 @@ from lsp_server.client_cli import stored_api_key
 from lsp_server.remote_backend import RemoteBackend, probe
 from lsp_server.server import create_server
 from lsp_server.sidecar.app import create_app
-from services import Services, shutdown
+from services.composition import Services, shutdown
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,16 @@ class Services:
     """
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
         self.store = Store(settings.data_dir / DATABASE_FILE)
         self.state_events = StateEventBus()
         self.metrics = MetricsRecorder(self.store)
-        engine.records.subscribe(self.metrics.record)
         self.jobs = JobService(self.store, self.state_events)
         self.batches = BatchStore(self.store, self.state_events)
-        self.webhooks = WebhookService(self.store, settings.webhooks, engine.bus, self.state_events)
+        self.webhooks = WebhookService(self.store, settings.webhooks)
+        self.state_events.subscribe(self.webhooks.on_state_event)
+        engine.records.subscribe(self.metrics.record)
+        engine.bus.subscribe(self.webhooks.on_engine_event)
 
     async def start(self) -> None:
         """Resume stored work: interrupted batches fail, queued jobs and deliveries run."""
@@ -43,7 +46,9 @@ class Services:
         await self.jobs.stop()
 
     async def close(self) -> None:
-        """Stop deliveries, write pending metrics, close the database."""
+        """Detach from the engine, stop deliveries, write pending metrics, close the database."""
+        self._engine.records.unsubscribe(self.metrics.record)
+        self._engine.bus.unsubscribe(self.webhooks.on_engine_event)
         await self.jobs.stop()
         await self.webhooks.stop()
         self.metrics.close()

@@ -14,7 +14,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.models.catalog import ModelSpec
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 from services.store import DATABASE_FILE, Store
 from tests.support.tiny_models import build_model_set

@@ -49,7 +49,7 @@ from engine.engine import Engine
 from engine.models.catalog import ModelSpec
 from engine.runtime.messages import SamplingParams
 from lsp_server.sidecar.app import create_app
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 
 PROMPT_TOKENS = 32

@@ -24,7 +24,7 @@ from lsp_server.sidecar.routes import (
     system,
     webhooks,
 )
-from services import Services
+from services.composition import Services
 
 API_PREFIX = "/v1/ai"
 

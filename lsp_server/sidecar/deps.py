@@ -11,7 +11,7 @@ from fastapi import Request
 from engine.engine import Engine
 from engine.errors import ModelNotFoundError
 from engine.models.catalog import MODEL_ID_PATTERN
-from services import Services
+from services.composition import Services
 
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 

@@ -11,8 +11,10 @@
 - :mod:`~services.webhooks.delivery`: the HTTP sender and the delivery loop;
 - :mod:`~services.webhooks.url_guard`: which targets may be called at all.
 
-The service is a sink of the engine's event bus and of the services'
-:class:`~services.events.StateEventBus`. An event with an ``owner`` goes only
+The service's two sinks (:meth:`WebhookService.on_engine_event`,
+:meth:`WebhookService.on_state_event`) are subscribed to the engine's event
+bus and the services' :class:`~services.events.StateEventBus` by
+:class:`~services.composition.Services`. An event with an ``owner`` goes only
 to that owner's subscriptions; a model event (no owner) goes to every
 subscriber of its type; a request event without an owner (the editor's, over
 LSP) goes to nobody. Finding the subscribers of an event reads no database,
@@ -28,8 +30,7 @@ from collections.abc import Callable, Sequence
 
 from engine.config import WebhookSettings
 from engine.errors import InvalidRequestError, NotFoundError
-from engine.events import EngineEvent, EventBus
-from services.events import StateEventBus
+from engine.events import EngineEvent
 from services.store import Store
 from services.webhooks.delivery import DeliveryWorker, HttpSender
 from services.webhooks.outbox import Delivery, DeliveryStatus, Outbox
@@ -61,8 +62,6 @@ class WebhookService:
         self,
         store: Store,
         settings: WebhookSettings,
-        bus: EventBus[EngineEvent],
-        state_events: StateEventBus,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -85,8 +84,6 @@ class WebhookService:
         self._worker = DeliveryWorker(
             self._outbox, self._subscriptions, self._sender, settings, clock
         )
-        bus.subscribe(self._on_engine_event)
-        state_events.subscribe(self._on_state_event)
 
     @property
     def guard(self) -> UrlGuard:
@@ -167,11 +164,13 @@ class WebhookService:
         """
         return self._outbox.write(tx, event, self._subscriptions.targets(event))
 
-    def _on_state_event(self, event: EngineEvent, tx: sqlite3.Connection) -> None:
+    def on_state_event(self, event: EngineEvent, tx: sqlite3.Connection) -> None:
+        """Sink of the state event bus: outbox rows commit with the state change."""
         if self.enqueue(event, tx):
             self._worker.notify()
 
-    def _on_engine_event(self, event: EngineEvent) -> None:
+    def on_engine_event(self, event: EngineEvent) -> None:
+        """Sink of the engine's event bus: outbox rows in a transaction of their own."""
         # The index answers without I/O, so an event nobody subscribed to (a
         # keystroke's, above all) never reaches the database.
         targets = self._subscriptions.targets(event)

@@ -15,7 +15,7 @@ from engine.models.catalog import EMBEDDED_DEFAULT_ID
 from engine.refactor import RefactorRequest
 from engine.runtime.messages import SamplingParams
 from lsp_server.sidecar.app import create_app
-from services import Services
+from services.composition import Services
 from tests.conftest import auth_headers
 
 pytestmark = pytest.mark.default_model

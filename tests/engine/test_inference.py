@@ -27,7 +27,7 @@ from engine.runtime.messages import (
     ThreadSink,
     TokenEvent,
 )
-from services import Services
+from services.composition import Services
 from tests.conftest import make_settings
 
 PROMPT = "def add(a, b):\n    return"

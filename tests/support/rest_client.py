@@ -10,7 +10,7 @@ import httpx
 from engine.config import Settings
 from engine.engine import Engine
 from lsp_server.sidecar.app import create_app
-from services import Services
+from services.composition import Services
 from tests.conftest import auth_headers
 
 BASE = "/v1/ai"

@@ -14,8 +14,8 @@ from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
 from lsp_server.sidecar.errors import error_object
 from lsp_server.sidecar.routes.tasks import run_task
-from services import Services
 from services.batch import BatchItem, ItemOutcome, batch_status, run_items
+from services.composition import Services
 
 router = APIRouter(prefix="/batch", tags=["batch"])
 

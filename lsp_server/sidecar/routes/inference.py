@@ -21,7 +21,7 @@ from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
 from lsp_server.sidecar.errors import error_object, request_id_of
 from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
-from services import Services
+from services.composition import Services
 from services.jobs import JobService
 
 router = APIRouter(prefix="/inference", tags=["inference"])

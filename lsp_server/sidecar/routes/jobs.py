@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, get_caller, get_services
-from services import Services
+from services.composition import Services
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

@@ -10,7 +10,7 @@ from engine.engine import Engine
 from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
-from services import Services
+from services.composition import Services
 
 router = APIRouter(prefix="/models", tags=["models"])
 

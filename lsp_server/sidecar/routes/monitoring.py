@@ -14,7 +14,7 @@ from lsp_server.sidecar import convert
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
 from lsp_server.sidecar.prometheus import render_prometheus
-from services import Services
+from services.composition import Services
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 

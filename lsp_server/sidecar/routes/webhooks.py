@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from engine.events import EVENT_TYPES
 from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, get_caller, get_services
-from services import Services
+from services.composition import Services
 from services.webhooks.service import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Delivery, Subscription
 
 router = APIRouter(prefix="/webhooks/ai-events", tags=["webhooks"])

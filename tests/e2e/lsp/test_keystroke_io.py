@@ -19,7 +19,7 @@ import pytest
 
 from engine.config import Settings
 from lsp_server import runner
-from services import Services
+from services.composition import Services
 from tests.conftest import make_settings
 
 URI = "file:///project/shapes.py"

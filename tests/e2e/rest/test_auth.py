@@ -29,7 +29,7 @@ from lsp_server import cli
 from lsp_server.sidecar.app import create_app
 from lsp_server.sidecar.auth import MAX_TOKEN_BYTES, AuthError, AuthMiddleware, JwtVerifier
 from lsp_server.sidecar.deps import Caller, get_caller
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import (
     INITIAL_KEY_FILE,
     SERVER_SECRET_FILE,
@@ -692,9 +692,11 @@ def test_serve_banner_names_the_key_file(
 
     served: list[str] = []
 
-    async def fake_serve_http(engine: Engine, settings: Settings, host: str, port: int) -> None:
+    async def fake_serve_http(
+        engine: Engine, services: Services, settings: Settings, host: str, port: int
+    ) -> None:
         served.append(f"{host}:{port}")
-        await engine.close()
+        await shutdown(engine, services)
 
     monkeypatch.setattr(runner, "serve_http", fake_serve_http)
     config = write_config(tmp_path, tiny_models)

@@ -8,6 +8,7 @@ from typing import Any
 from engine.config import Settings
 from engine.engine import Engine
 from engine.events import EngineEvent
+from services.composition import Services
 from tests.support.rest_client import BASE, api_client
 from tests.support.worker_watch import PeakActive
 
@@ -128,12 +129,13 @@ async def test_sequential_option_runs_one_at_a_time(engine: Engine, settings: Se
 
 
 async def test_async_batch_returns_at_once_and_publishes(
-    engine: Engine, settings: Settings
+    engine: Engine, services: Services, settings: Settings
 ) -> None:
     events: list[EngineEvent] = []
-    engine.bus.subscribe(lambda event, tx: events.append(event))
+    services.state_events.subscribe(lambda event, tx: events.append(event))
+    await services.start()
     body = {"requests": [completion("a", "tiny-codellama")], "options": {"async": True}}
-    async with api_client(engine, settings) as client:
+    async with api_client(engine, settings, services=services) as client:
         response = await client.post(f"{BASE}/batch/inference", json=body)
         assert response.status_code == 202, response.text
         accepted = response.json()

@@ -20,7 +20,7 @@ from engine.config import RateLimitSettings, Settings
 from engine.engine import Engine
 from lsp_server.sidecar.app import create_app
 from lsp_server.sidecar.ratelimit import RateLimiter
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 from services.store import DATABASE_FILE, Store
 from tests.conftest import make_settings

@@ -16,7 +16,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.models.catalog import ModelSpec
 from lsp_server.sidecar.app import create_app
-from services import Services
+from services.composition import Services, shutdown
 from tests.conftest import auth_headers, make_settings
 from tests.support.rest_client import BASE, api_client
 from tests.support.tiny_models import write_tiny_model
@@ -182,14 +182,15 @@ async def test_jobs_run_again_after_a_restart(tmp_path: Path, tiny_models: dict[
     assert before["status"] in ("queued", "running")
 
     second = Engine(settings)
+    services = Services(second, settings)
     try:
-        async with api_client(second, settings, headers) as client:
-            await second.start()
+        async with api_client(second, settings, headers, services=services) as client:
+            await services.start()
             job = await wait_job(client, accepted["status_url"])
         assert job["status"] == "completed"
         assert job["result"]["completion"]["metadata"]["completion_tokens"] > 0
     finally:
-        await second.close()
+        await shutdown(second, services)
 
 
 async def test_model_metrics_are_recorded_and_survive_restart(

@@ -11,7 +11,7 @@ from hypothesis.errors import Unsatisfiable
 
 from engine.engine import Engine
 from lsp_server.sidecar.app import create_app
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from tests.conftest import create_api_key, make_settings
 
 EXAMPLES_PER_OPERATION = 30

@@ -15,7 +15,7 @@ import uvicorn
 from engine.config import Settings
 from engine.engine import Engine
 from lsp_server.sidecar.app import create_app
-from services import Services
+from services.composition import Services
 from services.keys import INITIAL_KEY_FILE
 
 

@@ -37,7 +37,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.events import EngineEvent
 from lsp_server.sidecar.app import create_app
-from services import Services, shutdown
+from services.composition import Services, shutdown
 from services.webhooks.retry import backoff_delay, retry_after_seconds
 from services.webhooks.signing import build_body
 from services.webhooks.url_guard import UrlGuard, UrlRefusedError, address_refusal, parse_ipv4_loose
