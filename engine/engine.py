@@ -363,15 +363,9 @@ class Engine:
         started = time.monotonic()
         wall = time.time()
         model_id, request, prompt = self._prepare(request)
-        if request.document_key is not None:
-            guessed = await self._speculated(request, started, wall)
-            if guessed is not None:
-                return guessed
-            typed_into = self.type_through.lookup(request.document_key, request)
-            if typed_into is not None:
-                served = self._served(typed_into, wall, started)
-                self.type_through.remember(request.document_key, request, served)
-                return served
+        known = await self._already_known(request, started, wall)
+        if known is not None:
+            return known
         # Hashing the whole document only pays off when the cache is asked for.
         key = None
         if request.use_cache:
@@ -406,6 +400,26 @@ class Engine:
             self.type_through.remember(request.document_key, request, result)
             self._speculate(model_id, request, result)
         return result
+
+    async def _already_known(
+        self, request: CompletionRequest, started: float, wall: float
+    ) -> CompletionResult | None:
+        """A suggestion for this document state without a new inference, if there is one.
+
+        The speculative next suggestion when it guessed this state, else the
+        rest of the previous suggestion when the user typed into it.
+        """
+        if request.document_key is None:
+            return None
+        guessed = await self._speculated(request, started, wall)
+        if guessed is not None:
+            return guessed
+        typed_into = self.type_through.lookup(request.document_key, request)
+        if typed_into is None:
+            return None
+        served = self._served(typed_into, wall, started)
+        self.type_through.remember(request.document_key, request, served)
+        return served
 
     def _speculate(
         self, model_id: str, request: CompletionRequest, result: CompletionResult
@@ -684,6 +698,13 @@ class Engine:
         started = time.monotonic()
         wall = time.time()
         model_id, request, prompt = self._prepare(request)
+        # Typed into the last suggestion (or guessed): the rest, as one delta.
+        known = await self._already_known(request, started, wall)
+        if known is not None:
+            if known.completion.text:
+                yield known.completion.text
+            yield known
+            return
         try:
             async for event in self.events(
                 model_id,
@@ -717,6 +738,7 @@ class Engine:
                 )
                 if request.document_key is not None:
                     self.type_through.remember(request.document_key, request, result)
+                    self._speculate(model_id, request, result)
                 yield result
         except EngineError as exc:
             self._failed("completion", model_id, wall, started, exc, request.caller)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine.completion.pipeline import CompletionRequest
+from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.completion.prompts import TextPrompt
 from engine.engine import Engine
 from engine.errors import (
@@ -308,3 +308,32 @@ async def test_cursor_validation(engine: Engine) -> None:
     assert result.completion.replace_start == len("fn main() {")
     with pytest.raises(InvalidRequestError):
         await engine.complete(CompletionRequest(code="a\x00b", cursor=1, model_id="tiny-qwen"))
+
+
+async def test_a_streamed_request_typed_into_its_suggestion_needs_no_inference(
+    engine: Engine,
+) -> None:
+    code = "def area(r):\n    return 3.14 * r * r\n\ndef perimeter(r):\n    return "
+    request = CompletionRequest(
+        code=code,
+        cursor=len(code),
+        language="python",
+        model_id="tiny-starcoder",
+        params=SamplingParams(max_tokens=12),
+        priority=Priority.INTERACTIVE,
+        document_key="file:///project/circle.py",
+    )
+    first = [item async for item in engine.stream_complete(request)]
+    result = first[-1]
+    assert isinstance(result, CompletionResult) and not result.cached
+    text = result.completion.text
+    assert len(text) >= 2, "the tiny model suggested too little to type into"
+    typed = code + text[0]
+    again = [
+        item
+        async for item in engine.stream_complete(replace(request, code=typed, cursor=len(typed)))
+    ]
+    served = again[-1]
+    assert isinstance(served, CompletionResult) and served.cached
+    assert served.completion.text == text[1:]
+    assert again[:-1] == [text[1:]]  # the rest, as one delta
