@@ -228,16 +228,26 @@ async def completion(
         return await run_completion(engine, body, caller.id)
     engine_request = editor_hints(request, to_engine_request(engine, body, caller.id), caller)
     request_id = request_id_of(request)
+    stream = engine.stream_complete(engine_request)
+    # An error before the first event (a bad request, a model that is loading
+    # or failed, a full queue) is answered with its own status code, like the
+    # same request without streaming; only later ones travel as an SSE event.
+    first = await anext(stream)
+
+    def encode(item: str | CompletionResult) -> bytes:
+        if isinstance(item, CompletionResult):
+            return _sse("done", convert.to_completion_response(item).model_dump())
+        return _sse("token", {"text": item})
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for item in engine.stream_complete(engine_request):
-                if isinstance(item, CompletionResult):
-                    yield _sse("done", convert.to_completion_response(item).model_dump())
-                else:
-                    yield _sse("token", {"text": item})
+            yield encode(first)
+            async for item in stream:
+                yield encode(item)
         except EngineError as exc:
             yield _sse("error", {"error": error_object(exc, request_id)})
+        finally:
+            await stream.aclose()
 
     return StreamingResponse(
         events(),

@@ -401,3 +401,29 @@ async def test_streamed_done_event_carries_the_full_response(client: httpx.Async
     assert done["completion"]["metadata"]["completion_tokens"] == 8
     # Deltas are the raw model text; the final text is that text post-processed.
     assert tokens.startswith(done["completion"]["text"].rstrip()[:3])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_errors_before_the_first_token_use_their_status_code(
+    client: httpx.AsyncClient, stream: bool
+) -> None:
+    """A streamed request that cannot start is refused like the same request unstreamed."""
+    too_long = {
+        "model_id": "tiny-qwen",
+        "context": {"code": "total = total + 1; " * 2000},
+        "parameters": {"max_tokens": 8},
+        "options": {"stream": stream},
+    }
+    assert_envelope(
+        await client.post(f"{BASE}/inference/completion", json=too_long),
+        400,
+        "CONTEXT_LENGTH_EXCEEDED",
+    )
+    unknown = {
+        "model_id": "no-such-model",
+        "context": {"code": "x = "},
+        "options": {"stream": stream},
+    }
+    assert_envelope(
+        await client.post(f"{BASE}/inference/completion", json=unknown), 404, "MODEL_NOT_FOUND"
+    )
