@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -689,7 +689,7 @@ class Engine:
 
     async def stream_complete(
         self, request: CompletionRequest
-    ) -> AsyncIterator[str | CompletionResult]:
+    ) -> AsyncGenerator[str | CompletionResult, None]:
         """Complete code, yielding raw text deltas and then the final result.
 
         Recorded in the metrics and published like :meth:`complete`; a
