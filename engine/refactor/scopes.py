@@ -1,10 +1,10 @@
 """Name resolution over a tree-sitter tree: scopes, bindings and their occurrences.
 
 The walk is generic; what declares a name, what opens a scope and which
-identifiers are variable references is per language (``binding_rules``). The
-result answers the questions refactorings ask: which binding does this
-identifier mean, where else is it used, which names does a region read from
-outside, and which does it write.
+identifiers are variable references is per language (the binding rules in each
+language's module of ``engine.languages``). The result answers the questions
+refactorings ask: which binding does this identifier mean, where else is it
+used, which names does a region read from outside, and which does it write.
 
 Resolution is lexical and intentionally conservative: members (``a.b``), types
 and paths are not tracked, so an identifier that is not a variable-like
@@ -13,65 +13,35 @@ reference never resolves to a binding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
 
 from tree_sitter import Node
 
-ScopeKind = Literal["module", "function", "class", "block", "comprehension"]
-BindingKind = Literal["variable", "parameter", "function", "class", "import", "constant", "field"]
+# The rule vocabulary lives with the language modules (which must not import
+# engine.refactor); it is re-exported here for the refactorings.
+from engine.languages.scoping import (
+    BindingKind,
+    BindingRules,
+    Declaration,
+    ScopeKind,
+    field_name,
+    nearest,
+)
 
-
-@dataclass(frozen=True)
-class Declaration:
-    """A name a node introduces, and into which scope.
-
-    ``scope_node`` must be a scope-opening node (or the analysed root);
-    ``visible_from`` is the byte from which references see the binding.
-    ``merge`` joins an existing binding of the same name in that scope (Python
-    assignments, JavaScript ``var``); ``redeclare_as_write`` makes a repeated
-    name an assignment instead (Go ``:=``).
-    """
-
-    name_node: Node
-    scope_node: Node
-    kind: BindingKind
-    visible_from: int
-    type_node: Node | None = None
-    value_node: Node | None = None
-    mutable: bool = True
-    merge: bool = False
-    reads: bool = False
-    redeclare_as_write: bool = False
-
-
-class BindingRules(Protocol):
-    """What one language declares, scopes and references."""
-
-    language: str
-    reference_kinds: frozenset[str]
-    skip_class_scopes_from_functions: bool
-
-    def scope_kind(self, node: Node) -> ScopeKind | None:
-        """The kind of scope ``node`` opens, if any."""
-        ...
-
-    def declarations(self, node: Node) -> Iterable[Declaration]:
-        """Names ``node`` itself declares (not those of its descendants)."""
-        ...
-
-    def nonlocal_names(self, node: Node) -> Iterable[str]:
-        """Names a ``global``/``nonlocal`` statement hands to outer scopes."""
-        ...
-
-    def is_reference(self, node: Node) -> bool:
-        """Whether an identifier leaf (not a declaration) is a variable reference."""
-        ...
-
-    def access(self, node: Node) -> tuple[bool, bool]:
-        """``(reads, writes)`` of a reference."""
-        ...
+__all__ = [
+    "Binding",
+    "BindingKind",
+    "BindingRules",
+    "Declaration",
+    "Occurrence",
+    "Scope",
+    "ScopeAnalysis",
+    "ScopeKind",
+    "analyze",
+    "field_name",
+    "nearest",
+]
 
 
 @dataclass(eq=False)
@@ -256,21 +226,3 @@ def _resolve(name: str, scope: Scope, position: int, rules: BindingRules) -> Bin
             left_function = True
         current = current.parent
     return None
-
-
-def field_name(node: Node) -> str | None:
-    """The field under which ``node`` sits in its parent, if any."""
-    parent = node.parent
-    if parent is None:
-        return None
-    for index, child in enumerate(parent.children):
-        if child.id == node.id:
-            return parent.field_name_for_child(index)
-    return None
-
-
-def nearest(node: Node | None, kinds: frozenset[str] | set[str]) -> Node | None:
-    """``node`` or its closest ancestor whose type is in ``kinds``."""
-    while node is not None and node.type not in kinds:
-        node = node.parent
-    return node
