@@ -11,8 +11,9 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from engine import languages
 from engine.errors import InvalidRequestError
-from engine.syntax import CompletionContext, ParserPool, SyntaxDocument, resolve_language
+from engine.syntax import CompletionContext, ParserPool, SyntaxDocument
 
 
 class CursorRequest(Protocol):
@@ -59,7 +60,8 @@ class DocumentStore:
     @staticmethod
     def resolve_language(language: str | None, file_path: str | None) -> str | None:
         """Canonical language from an id (LSP or API) or, failing that, a file name."""
-        return resolve_language(language, file_path)
+        found = languages.resolve(language, file_path)
+        return found.id if found is not None else None
 
     def _parse(
         self, text: str, language: str | None, label: str | None = None
@@ -70,7 +72,7 @@ class DocumentStore:
 
     def open(self, uri: str, text: str, version: int, language_id: str | None) -> OpenDocument:
         """Start tracking a document (replacing any previous state)."""
-        language = resolve_language(language_id, uri)
+        language = self.resolve_language(language_id, uri)
         doc = OpenDocument(
             uri, text, version, language, self._parse(text, language, uri), language_id
         )

@@ -8,95 +8,32 @@ so tree-sitter reuses every subtree the edit did not touch.
 Offsets in this API are Python ``str`` indexes (code points). tree-sitter works
 in UTF-8 bytes and (row, byte-column) points; the conversion lives here so that
 callers never see bytes.
+
+What a language is (names, grammar, outline rules) comes from the registry in
+:mod:`engine.languages`; this module keeps no language table of its own.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from types import MappingProxyType
 
-import tree_sitter_go
-import tree_sitter_java
-import tree_sitter_javascript
-import tree_sitter_python
-import tree_sitter_rust
-import tree_sitter_typescript
 from tree_sitter import Language, Node, Parser, Point, Query, QueryCursor, Tree
 
+from engine import languages
 from engine.errors import InvalidRequestError, UnsupportedLanguageError
+from engine.languages.base import Outline
 
-# Immutable: grammar capsules are loaded on first use by `load_language`.
-_GRAMMAR_LOADERS: Mapping[str, Callable[[], object]] = MappingProxyType(
-    {
-        "rust": tree_sitter_rust.language,
-        "python": tree_sitter_python.language,
-        "typescript": tree_sitter_typescript.language_typescript,
-        "tsx": tree_sitter_typescript.language_tsx,
-        "javascript": tree_sitter_javascript.language,
-        "go": tree_sitter_go.language,
-        "java": tree_sitter_java.language,
-    }
-)
-
-LANGUAGES: tuple[str, ...] = tuple(_GRAMMAR_LOADERS)
+LANGUAGES: tuple[str, ...] = languages.ids()
 """Canonical language names this engine parses."""
-
-_LANGUAGE_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        **{name: name for name in _GRAMMAR_LOADERS},
-        "rs": "rust",
-        "py": "python",
-        "python3": "python",
-        "ts": "typescript",
-        "typescriptreact": "tsx",
-        "js": "javascript",
-        "jsx": "javascript",
-        "javascriptreact": "javascript",
-        "node": "javascript",
-        "golang": "go",
-    }
-)
-
-_EXTENSIONS: Mapping[str, str] = MappingProxyType(
-    {
-        ".rs": "rust",
-        ".py": "python",
-        ".pyi": "python",
-        ".pyw": "python",
-        ".ts": "typescript",
-        ".mts": "typescript",
-        ".cts": "typescript",
-        ".tsx": "tsx",
-        ".js": "javascript",
-        ".mjs": "javascript",
-        ".cjs": "javascript",
-        ".jsx": "javascript",
-        ".go": "go",
-        ".java": "java",
-    }
-)
-
-
-_LINE_COMMENTS: Mapping[str, str] = MappingProxyType(
-    {
-        "python": "#",
-        "rust": "//",
-        "typescript": "//",
-        "tsx": "//",
-        "javascript": "//",
-        "go": "//",
-        "java": "//",
-    }
-)
 
 
 def line_comment(language: str | None) -> str:
-    """The line-comment marker of a canonical language (``#`` when unknown)."""
-    return _LINE_COMMENTS.get(language or "", "#")
+    """The line-comment marker of a language (``#`` when unknown)."""
+    return languages.line_comment(language)
 
 
 def resolve_language(language_id: str | None = None, file_path: str | None = None) -> str | None:
@@ -105,18 +42,15 @@ def resolve_language(language_id: str | None = None, file_path: str | None = Non
     The language id wins when it is known; otherwise the file extension decides.
     Returns ``None`` when neither names a supported language.
     """
-    if language_id:
-        found = _LANGUAGE_ALIASES.get(language_id.strip().lower())
-        if found is not None:
-            return found
-    if file_path:
-        # Paths may come from Windows clients: split on both separators by hand
-        # instead of letting pathlib apply this host's rules.
-        name = file_path.replace("\\", "/").rsplit("/", 1)[-1]
-        dot = name.rfind(".")
-        if dot > 0:
-            return _EXTENSIONS.get(name[dot:].lower())
-    return None
+    found = languages.resolve(language_id, file_path)
+    return found.id if found is not None else None
+
+
+def _unsupported(language: str) -> UnsupportedLanguageError:
+    return UnsupportedLanguageError(
+        f"No tree-sitter grammar for language '{language}'; supported: {', '.join(LANGUAGES)}",
+        {"language": language, "supported": list(LANGUAGES)},
+    )
 
 
 @cache
@@ -125,23 +59,16 @@ def load_language(language: str) -> Language:
 
     Cached because a ``Language`` is an immutable handle to static grammar tables.
     """
-    loader = _GRAMMAR_LOADERS.get(language)
-    if loader is None:
-        raise UnsupportedLanguageError(
-            f"No tree-sitter grammar for language '{language}'; supported: {', '.join(LANGUAGES)}",
-            {"language": language, "supported": list(LANGUAGES)},
-        )
-    return Language(loader())
+    if language not in LANGUAGES:
+        raise _unsupported(language)
+    return Language(languages.get(language).grammar.load())
 
 
 def canonical_language(language: str) -> str:
     """Resolve a language name or alias, raising ``UnsupportedLanguageError`` if unknown."""
     resolved = resolve_language(language)
     if resolved is None:
-        raise UnsupportedLanguageError(
-            f"No tree-sitter grammar for language '{language}'; supported: {', '.join(LANGUAGES)}",
-            {"language": language, "supported": list(LANGUAGES)},
-        )
+        raise _unsupported(language)
     return resolved
 
 
@@ -266,138 +193,6 @@ _IDENTIFIER_KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class _OutlineRules:
-    """What counts as an import, a named scope and a definition in one language."""
-
-    imports: frozenset[str]
-    scopes: frozenset[str]
-    functions: frozenset[str]
-    definitions: frozenset[str]
-    containers: frozenset[str]
-    wrappers: frozenset[str]
-
-
-_JS_FUNCTIONS = frozenset(
-    {
-        "function_declaration",
-        "generator_function_declaration",
-        "method_definition",
-        "function_signature",
-        "abstract_method_signature",
-        "method_signature",
-    }
-)
-_JS_OUTLINE = _OutlineRules(
-    imports=frozenset({"import_statement"}),
-    scopes=_JS_FUNCTIONS
-    | {"class_declaration", "abstract_class_declaration", "class", "interface_declaration"},
-    functions=_JS_FUNCTIONS,
-    definitions=_JS_FUNCTIONS
-    | {
-        "class_declaration",
-        "abstract_class_declaration",
-        "interface_declaration",
-        "type_alias_declaration",
-        "enum_declaration",
-        "lexical_declaration",
-        "variable_declaration",
-        "public_field_definition",
-    },
-    containers=frozenset({"class_declaration", "abstract_class_declaration"}),
-    wrappers=frozenset({"export_statement"}),
-)
-
-_OUTLINES: Mapping[str, _OutlineRules] = MappingProxyType(
-    {
-        "rust": _OutlineRules(
-            imports=frozenset({"use_declaration", "extern_crate_declaration"}),
-            scopes=frozenset({"function_item", "impl_item", "trait_item", "mod_item"}),
-            functions=frozenset({"function_item", "function_signature_item"}),
-            definitions=frozenset(
-                {
-                    "function_item",
-                    "function_signature_item",
-                    "struct_item",
-                    "enum_item",
-                    "union_item",
-                    "trait_item",
-                    "type_item",
-                    "const_item",
-                    "static_item",
-                    "macro_definition",
-                }
-            ),
-            containers=frozenset({"impl_item", "trait_item", "mod_item"}),
-            wrappers=frozenset(),
-        ),
-        "python": _OutlineRules(
-            imports=frozenset(
-                {"import_statement", "import_from_statement", "future_import_statement"}
-            ),
-            scopes=frozenset({"function_definition", "class_definition"}),
-            functions=frozenset({"function_definition"}),
-            definitions=frozenset({"function_definition", "class_definition", "assignment"}),
-            containers=frozenset({"class_definition"}),
-            wrappers=frozenset({"decorated_definition", "expression_statement"}),
-        ),
-        "typescript": _JS_OUTLINE,
-        "tsx": _JS_OUTLINE,
-        "javascript": _JS_OUTLINE,
-        "go": _OutlineRules(
-            imports=frozenset({"import_declaration"}),
-            scopes=frozenset({"function_declaration", "method_declaration"}),
-            functions=frozenset({"function_declaration", "method_declaration"}),
-            definitions=frozenset(
-                {
-                    "function_declaration",
-                    "method_declaration",
-                    "type_spec",
-                    "type_alias",
-                    "const_spec",
-                    "var_spec",
-                }
-            ),
-            containers=frozenset({"type_declaration", "const_declaration", "var_declaration"}),
-            wrappers=frozenset(),
-        ),
-        "java": _OutlineRules(
-            imports=frozenset({"import_declaration"}),
-            scopes=frozenset(
-                {
-                    "class_declaration",
-                    "interface_declaration",
-                    "enum_declaration",
-                    "record_declaration",
-                    "method_declaration",
-                    "constructor_declaration",
-                }
-            ),
-            functions=frozenset({"method_declaration", "constructor_declaration"}),
-            definitions=frozenset(
-                {
-                    "class_declaration",
-                    "interface_declaration",
-                    "enum_declaration",
-                    "record_declaration",
-                    "method_declaration",
-                    "constructor_declaration",
-                    "field_declaration",
-                }
-            ),
-            containers=frozenset(
-                {
-                    "class_declaration",
-                    "interface_declaration",
-                    "enum_declaration",
-                    "record_declaration",
-                }
-            ),
-            wrappers=frozenset(),
-        ),
-    }
-)
-
 # Context sizes: enough to name what the cursor is using without scanning the file.
 _WINDOW_BYTES_BEFORE = 2000
 _WINDOW_BYTES_AFTER = 400
@@ -429,7 +224,7 @@ class SyntaxDocument:
         self.language = canonical_language(language)
         self.label = label
         self._pool = pool if pool is not None else ParserPool()
-        self._outline = _OUTLINES[self.language]
+        self._outline = languages.get(self.language).outline
         self._text = text
         self._data = encode(text)
         self._tree = self._pool.parse(self.language, self._data)
@@ -729,7 +524,7 @@ def _lookup(
     return found
 
 
-def _outline_nodes(root: Node, rules: _OutlineRules) -> Iterator[Node]:
+def _outline_nodes(root: Node, rules: Outline) -> Iterator[Node]:
     """Definitions at the top level, inside wrappers and up to two containers deep."""
     stack: list[tuple[Node, int]] = [(child, 0) for child in reversed(root.named_children)]
     while stack:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from engine import languages
 from engine.completion.postprocess import postprocess_completion
 from engine.completion.prompts import ContextBlock, FimPrompt, split_at_cursor
 from engine.errors import InvalidRequestError
 from engine.runtime.messages import BlockStop, GenerationResult, Priority, SamplingParams
-from engine.syntax import CompletionContext, line_comment
+from engine.syntax import CompletionContext
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def format_snippets(context: CompletionContext | None, language: str | None) -> 
     """Render context snippets as comment-headed code blocks, most useful first."""
     if context is None:
         return []
-    comment = line_comment(language)
+    comment = languages.line_comment(language)
     blocks: list[ContextBlock] = []
     if context.imports:
         code = "\n".join(s.text for s in context.imports)
