@@ -23,11 +23,14 @@ a partial completion, so that the decode loop can stop at the end of a block.
 
 Offsets are Python ``str`` indexes (code points). Documents with CRLF line
 endings get completions with CRLF line endings.
+
+What a language's comments, quotes, blocks and grammar are comes from
+:mod:`engine.languages` (parsed languages, and those known only lexically);
+this module keeps no language table of its own.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
@@ -37,6 +40,10 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from tree_sitter import Language, Node, Parser
+
+from engine import languages
+from engine.languages.base import LexicalRules
+from engine.languages.lexical import PLAIN_TEXT
 
 Scope = Literal["auto", "line", "block"]
 """``line``: keep the first line; ``block``: keep the current block; ``auto``: pick."""
@@ -95,117 +102,25 @@ def contains_special_token(text: str) -> bool:
     return _SPECIAL_TOKEN.search(text) is not None
 
 
-# --------------------------------------------------------------------------- language tables
-
-_LANGUAGE_ALIASES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "py": "python",
-        "python3": "python",
-        "js": "javascript",
-        "jsx": "javascriptreact",
-        "ts": "typescript",
-        "tsx": "typescriptreact",
-        "rs": "rust",
-        "golang": "go",
-        "c++": "cpp",
-        "cs": "csharp",
-        "sh": "shellscript",
-        "bash": "shellscript",
-        "zsh": "shellscript",
-        "rb": "ruby",
-        "yml": "yaml",
-    }
-)
-
-
-def _normalize_language(language: str | None) -> str:
-    if not language:
-        return ""
-    name = language.strip().lower()
-    return _LANGUAGE_ALIASES.get(name, name)
+# --------------------------------------------------------------------------- language rules
 
 
 @dataclass(frozen=True)
-class _Syntax:
-    """What the bracket scanner must know to skip strings and comments."""
+class _TextRules:
+    """What the rules below need of the completion's language."""
 
-    line_comments: tuple[str, ...] = ()
-    block_comment: tuple[str, str] | None = None
-    quotes: tuple[str, ...] = ('"', "'", "`")  # longest first
-    multiline_quotes: frozenset[str] = frozenset()
-    # `'` only starts a char literal ('x', '\n'): Rust lifetimes, Haskell primes.
-    char_literals: bool = False
-    # `'` between two word characters is an apostrophe (prose, markup text).
-    apostrophes: bool = False
-    # `<tag>` ... `</tag>` / `/>` count as brackets (markup, JSX).
-    angle_brackets: bool = False
+    lexical: LexicalRules
+    offside: bool  # blocks end by dedenting alone: a dedented line is the next statement
+    parsed: languages.Language | None  # for the syntax check: grammar and block nodes
 
 
-_C_LIKE: Final = _Syntax(("//",), ("/*", "*/"), ('"', "'"), char_literals=True)
-_JS: Final = _Syntax(("//",), ("/*", "*/"), ('"', "'", "`"), frozenset({"`"}))
-_JSX: Final = _Syntax(("//",), ("/*", "*/"), ('"', "'", "`"), frozenset({"`"}), angle_brackets=True)
-_PYTHON: Final = _Syntax(("#",), None, ('"""', "'''", '"', "'"), frozenset({'"""', "'''"}))
-_RUST: Final = _Syntax(("//",), ("/*", "*/"), ('"', "'"), frozenset({'"'}), char_literals=True)
-_GO: Final = _Syntax(("//",), ("/*", "*/"), ('"', "'", "`"), frozenset({"`"}), char_literals=True)
-_HASH: Final = _Syntax(("#",), None, ('"', "'"))
-_DASH: Final = _Syntax(("--",), None, ('"', "'"), char_literals=True)
-_MARKUP: Final = _Syntax((), ("<!--", "-->"), ('"', "'"), apostrophes=True, angle_brackets=True)
-_UNKNOWN: Final = _Syntax(apostrophes=True)
+def _rules(language: str | None) -> _TextRules:
+    found = languages.resolve_text(language)
+    if found is None:
+        return _TextRules(PLAIN_TEXT, offside=False, parsed=None)
+    parsed = found if isinstance(found, languages.Language) else None
+    return _TextRules(found.lexical, found.offside, parsed)
 
-_SYNTAX: Final[Mapping[str, _Syntax]] = MappingProxyType(
-    {
-        "python": _PYTHON,
-        "javascript": _JS,
-        "typescript": _JS,
-        "javascriptreact": _JSX,
-        "typescriptreact": _JSX,
-        "rust": _RUST,
-        "go": _GO,
-        **dict.fromkeys(
-            ("c", "cpp", "csharp", "java", "kotlin", "scala", "swift", "dart", "objective-c"),
-            _C_LIKE,
-        ),
-        "php": _Syntax(("//", "#"), ("/*", "*/"), ('"', "'")),
-        **dict.fromkeys(
-            ("shellscript", "ruby", "perl", "r", "yaml", "toml", "elixir", "julia", "makefile"),
-            _HASH,
-        ),
-        **dict.fromkeys(("lua", "sql", "haskell"), _DASH),
-        **dict.fromkeys(("html", "xml", "vue", "svelte"), _MARKUP),
-    }
-)
-
-# Languages where blocks end by dedenting alone: a dedented line there is the
-# next statement, never a closing line, unless it starts with a bracket.
-_OFFSIDE: Final = frozenset({"python", "yaml", "nim", "coffeescript", "haskell", "fsharp"})
-
-# (module, function) of the installed tree-sitter grammar wheels.
-_GRAMMARS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
-    {
-        "python": ("tree_sitter_python", "language"),
-        "javascript": ("tree_sitter_javascript", "language"),
-        "javascriptreact": ("tree_sitter_javascript", "language"),
-        "typescript": ("tree_sitter_typescript", "language_typescript"),
-        "typescriptreact": ("tree_sitter_typescript", "language_tsx"),
-        "rust": ("tree_sitter_rust", "language"),
-        "go": ("tree_sitter_go", "language"),
-        "java": ("tree_sitter_java", "language"),
-    }
-)
-
-# Node types that hold a list of statements or members.
-_BLOCK_NODES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
-    {
-        "python": frozenset({"block"}),
-        "javascript": frozenset({"statement_block", "class_body"}),
-        "javascriptreact": frozenset({"statement_block", "class_body"}),
-        "typescript": frozenset({"statement_block", "class_body"}),
-        "typescriptreact": frozenset({"statement_block", "class_body"}),
-        "rust": frozenset({"block", "declaration_list", "field_declaration_list"}),
-        "go": frozenset({"block"}),
-        "java": frozenset({"block", "class_body", "constructor_body", "interface_body"}),
-    }
-)
 
 # A block's owner is its nearest statement-like ancestor. `_clause` nodes are
 # skipped on purpose: `else`/`catch`/`elif` blocks belong to the whole
@@ -402,7 +317,7 @@ class _BlockLimit:
     settled: bool  # a cut was found that later lines cannot change
 
 
-def _limit_to_block(lines: Sequence[str], context: _CursorContext, language: str) -> _BlockLimit:
+def _limit_to_block(lines: Sequence[str], context: _CursorContext, offside: bool) -> _BlockLimit:
     """Keep the lines of the block the completion starts in (Tabby's indentation rules).
 
     The indentation limit comes from the cursor line (or the nearest non-blank
@@ -447,7 +362,6 @@ def _limit_to_block(lines: Sequence[str], context: _CursorContext, language: str
     if context.following:
         allow_closing = allow_closing and _indent(context.following[0]) < limit
 
-    offside = language in _OFFSIDE
     for index in range(1, count):
         line = full[index]
         if _is_blank(line) or _indent(line) >= limit:
@@ -542,7 +456,7 @@ class _BracketScanner:
         "syntax",
     )
 
-    def __init__(self, syntax: _Syntax) -> None:
+    def __init__(self, syntax: LexicalRules) -> None:
         self.syntax = syntax
         self.stack: list[str] = []  # open brackets
         self.extra = 0  # closing brackets that closed nothing
@@ -668,7 +582,7 @@ class _BracketScanner:
         return index + 1
 
 
-def _replace_length(text: str, context: _CursorContext, syntax: _Syntax) -> int:
+def _replace_length(text: str, context: _CursorContext, syntax: LexicalRules) -> int:
     """How many characters after the cursor (on its line) the completion replaces.
 
     Candidates are 0, every prefix of the rest of the line made of auto-closed
@@ -711,15 +625,11 @@ def _replace_length(text: str, context: _CursorContext, syntax: _Syntax) -> int:
 # --------------------------------------------------------------------------- syntax scope
 
 
-def _load_language(language: str) -> Language | None:
-    grammar = _GRAMMARS.get(language)
-    if grammar is None:
-        return None
+def _load_language(language: languages.Language) -> Language | None:
     try:
-        module = importlib.import_module(grammar[0])
+        return Language(language.grammar.load())
     except ImportError:  # grammar wheel not installed: indentation rules only
         return None
-    return Language(getattr(module, grammar[1])())
 
 
 def _owner(block: Node) -> Node | None:
@@ -732,7 +642,7 @@ def _owner(block: Node) -> Node | None:
 
 
 def _syntax_keep(
-    document: str, cursor: int, text: str, replace_length: int, *, language: str, syntax: _Syntax
+    document: str, cursor: int, text: str, replace_length: int, *, rules: _TextRules
 ) -> int | None:
     """Characters of ``text`` to keep so that it ends with the statement enclosing the cursor.
 
@@ -743,14 +653,15 @@ def _syntax_keep(
     trusted when the owning statement parsed without errors, which skips
     half-typed code where tree-sitter's error recovery guesses.
     """
-    block_types = _BLOCK_NODES.get(language)
-    if block_types is None or language in _OFFSIDE or len(document) + len(text) > _MAX_PARSE_CHARS:
+    language = rules.parsed
+    if language is None or rules.offside or len(document) + len(text) > _MAX_PARSE_CHARS:
         # Offside languages: the indentation rules already are the syntax.
         return None
+    block_types = language.block_nodes
     # A completion can only leave its enclosing block by closing a bracket it
     # did not open, with more text after it. Checking that first spares the
     # full parse (tens of milliseconds on large files) in the common case.
-    scanner = _BracketScanner(syntax)
+    scanner = _BracketScanner(rules.lexical)
     scanner.feed(text)
     if scanner.first_extra_at is None or not text[scanner.first_extra_at + 1 :].strip():
         return None
@@ -786,7 +697,7 @@ def _syntax_keep(
 # --------------------------------------------------------------------------- public API
 
 
-def _finish(lines: list[str], context: _CursorContext, syntax: _Syntax) -> tuple[str, int]:
+def _finish(lines: list[str], context: _CursorContext, syntax: LexicalRules) -> tuple[str, int]:
     lines = _trim(lines, context)
     lines = _drop_duplicated_closing_line(lines, context)
     lines = _drop_suffix_repeats(lines, context)
@@ -819,18 +730,20 @@ def postprocess_completion(
     if scope not in ("auto", "line", "block"):
         raise ValueError(f"scope must be 'auto', 'line' or 'block', not {scope!r}")
     cursor = min(max(cursor, 0), len(document))
-    lang = _normalize_language(language)
-    syntax = _SYNTAX.get(lang, _UNKNOWN)
+    rules = _rules(language)
+    syntax = rules.lexical
     context = _cursor_context(document, cursor, _FOLLOWING_LINES)
 
     lines = strip_special_tokens(raw).replace("\r\n", "\n").split("\n")
     lines = lines[: _loop_end(_on_cursor_line(lines, context))]
     line_scope = scope == "line" or (scope == "auto" and _is_mid_line(context))
-    lines = lines[:1] if line_scope else lines[: _limit_to_block(lines, context, lang).keep]
+    lines = (
+        lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules.offside).keep]
+    )
 
     text, replace_length = _finish(lines, context, syntax)
     if use_syntax and not line_scope:
-        keep = _syntax_keep(document, cursor, text, replace_length, language=lang, syntax=syntax)
+        keep = _syntax_keep(document, cursor, text, replace_length, rules=rules)
         if keep is not None:
             text, replace_length = _finish(text[:keep].split("\n"), context, syntax)
 
@@ -870,7 +783,7 @@ def should_stop(
     complete = text.split("\n")[:-1]  # the last piece is still being written
     if _loops_at_end(_on_cursor_line(complete, context)):
         return True
-    if _limit_to_block(complete, context, _normalize_language(language)).settled:
+    if _limit_to_block(complete, context, _rules(language).offside).settled:
         return True
     # The model started to echo the document's next line: what follows is a copy.
     full = _on_cursor_line(complete, context)
