@@ -1,28 +1,25 @@
 """Running a language's own checker (compiler or vetter) on code, in a throwaway directory.
 
-A checker runs only when its tool is installed, with a time limit, never
-through a shell, and its failure is a check result, never an exception. Its
-messages are stripped of the temporary directory so no local path leaks.
+Which command checks a language is part of the language (``engine.languages``);
+this module runs it. A checker runs only when its tool is installed, with a
+time limit, never through a shell, and its failure is a check result, never an
+exception. Its messages are stripped of the temporary directory so no local
+path leaks.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import languages
+from engine.languages.base import CheckerCommand
+
 _DETAIL_LIMIT = 300
-_JAVA_PUBLIC_TYPE = re.compile(
-    r"\bpublic\s+(?:(?:final|abstract|sealed|non-sealed|strictfp)\s+)*"
-    r"(?:class|interface|enum|record)\s+([A-Za-z_$][\w$]*)"
-)
-_JAVA_ANY_TYPE = re.compile(r"\b(?:class|interface|enum|record)\s+[A-Za-z_$][\w$]*")
-_ES_MODULE = re.compile(r"^\s*(?:import|export)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -34,24 +31,10 @@ class CheckerOutcome:
     detail: str
 
 
-@dataclass(frozen=True)
-class _Invocation:
-    tool: str
-    file_name: str
-    argv: list[str]
-
-
 def checker_tool(language: str) -> str:
     """The name of the checker used for a language (for messages)."""
-    return {
-        "python": "py_compile",
-        "rust": "rustc",
-        "go": "go vet",
-        "typescript": "tsc",
-        "tsx": "tsc",
-        "javascript": "node --check",
-        "java": "javac",
-    }.get(language, "checker")
+    found = languages.resolve(language)
+    return found.checker.tool if found is not None else "checker"
 
 
 def run_checker(code: str, language: str, timeout_s: float) -> CheckerOutcome:
@@ -87,37 +70,14 @@ def run_checker(code: str, language: str, timeout_s: float) -> CheckerOutcome:
         return CheckerOutcome(tool, False, f"{tool}: {_first_error(output, directory)}")
 
 
-def _invocation(code: str, language: str, directory: str) -> _Invocation | CheckerOutcome:
-    tool = checker_tool(language)
-    if language == "python":
-        return _Invocation(
-            tool, "snippet.py", [sys.executable, "-I", "-m", "py_compile", "snippet.py"]
-        )
-    if language == "rust":
-        argv = ["rustc", "--edition", "2021", "--crate-type", "lib", "--emit=metadata"]
-        argv += ["-A", "warnings", "--out-dir", directory, "snippet.rs"]
-        return _Invocation(tool, "snippet.rs", argv)
-    if language == "go":
-        if not re.search(r"^\s*package\s+\w+", code, re.MULTILINE):
-            return CheckerOutcome(tool, None, "not a complete Go file (no package clause)")
-        return _Invocation(tool, "snippet.go", ["go", "vet", "snippet.go"])
-    if language in ("typescript", "tsx"):
-        name = "snippet.tsx" if language == "tsx" else "snippet.ts"
-        argv = ["tsc", "--noEmit", "--pretty", "false", "--skipLibCheck", "--target", "es2020"]
-        if language == "tsx":
-            argv += ["--jsx", "preserve"]
-        return _Invocation(tool, name, [*argv, name])
-    if language == "javascript":
-        name = "snippet.mjs" if _ES_MODULE.search(code) else "snippet.js"
-        return _Invocation(tool, name, ["node", "--check", name])
-    if language == "java":
-        if not _JAVA_ANY_TYPE.search(code):
-            return CheckerOutcome(tool, None, "not a complete Java compilation unit (no class)")
-        match = _JAVA_PUBLIC_TYPE.search(code)
-        name = f"{match.group(1)}.java" if match else "Snippet.java"
-        argv = ["javac", "-d", str(Path(directory, "classes")), "-proc:none", "-nowarn", name]
-        return _Invocation(tool, name, argv)
-    return CheckerOutcome(tool, None, f"no checker for {language}")
+def _invocation(code: str, language: str, directory: str) -> CheckerCommand | CheckerOutcome:
+    found = languages.resolve(language)
+    if found is None:
+        return CheckerOutcome(checker_tool(language), None, f"no checker for {language}")
+    planned = found.checker.plan(code, directory)
+    if isinstance(planned, str):  # the code cannot be checked: no verdict, and why
+        return CheckerOutcome(found.checker.tool, None, planned)
+    return planned
 
 
 def _first_error(output: str, directory: str) -> str:

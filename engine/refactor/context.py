@@ -8,9 +8,9 @@ from typing import Literal
 
 from tree_sitter import Node
 
-from engine.refactor.binding_rules import rules_for
+from engine import languages
 from engine.refactor.edits import indent_unit, newline_of
-from engine.refactor.languages import LanguageSpec, spec_for
+from engine.refactor.languages import LanguageSpec
 from engine.refactor.schema import RefactorRequest, TextEdit
 from engine.refactor.scopes import BindingRules, ScopeAnalysis, analyze
 from engine.syntax import SyntaxDocument
@@ -57,9 +57,9 @@ class RefactorContext:
     _analyses: dict[tuple[int, ...], ScopeAnalysis] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        language = self.document.language
-        self.spec = spec_for(language)
-        self.rules = rules_for(language)
+        language = languages.get(self.document.language)
+        self.spec = language.spec
+        self.rules = language.binding_rules()
         self.newline = newline_of(self.document.text)
         self.indent = indent_unit(self.document.text, self.spec)
 

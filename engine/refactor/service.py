@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final
 
+from engine import languages
 from engine.errors import InvalidRequestError, RefactorNotApplicableError, UnsupportedLanguageError
 from engine.refactor.context import Candidate, RefactorContext
 from engine.refactor.edits import ordered
@@ -24,7 +25,7 @@ from engine.refactor.rename import plan_rename, rename_target
 from engine.refactor.safety import SafetyChecker, Verdict
 from engine.refactor.schema import OPERATIONS, Alternative, RefactorRequest, RefactorResult
 from engine.refactor.selection import normalize_selection, trim
-from engine.syntax import LANGUAGES, SyntaxDocument, resolve_language
+from engine.syntax import SyntaxDocument
 
 MAX_CODE_CHARS: Final = 1_000_000
 MAX_CHECKER_TIMEOUT_S: Final = 120.0
@@ -101,9 +102,10 @@ def applicable_operations(
     ``optimize_performance`` is listed inside any function even though it needs
     a model when performed.
     """
-    canonical = resolve_language(language)
-    if canonical is None or not code:
+    resolved = languages.resolve(language)
+    if resolved is None or not code:
         return []
+    canonical = resolved.id
     selection = normalize_selection(code, start, end)
     if document is None or document.text != code or document.language != canonical:
         document = SyntaxDocument(code, canonical)
@@ -134,13 +136,15 @@ def _context(request: RefactorRequest) -> RefactorContext:
             "operation",
             f"Unknown operation '{request.operation}'; use one of: {', '.join(OPERATIONS)}",
         )
-    language = resolve_language(request.language, request.file_path)
-    if language is None:
+    found = languages.resolve(request.language, request.file_path)
+    if found is None:
+        supported = languages.ids()
         raise UnsupportedLanguageError(
             f"No tree-sitter grammar for language '{request.language}'; "
-            f"supported: {', '.join(LANGUAGES)}",
-            {"field": "context.language", "supported": list(LANGUAGES)},
+            f"supported: {', '.join(supported)}",
+            {"field": "context.language", "supported": list(supported)},
         )
+    language = found.id
     _validate_code(request.code)
     timeout = request.checker_timeout_s
     if not (isinstance(timeout, int | float) and 0 < timeout <= MAX_CHECKER_TIMEOUT_S):

@@ -4,94 +4,30 @@ Extracting a function needs parameter and return types; a Java local needs a
 declared type. Types come from declarations first, then from the shape of
 initializers (literals, operators, constructors, same-file function signatures,
 a few well-known methods). Anything else is ``None``: callers refuse or leave the
-annotation out rather than guess.
+annotation out rather than guess. The per-language tables (literal kinds, method
+results, conversions) are each language's ``TypeTables`` in ``engine.languages``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from types import MappingProxyType
 
 from tree_sitter import Node
 
+from engine import languages
+from engine.languages.base import TypeTables
 from engine.refactor.scopes import Binding, Occurrence, ScopeAnalysis
 from engine.syntax import SyntaxDocument
 
-_BOOL = MappingProxyType({"rust": "bool", "go": "bool", "java": "boolean"})
 _COMPARISONS = frozenset(
     {"==", "!=", "<", ">", "<=", ">=", "===", "!==", "&&", "||", "instanceof", "in"}
 )
 _RUST_INT_SUFFIX = re.compile(r"(i8|i16|i32|i64|i128|isize|u8|u16|u32|u64|u128|usize)$")
 _RUST_FLOAT_SUFFIX = re.compile(r"(f32|f64)$")
 _RUST_UNTYPED = frozenset({"integer_literal", "float_literal"})
-_GO_BASIC = frozenset(
-    [
-        "bool",
-        "byte",
-        "rune",
-        "string",
-        "int",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "uintptr",
-        "float32",
-        "float64",
-        "complex64",
-        "complex128",
-    ]
-)
-_JAVA_NUMERIC_RANK = MappingProxyType(
-    {"byte": 0, "short": 1, "char": 1, "int": 2, "long": 3, "float": 4, "double": 5}
-)
-_METHOD_RESULTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {
-        "rust": MappingProxyType(
-            {
-                "len": "usize",
-                "count": "usize",
-                "is_empty": "bool",
-                "contains": "bool",
-                "starts_with": "bool",
-                "ends_with": "bool",
-                "to_string": "String",
-                "to_uppercase": "String",
-                "to_lowercase": "String",
-            }
-        ),
-        "java": MappingProxyType(
-            {
-                "length": "int",
-                "size": "int",
-                "indexOf": "int",
-                "compareTo": "int",
-                "hashCode": "int",
-                "equals": "boolean",
-                "isEmpty": "boolean",
-                "contains": "boolean",
-                "startsWith": "boolean",
-                "endsWith": "boolean",
-                "toString": "String",
-                "substring": "String",
-                "trim": "String",
-                "toUpperCase": "String",
-                "toLowerCase": "String",
-            }
-        ),
-        "go": MappingProxyType({}),
-        "ts": MappingProxyType(
-            {"toString": "string", "toFixed": "string", "includes": "boolean", "indexOf": "number"}
-        ),
-    }
-)
-_SAME_AS_RECEIVER = frozenset({"clone", "abs", "min", "max", "pow", "to_owned"})
+# A language without type tables (Python) infers no literal or method types.
+_NO_TYPES = TypeTables(boolean="boolean", literals=MappingProxyType({}))
 
 
 class TypeOracle:
@@ -100,6 +36,7 @@ class TypeOracle:
     def __init__(self, document: SyntaxDocument, analysis: ScopeAnalysis) -> None:
         self.document = document
         self.language = document.language
+        self._types = languages.get(document.language).types or _NO_TYPES
         self._analysis = analysis
         self._by_node: dict[int, Occurrence] = {o.node.id: o for o in analysis.occurrences}
         self._returns: dict[str, str] | None = None
@@ -220,7 +157,7 @@ class TypeOracle:
         return None
 
     def _bool(self) -> str:
-        return _BOOL.get(self.language, "boolean")
+        return self._types.boolean
 
     def _literal(self, kind: str, text: str) -> str | None:
         language = self.language
@@ -231,40 +168,12 @@ class TypeOracle:
             if kind == "float_literal":
                 match = _RUST_FLOAT_SUFFIX.search(text)
                 return match.group(1) if match else "f64"
-            return {
-                "boolean_literal": "bool",
-                "string_literal": "&str",
-                "raw_string_literal": "&str",
-                "char_literal": "char",
-            }.get(kind)
-        if language == "go":
-            return {
-                "int_literal": "int",
-                "float_literal": "float64",
-                "interpreted_string_literal": "string",
-                "raw_string_literal": "string",
-                "rune_literal": "rune",
-                "true": "bool",
-                "false": "bool",
-            }.get(kind)
-        if language == "java":
+        elif language == "java":
             if kind.endswith("integer_literal"):
                 return "long" if text.endswith(("l", "L")) else "int"
             if kind.endswith("floating_point_literal"):
                 return "float" if text.endswith(("f", "F")) else "double"
-            return {
-                "string_literal": "String",
-                "character_literal": "char",
-                "true": "boolean",
-                "false": "boolean",
-            }.get(kind)
-        return {
-            "number": "number",
-            "string": "string",
-            "template_string": "string",
-            "true": "boolean",
-            "false": "boolean",
-        }.get(kind)
+        return self._types.literals.get(kind)
 
     def _binary(self, node: Node) -> str | None:
         operator = node.child_by_field_name("operator")
@@ -279,10 +188,11 @@ class TypeOracle:
         if self.language == "java":
             if "String" in known and symbol == "+":
                 return "String"
-            ranked = [t for t in known if t in _JAVA_NUMERIC_RANK]
+            rank = self._types.numeric_rank
+            ranked = [t for t in known if t in rank]
             if ranked:
-                widest = max(ranked, key=lambda t: _JAVA_NUMERIC_RANK[t])
-                return "int" if _JAVA_NUMERIC_RANK[widest] < 2 else widest
+                widest = max(ranked, key=lambda t: rank[t])
+                return "int" if rank[widest] < 2 else widest
         if self.language in ("typescript", "tsx", "javascript") and "string" in known:
             return "string" if symbol == "+" else "number"
         # A literal operand adapts to the other side (`x * 2` has the type of `x`).
@@ -304,7 +214,6 @@ class TypeOracle:
         return self.of_expression(tail)
 
     def _call(self, node: Node) -> str | None:
-        language = self.language
         callee = node.child_by_field_name("function")
         name_node = node.child_by_field_name("name")
         receiver: Node | None = node.child_by_field_name("object")
@@ -330,22 +239,18 @@ class TypeOracle:
         if name_node is None:
             return None
         name = self.document.node_text(name_node)
+        types = self._types
         if receiver is None:
-            if language == "go" and name in ("len", "cap", "copy"):
-                return "int"
-            if language == "go" and name in _GO_BASIC:
+            if name in types.function_results:
+                return types.function_results[name]
+            if name in types.conversions:
                 return name
             return self._return_types().get(name)
-        table = _METHOD_RESULTS.get("ts" if language in ("typescript", "tsx") else language, {})
-        if name in table:
-            return table[name]
-        if name in _SAME_AS_RECEIVER and language == "rust":
+        if name in types.method_results:
+            return types.method_results[name]
+        if name in types.same_as_receiver:
             return self.of_expression(receiver)
-        if language == "go" and self.document.node_text(receiver) == "strconv" and name == "Itoa":
-            return "string"
-        if language == "go" and self.document.node_text(receiver) == "fmt" and name == "Sprintf":
-            return "string"
-        return None
+        return types.qualified_results.get(f"{self.document.node_text(receiver)}.{name}")
 
     def _return_types(self) -> dict[str, str]:
         if self._returns is None:
