@@ -58,6 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
     _common(lsp)
     lsp.add_argument("--http-port", type=int, metavar="PORT", help="sidecar port (default 8765)")
     lsp.add_argument("--no-http", action="store_true", help="do not start the REST sidecar")
+    # What language clients add to a stdio server's command line by convention
+    # (vscode-languageclient: `--stdio`, and `--clientProcessId=N` for some
+    # transports). stdio is the only transport, so both are accepted and change nothing.
+    lsp.add_argument(
+        "--stdio", action="store_true", help="talk LSP over stdin/stdout (the default and only way)"
+    )
+    lsp.add_argument(
+        "--clientProcessId",
+        "--client-process-id",
+        dest="client_process_id",
+        type=int,
+        metavar="PID",
+        help="the editor's process id (accepted for compatibility; not used)",
+    )
+    for transport in ("--node-ipc", "--pipe", "--socket"):
+        lsp.add_argument(
+            transport,
+            dest=f"unsupported_{transport.strip('-').replace('-', '_')}",
+            nargs="?",
+            const=True,
+            help=argparse.SUPPRESS,
+        )
 
     serve = sub.add_parser(
         "serve",
@@ -216,6 +238,15 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     """``ai-ide lsp``."""
     from lsp_server.runner import serve_lsp
 
+    for transport in ("node_ipc", "pipe", "socket"):
+        if getattr(args, f"unsupported_{transport}", None) is not None:
+            flag = "--" + transport.replace("_", "-")
+            print(
+                f"ai-ide: {flag} is not supported: the language server talks over stdio only "
+                "(configure your editor's client for a stdio server)",
+                file=sys.stderr,
+            )
+            return 2
     settings = _settings(args, port=args.http_port)
     if args.no_http:
         settings.http = settings.http.model_copy(update={"enabled": False})
