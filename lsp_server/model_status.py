@@ -1,5 +1,7 @@
 """Model status for editors: ``ai-ide/modelStatus`` notifications and ``$/progress``.
 
+Also the "thinking…" progress shown while a completion takes long.
+
 Registry events arrive on the registry's threads; everything sent to the
 client hops onto the event loop first.
 """
@@ -10,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -109,3 +112,90 @@ class ModelStatusReporter:
             del self._tokens[event.model_id]
             message = "loaded" if event.status == "loaded" else f"failed: {event.error}"
             progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+
+THINKING_TITLE = "ai-ide: thinking…"
+THINKING_TOKEN_PREFIX = "ai-ide-thinking-"
+DEFAULT_THINKING_DELAY_S = 1.0
+
+
+class ThinkingIndicator:
+    """``$/progress`` "ai-ide: thinking…" while completions run longer than a delay.
+
+    Ghost text can take seconds on a busy machine; without a sign of life the
+    editor looks broken. One progress covers overlapping completions (each
+    keystroke supersedes the last): it begins once a completion has run for
+    ``delay_s`` and ends when none is running.
+    """
+
+    def __init__(self, server: AiIdeLanguageServer, delay_s: float = DEFAULT_THINKING_DELAY_S):
+        self._server = server
+        self.delay_s = delay_s
+        self._running = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._shown = False
+
+    @property
+    def shown(self) -> bool:
+        """Whether a "thinking" progress is open on the client."""
+        return self._shown
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Wrap one completion: counts it as running until the block exits."""
+        self._started()
+        try:
+            yield
+        finally:
+            self._finished()
+
+    def _started(self) -> None:
+        self._running += 1
+        self._idle.clear()
+        if self._running == 1:
+            self._arm()
+
+    def _arm(self) -> None:
+        if not self._shown and self._timer is None and self._supported():
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.delay_s, self._show)
+
+    def _finished(self) -> None:
+        self._running = max(0, self._running - 1)
+        if self._running == 0:
+            self._idle.set()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _supported(self) -> bool:
+        window = self._server.client_capabilities.window
+        return bool(window and window.work_done_progress)
+
+    def _show(self) -> None:
+        self._timer = None
+        if self._running and not self._shown:
+            self._shown = True
+            self._server.spawn(self._progress())
+
+    async def _progress(self) -> None:
+        progress = self._server.work_done_progress
+        token = f"{THINKING_TOKEN_PREFIX}{uuid.uuid4().hex[:8]}"
+        try:
+            try:
+                await progress.create_async(token)
+            except Exception as exc:  # a client that refuses the token just gets no progress
+                log.debug("window/workDoneProgress/create failed: %s", exc)
+                return
+            progress.begin(
+                token, types.WorkDoneProgressBegin(title=THINKING_TITLE, cancellable=False)
+            )
+            await self._idle.wait()
+            progress.end(token, types.WorkDoneProgressEnd())
+        finally:
+            self._shown = False
+            if self._running:
+                # Completions started while the last progress was ending.
+                self._arm()

@@ -13,7 +13,7 @@ from engine.config import Settings
 from lsp_server.backend import Backend
 from lsp_server.config import LspConfig
 from lsp_server.convert import encoding_of
-from lsp_server.model_status import ModelStatusReporter
+from lsp_server.model_status import ModelStatusReporter, ThinkingIndicator
 from lsp_server.positions import Encoding
 from lsp_server.protocol import AiIdeProtocol
 
@@ -35,6 +35,7 @@ class AiIdeLanguageServer(LanguageServer):
         self.settings = settings
         self.config = LspConfig(model=settings.completion.model)
         self.status = ModelStatusReporter(self)
+        self.thinking = ThinkingIndicator(self)
         # Strong references to fire-and-forget tasks (asyncio keeps only weak ones).
         self._background: set[asyncio.Task[None]] = set()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from lsprotocol import types
 
 from engine.completion.pipeline import CompletionRequest, CompletionResult
@@ -9,8 +11,10 @@ from engine.errors import EngineError
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_range, word_start
 from lsp_server.errors import to_jsonrpc_error
-from lsp_server.positions import LineIndex
+from lsp_server.positions import Encoding, LineIndex
 from lsp_server.server import AiIdeLanguageServer
+
+log = logging.getLogger(__name__)
 
 
 async def _complete_at(
@@ -23,6 +27,8 @@ async def _complete_at(
         ls.config.language_enabled(doc.language_id) and ls.config.language_enabled(doc.language)
     ):
         return None
+    # What this answer is for: positions and ranges are computed on this text.
+    version = doc.version
     index = LineIndex(doc.text)
     cursor = to_offset(index, position, ls.encoding)
     request = CompletionRequest(
@@ -36,7 +42,8 @@ async def _complete_at(
         document_key=uri,
     )
     try:
-        result = await ls.backend.complete(request)
+        async with ls.thinking.running():
+            result = await ls.backend.complete(request)
     except EngineError as exc:
         if exc.code == "REQUEST_CANCELLED":
             raise to_jsonrpc_error(exc) from exc
@@ -49,7 +56,37 @@ async def _complete_at(
             )
         )
         return None
+    current = ls.backend.documents.get(uri)
+    if current is None or current.version != version:
+        # The document changed while the model ran: positions computed on the
+        # old text could be out of range in the new one. The editor asks again
+        # for its newer text, so this answer is simply dropped.
+        log.debug("completion for %s v%s dropped: the document changed", uri, version)
+        return None
     return result, index, cursor
+
+
+def inline_items(
+    result: CompletionResult, index: LineIndex, cursor: int, encoding: Encoding
+) -> list[types.InlineCompletionItem]:
+    """The inline completion items of a result, for the text ``index`` was built on.
+
+    An item carries a range only when it replaces text after the cursor (the
+    rest of a line the model rewrote): clients then replace that range. A pure
+    insertion has no range, so the client inserts at its own cursor and never
+    meets an empty range at a position its newer text no longer has.
+    """
+    completion = result.completion
+    if not completion.text:
+        return []
+    end = max(cursor, min(completion.replace_end, len(index.text)))
+    if end == cursor:
+        return [types.InlineCompletionItem(insert_text=completion.text)]
+    return [
+        types.InlineCompletionItem(
+            insert_text=completion.text, range=to_range(index, cursor, end, encoding)
+        )
+    ]
 
 
 def register(server: AiIdeLanguageServer) -> None:
@@ -63,17 +100,7 @@ def register(server: AiIdeLanguageServer) -> None:
         if found is None:
             return None
         result, index, cursor = found
-        completion = result.completion
-        if not completion.text:
-            return types.InlineCompletionList(items=[])
-        return types.InlineCompletionList(
-            items=[
-                types.InlineCompletionItem(
-                    insert_text=completion.text,
-                    range=to_range(index, cursor, completion.replace_end, ls.encoding),
-                )
-            ]
-        )
+        return types.InlineCompletionList(items=inline_items(result, index, cursor, ls.encoding))
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,

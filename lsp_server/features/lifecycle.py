@@ -17,10 +17,20 @@ log = logging.getLogger(__name__)
 SECTION = "aiIde"
 
 
+THINKING_DELAY_KEY = "thinkingDelayMs"
+
+
 def apply_settings(ls: AiIdeLanguageServer, raw: Any) -> None:
     """Merge settings from the editor; report invalid ones and use their defaults."""
     config, problem = parse_config(raw, ls.config)
     ls.config = config
+    if isinstance(raw, dict) and THINKING_DELAY_KEY in raw:
+        # How long a completion runs before "thinking…" shows (milliseconds).
+        delay = raw[THINKING_DELAY_KEY]
+        if isinstance(delay, int) and not isinstance(delay, bool) and 0 <= delay <= 60_000:
+            ls.thinking.delay_s = delay / 1000
+        else:
+            problem = f"ai-ide: invalid settings ({THINKING_DELAY_KEY}); using the default for it"
     if problem:
         ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Warning, message=problem)
