@@ -41,3 +41,22 @@ def word_start(text: str, cursor: int) -> int:
     while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
         start -= 1
     return start
+
+
+def versioned_edit(uri: str, version: int, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+    """A workspace edit of one document that applies only to version ``version`` of it.
+
+    ``documentChanges`` with the version the edits were computed on: an editor
+    whose document is newer (the server missed a change, or the user typed
+    while the model ran) refuses the edit rather than corrupting its text.
+    """
+    return types.WorkspaceEdit(
+        document_changes=[
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=version
+                ),
+                edits=list(edits),
+            )
+        ]
+    )

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from lsprotocol import types
 
 from engine.errors import EngineError
 from engine.refactor import RefactorRequest, RefactorResult, applicable_operations
 from engine.runtime.messages import Priority
-from lsp_server.convert import to_offset, to_range
+from lsp_server.convert import to_offset, to_range, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
-from lsp_server.positions import LineIndex
+from lsp_server.features.commands import apply_edit_command
+from lsp_server.positions import Encoding, LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
 ACTIONS: dict[str, tuple[str, types.CodeActionKind]] = {
@@ -32,15 +32,38 @@ def _wanted(kind: types.CodeActionKind, only: Sequence[types.CodeActionKind | st
 
 
 def to_workspace_edit(
-    uri: str, text: str, result: RefactorResult, encoding: Any
+    uri: str, version: int, text: str, result: RefactorResult, encoding: Encoding
 ) -> types.WorkspaceEdit:
-    """The refactoring's edits (offsets into ``text``) as an LSP workspace edit."""
+    """The refactoring's edits (offsets into ``text``, version ``version``) as a workspace edit.
+
+    The edit names the document version it was computed on, so an editor
+    whose buffer is newer refuses it instead of applying it to other text.
+    """
     index = LineIndex(text)
     edits = [
         types.TextEdit(range=to_range(index, e.start, e.end, encoding), new_text=e.new_text)
         for e in result.edits
     ]
-    return types.WorkspaceEdit(changes={uri: edits})
+    return versioned_edit(uri, version, edits)
+
+
+def trim_selection(text: str, start: int, end: int) -> tuple[int, int]:
+    """A selection without the whitespace around it; a bare cursor stays where it is.
+
+    A linewise selection (Vim's ``V``, a triple click) starts at the line's
+    first column and ends at or after its line break: the statements it holds
+    start after the indentation.
+    """
+    if start >= end:
+        return start, start
+    trimmed_start, trimmed_end = start, end
+    while trimmed_start < trimmed_end and text[trimmed_start].isspace():
+        trimmed_start += 1
+    while trimmed_end > trimmed_start and text[trimmed_end - 1].isspace():
+        trimmed_end -= 1
+    if trimmed_start == trimmed_end:
+        return start, end
+    return trimmed_start, trimmed_end
 
 
 def describe_checks(result: RefactorResult) -> str:
@@ -73,12 +96,13 @@ def register(server: AiIdeLanguageServer) -> None:
         if doc is None or doc.language is None:
             return None
         index = LineIndex(doc.text)
-        start = to_offset(index, params.range.start, ls.encoding)
-        end = to_offset(index, params.range.end, ls.encoding)
-        actions = []
-        offered = applicable_operations(
-            doc.text, doc.language, start, max(start, end), document=doc.syntax
+        start, end = trim_selection(
+            doc.text,
+            to_offset(index, params.range.start, ls.encoding),
+            to_offset(index, params.range.end, ls.encoding),
         )
+        actions = []
+        offered = applicable_operations(doc.text, doc.language, start, end, document=doc.syntax)
         for operation in offered:
             title, kind = ACTIONS[operation]
             if not _wanted(kind, params.context.only):
@@ -92,7 +116,7 @@ def register(server: AiIdeLanguageServer) -> None:
                         "version": doc.version,
                         "operation": operation,
                         "start": start,
-                        "end": max(start, end),
+                        "end": end,
                     },
                 )
             )
@@ -105,7 +129,9 @@ def register(server: AiIdeLanguageServer) -> None:
         if doc is None or doc.language is None or data.get("version") != doc.version:
             _tell(ls, types.MessageType.Warning, f"{action.title}: the document changed; try again")
             return action
-        text = doc.text
+        # The text and version the edit is computed on: the edit names this
+        # version, whatever arrives while the model runs.
+        text, version = doc.text, doc.version
         request = RefactorRequest(
             code=text,
             language=doc.language,
@@ -129,7 +155,11 @@ def register(server: AiIdeLanguageServer) -> None:
                 f"{action.title} not applied: safety checks failed ({describe_checks(result)})",
             )
             return action
-        action.edit = to_workspace_edit(doc.uri, text, result, ls.encoding)
+        edit = to_workspace_edit(doc.uri, version, text, result, ls.encoding)
+        # A command rather than ``action.edit``: the server then sends the edit
+        # with workspace/applyEdit, the editor checks the version in it, and
+        # a refusal comes back here to be explained (see apply_edit_command).
+        action.command = apply_edit_command(action.title, edit)
         ls.window_log_message(
             types.LogMessageParams(
                 type=types.MessageType.Info,

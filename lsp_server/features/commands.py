@@ -7,11 +7,12 @@ from dataclasses import asdict
 from typing import Any
 
 from lsprotocol import types
+from lsprotocol.converters import get_converter
 
 from engine.codegen.prompt import CodeGenRequest
 from engine.errors import EngineError, InvalidRequestError
 from engine.runtime.messages import Priority, SamplingParams
-from lsp_server.convert import to_offset, to_position
+from lsp_server.convert import to_offset, to_position, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.positions import LineIndex
 from lsp_server.server import AiIdeLanguageServer
@@ -20,7 +21,12 @@ LOAD_MODEL = "ai-ide.loadModel"
 UNLOAD_MODEL = "ai-ide.unloadModel"
 GENERATE = "ai-ide.generate"
 SHOW_STATUS = "ai-ide.showStatus"
-COMMANDS = (LOAD_MODEL, UNLOAD_MODEL, GENERATE, SHOW_STATUS)
+APPLY_EDIT = "ai-ide.applyEdit"
+COMMANDS = (LOAD_MODEL, UNLOAD_MODEL, GENERATE, SHOW_STATUS, APPLY_EDIT)
+
+STALE = "the file changed while it was computed"
+
+_converter = get_converter()
 
 _COMMENT_LINE = re.compile(r"^\s*(#|//|/\*+|\*|--)\s?(.*?)\s*(\*/)?\s*$")
 
@@ -62,8 +68,48 @@ def _fail(ls: AiIdeLanguageServer, exc: EngineError) -> Exception:
     return to_jsonrpc_error(exc)
 
 
+def apply_edit_command(title: str, edit: types.WorkspaceEdit) -> types.Command:
+    """The command that applies a refactoring's versioned ``edit`` (``ai-ide.applyEdit``)."""
+    return types.Command(
+        title=title,
+        command=APPLY_EDIT,
+        arguments=[{"title": title, "edit": _converter.unstructure(edit)}],
+    )
+
+
+async def apply_edit(ls: AiIdeLanguageServer, edit: types.WorkspaceEdit, title: str) -> bool:
+    """Ask the editor to apply ``edit``; tell the user when it refuses.
+
+    Every edit names the document version it was computed on: an editor whose
+    text is newer refuses it (the user typed while the model ran, or the
+    server missed a change), and nothing is applied to text it was not made for.
+    """
+    response = await ls.workspace_apply_edit_async(
+        types.ApplyWorkspaceEditParams(edit=edit, label=f"ai-ide: {title}")
+    )
+    if not response.applied:
+        reason = response.failure_reason or STALE
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"ai-ide: {title} not applied: {reason}; try again",
+            )
+        )
+    return bool(response.applied)
+
+
 def register(server: AiIdeLanguageServer) -> None:
     """Register the ai-ide commands."""
+
+    @server.command(APPLY_EDIT)
+    async def apply_refactoring(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
+        options = args[0] if args and isinstance(args[0], dict) else {}
+        try:
+            edit = _converter.structure(options.get("edit"), types.WorkspaceEdit)
+        except Exception as exc:  # cattrs raises several kinds; all mean a malformed argument
+            raise _fail(ls, InvalidRequestError("edit", f"not a workspace edit: {exc}")) from exc
+        title = str(options.get("title") or "edit")
+        return {"applied": await apply_edit(ls, edit, title)}
 
     @server.command(LOAD_MODEL)
     async def load_model(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
@@ -104,6 +150,8 @@ def register(server: AiIdeLanguageServer) -> None:
         position = types.Position(
             line=int(raw_position.get("line", 0)), character=int(raw_position.get("character", 0))
         )
+        # The edit is computed on this text and names this version.
+        version = doc.version
         index = LineIndex(doc.text)
         cursor = to_offset(index, position, ls.encoding)
         prompt = options.get("prompt")
@@ -114,14 +162,14 @@ def register(server: AiIdeLanguageServer) -> None:
                 ls, InvalidRequestError("prompt", "give a prompt or put a comment above the cursor")
             )
         # Insert on a new line after the cursor's line.
-        line_end = doc.text.find("\n", cursor)
-        insert_at = len(doc.text) if line_end < 0 else line_end
+        line_end = index.text.find("\n", cursor)
+        insert_at = len(index.text) if line_end < 0 else line_end
         try:
             result = await ls.backend.generate_code(
                 CodeGenRequest(
                     prompt=prompt,
                     language=doc.language,
-                    existing_code=doc.text[:insert_at],
+                    existing_code=index.text[:insert_at],
                     model_id=ls.config.model,
                     params=SamplingParams(max_tokens=max(ls.config.max_tokens, 256)),
                     priority=Priority.INTERACTIVE,
@@ -132,19 +180,17 @@ def register(server: AiIdeLanguageServer) -> None:
         if not result.text.strip():
             return {"applied": False, "text": ""}
         where = to_position(index, insert_at, ls.encoding)
-        edit = types.WorkspaceEdit(
-            changes={
-                doc.uri: [
-                    types.TextEdit(
-                        range=types.Range(start=where, end=where), new_text="\n" + result.text
-                    )
-                ]
-            }
+        edit = versioned_edit(
+            doc.uri,
+            version,
+            [
+                types.TextEdit(
+                    range=types.Range(start=where, end=where), new_text="\n" + result.text
+                )
+            ],
         )
-        response = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label="ai-ide: generate code")
-        )
-        return {"applied": bool(response.applied), "text": result.text}
+        applied = await apply_edit(ls, edit, "generated code")
+        return {"applied": applied, "text": result.text}
 
     @server.command(SHOW_STATUS)
     async def show_status(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
