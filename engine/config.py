@@ -38,6 +38,9 @@ class HttpSettings(BaseModel):
         4 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
     max_json_depth: int = Field(64, ge=4, description="Deeper JSON nesting gets 400.")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request body not received within this gets 408."
+    )
 
 
 class InferenceSettings(BaseModel):

@@ -87,5 +87,10 @@ def create_app(
     app.add_middleware(
         AuthMiddleware, authenticator=authenticator, public_paths=frozenset({docs_url})
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.http.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.http.max_body_bytes,
+        max_json_depth=settings.http.max_json_depth,
+        body_timeout_seconds=settings.http.body_timeout_seconds,
+    )
     return app

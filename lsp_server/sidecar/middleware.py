@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids and request-size limits.
+"""ASGI middleware: request ids, size limits, a body deadline and JSON checks.
 
 Written as plain ASGI (not ``BaseHTTPMiddleware``) so streaming responses and
 client disconnects pass through untouched.
@@ -6,8 +6,10 @@ client disconnects pass through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,12 +35,22 @@ async def _send_error(send: Send, status: int, code: str, message: str, request_
 
 
 class RequestContextMiddleware:
-    """Assign a request id, enforce body and header size limits."""
+    """Assign a request id; enforce header and body limits; refuse ambiguous JSON."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int = 16384) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_header_bytes: int = 16384,
+        *,
+        max_json_depth: int = 64,
+        body_timeout_seconds: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_headers = max_header_bytes
+        self.max_depth = max_json_depth
+        self.body_timeout = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -75,42 +87,121 @@ class RequestContextMiddleware:
                 )
                 return
 
-        received = 0
-        too_large = False
+        # The whole body is read here, before authentication, rate limits and
+        # routing: a client trickling bytes runs into the deadline, not into a
+        # concurrency slot, and the JSON is checked once for every route.
+        try:
+            body = await asyncio.wait_for(self._read_body(receive), self.body_timeout)
+        except TimeoutError:
+            await _send_error(
+                send,
+                408,
+                "REQUEST_TIMEOUT",
+                f"The request body did not arrive within {self.body_timeout:g} s",
+                request_id,
+            )
+            return
+        except _BodyTooLarge:
+            await _send_error(
+                send,
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"Request body exceeds {self.max_body} bytes",
+                request_id,
+            )
+            return
+        except _Disconnected:
+            return
+        problem = json_problem(body, self.max_depth) if body.strip() else None
+        if problem is not None:
+            await _send_error(send, 400, "BAD_REQUEST", problem, request_id)
+            return
 
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    too_large = True
-                    # Stop reading: the app sees an empty, final body and the
-                    # response below replaces whatever it would have sent.
-                    return {"type": "http.request", "body": b"", "more_body": False}
-            return message
+        replayed = False
 
-        started = False
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only http.disconnect comes
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                if too_large:
-                    started = True
-                    await _send_error(
-                        send,
-                        413,
-                        "PAYLOAD_TOO_LARGE",
-                        f"Request body exceeds {self.max_body} bytes",
-                        request_id,
-                    )
-                    return
                 raw = list(message.get("headers", []))
                 if not any(k.lower() == REQUEST_ID_HEADER.lower().encode() for k, _ in raw):
                     raw.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
                 message = {**message, "headers": raw}
-            elif started and too_large:
-                return
             await send(message)
 
-        await self.app(scope, limited_receive, send_with_id)
+        await self.app(scope, replay_receive, send_with_id)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (strings are skipped)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b"", body)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def json_problem(body: bytes, max_depth: int) -> str | None:
+    """Why a request body is not acceptable JSON, or None when it is.
+
+    Nesting is measured before parsing, so a body nested thousands deep costs
+    a scan, not a recursion; a key given twice is refused, since which of the
+    two values counts is ambiguous.
+    """
+    if json_depth(body) > max_depth:
+        return f"JSON nested deeper than {max_depth} levels"
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return f"The JSON object has the key '{exc}' more than once"
+    except (ValueError, RecursionError):
+        return "The request body is not valid JSON"
+    return None

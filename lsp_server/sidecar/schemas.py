@@ -22,7 +22,7 @@ DOCUMENT_HEADER = "X-AI-IDE-Document"
 class StrictModel(BaseModel):
     """Unknown fields are errors: a typo such as ``max_token`` must not be ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- errors --------------------------------------------------------------------

@@ -392,3 +392,45 @@ async def test_real_streamed_completions_respect_the_cap(
         assert set(statuses) <= {200, 429}
         assert statuses.count(200) >= limit
         assert limiter.in_flight(caller) == 0
+
+
+async def test_a_trickling_body_times_out_without_holding_a_slot(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """Slow clients hit the body deadline (408) before they can take a concurrency slot."""
+    settings = make_settings(
+        tmp_path / "data",
+        tiny_models,
+        rate_limits={"max_concurrent_inference": 2},
+        http={"body_timeout_seconds": 1.5},
+    )
+    key, caller = new_key(settings)
+    async with app_for(settings) as (app, _), served(app) as base_url:
+        limiter: RateLimiter = app.state.rate_limiter
+        port = int(base_url.rsplit(":", 1)[1])
+        tricklers = []
+        for _ in range(4):  # more than the cap
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"POST {COMPLETION} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{".encode()
+            )
+            await writer.drain()
+            tricklers.append((reader, writer))
+        async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": key}) as client:
+            ok = await client.post(
+                COMPLETION,
+                json={
+                    "model_id": "tiny-qwen",
+                    "context": {"code": "x = "},
+                    "parameters": {"max_tokens": 2},
+                },
+                timeout=60,
+            )
+        assert ok.status_code == 200, ok.text
+        for reader, writer in tricklers:
+            head = await asyncio.wait_for(reader.read(4096), timeout=30)
+            assert head.startswith(b"HTTP/1.1 408"), head[:80]
+            assert b"REQUEST_TIMEOUT" in head
+            writer.close()
+        assert limiter.in_flight(caller) == 0

@@ -427,3 +427,39 @@ async def test_errors_before_the_first_token_use_their_status_code(
     assert_envelope(
         await client.post(f"{BASE}/inference/completion", json=unknown), 404, "MODEL_NOT_FOUND"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"context": {"code": "x = "}, "context": {"code": "y = "}}', "more than once"),
+        (b'{"context": {"code": "x"}, "parameters": ' + b"[" * 80 + b"]" * 80 + b"}", "deeper"),
+        (b"this is not json", "not valid JSON"),
+    ],
+)
+async def test_ambiguous_or_malformed_json_is_a_bad_request(
+    client: httpx.AsyncClient, raw: bytes, why: str
+) -> None:
+    response = await client.post(
+        f"{BASE}/inference/completion", content=raw, headers={"Content-Type": "application/json"}
+    )
+    error = assert_envelope(response, 400, "BAD_REQUEST")
+    assert why in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("parameters.max_tokens", True),
+        ("parameters.max_tokens", "4"),
+        ("options.stream", "yes"),
+        ("parameters.temperature", "0.2"),
+    ],
+)
+async def test_wire_types_are_strict(client: httpx.AsyncClient, field: str, value: object) -> None:
+    """No coercion: ``true`` is not 1 and ``"4"`` is not 4."""
+    body: dict[str, Any] = {"model_id": "tiny-qwen", "context": {"code": "x = "}}
+    section, name = field.split(".")
+    body[section] = {name: value}
+    response = await client.post(f"{BASE}/inference/completion", json=body)
+    assert_envelope(response, 422, "VALIDATION_ERROR")
