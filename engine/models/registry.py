@@ -33,6 +33,7 @@ from engine.errors import (
     ModelNotLoadedError,
 )
 from engine.models.catalog import ModelSpec
+from engine.models.gguf_check import check_gguf
 from engine.models.resources import ResourceMonitor
 from engine.runtime.llama_backend import ContextConfig
 from engine.runtime.worker import ModelInfo, ModelWorker, WorkerConfig
@@ -317,6 +318,7 @@ class ModelRegistry:
         try:
             path = self._resolve_path(spec)
             state.file_size = path.stat().st_size
+            check_gguf(path)  # values llama.cpp would abort on, named before it sees them
             config = WorkerConfig(
                 path=path,
                 n_gpu_layers=spec.n_gpu_layers,

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from gguf import GGUFValueType
 
 from engine.engine import Engine
 from engine.errors import (
@@ -16,7 +17,9 @@ from engine.errors import (
 from engine.models.catalog import ModelSpec, build_catalog, load_catalog_file
 from engine.models.registry import RegistryEvent
 from tests.conftest import make_settings
-from tests.support.tiny_models import write_corrupt_model
+from tests.support.tiny_models import write_corrupt_model, write_hostile_model
+
+U32 = GGUFValueType.UINT32
 
 
 async def wait_status(engine: Engine, model_id: str, *wanted: str, timeout: float = 30) -> str:
@@ -177,3 +180,23 @@ async def test_start_preloads_the_completion_model(
         assert all(v.status == "available" for v in quiet.list_models())
     finally:
         await quiet.close()
+
+
+async def test_a_model_llama_cpp_would_abort_on_fails_cleanly(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """``block_count = 0`` trips a GGML_ASSERT (SIGABRT) inside llama.cpp's loader."""
+    bad = write_hostile_model(tmp_path / "zero-layers.gguf", {"llama.block_count": (0, U32)})
+    settings = make_settings(tmp_path, tiny_models)
+    settings.models.append(ModelSpec(id="hostile", name="Hostile", path=bad))
+    engine = Engine(settings)
+    try:
+        await engine.load_model("hostile")
+        assert await wait_status(engine, "hostile", "loaded", "error") == "error"
+        error = engine.model("hostile").error
+        assert error is not None and "llama.block_count" in error
+        assert engine.health().status == "degraded"
+        await engine.load_model("tiny-starcoder")
+        assert await wait_status(engine, "tiny-starcoder", "loaded") == "loaded"
+    finally:
+        await engine.close()

@@ -385,6 +385,7 @@ def _write_gguf(
     n_ff: int,
     f16: bool,
     chat_template: str | None = None,
+    overrides: Mapping[str, tuple[object, gguf.GGUFValueType]] | None = None,
 ) -> None:
     writer = gguf.GGUFWriter(path, arch="llama")
     writer.add_name(name)
@@ -417,6 +418,8 @@ def _write_gguf(
             writer.add_uint32(key, token_id)
     if chat_template is not None:
         writer.add_chat_template(chat_template)
+    for key, (value, kind) in (overrides or {}).items():
+        writer.kv_data[0][key] = gguf.GGUFValue(value=value, type=kind)
 
     for tensor_name, array in tensors.items():
         data = array.astype(np.float16) if f16 and array.ndim == 2 else array
@@ -498,6 +501,7 @@ def _write_model(
     name: str,
     omit: frozenset[str] = frozenset(),
     chat_template: str | None = None,
+    overrides: Mapping[str, tuple[object, gguf.GGUFValueType]] | None = None,
 ) -> Path:
     n_embd, n_layer, n_head, n_head_kv, n_ff = shape
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -528,11 +532,32 @@ def _write_model(
             n_ff=n_ff,
             f16=f16,
             chat_template=chat_template,
+            overrides=overrides,
         )
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_hostile_model(
+    path: Path, overrides: Mapping[str, tuple[object, gguf.GGUFValueType]], *, seed: int = 0
+) -> Path:
+    """A well-formed tiny model whose metadata ``overrides`` set impossible values.
+
+    For example ``{"llama.block_count": (0, GGUFValueType.UINT32)}``: llama.cpp
+    aborts the process on some of these instead of refusing the file.
+    """
+    return _write_model(
+        Path(path),
+        fim="starcoder",
+        seed=seed,
+        shape=(64, 2, 4, 2, 192),
+        f16=True,
+        newline_bias=1.0,
+        name="tiny-hostile",
+        overrides=overrides,
+    )
 
 
 def write_corrupt_model(path: Path, *, kind: CorruptKind = "truncated", seed: int = 0) -> Path:
