@@ -78,6 +78,18 @@ class CompletionSettings(BaseModel):
     cache_entries: int = Field(256, ge=0, description="Completion cache size (0 disables).")
 
 
+class JobSettings(BaseModel):
+    """Async jobs (``options.async`` requests and background batches)."""
+
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Runs of a job that end in a crash (of its model or of the server) "
+        "before it fails for good instead of running again.",
+    )
+
+
 class WebhookSettings(BaseModel):
     """Webhook delivery: which targets are allowed, timeouts and the retry policy."""
 
@@ -223,6 +235,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

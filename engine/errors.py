@@ -89,6 +89,13 @@ class QueueFullError(EngineError):
     http_status = 503
 
 
+class ModelCrashedError(EngineError):
+    """The model's runner died (native abort, out of memory, killed) during the request."""
+
+    code = "MODEL_CRASHED"
+    http_status = 503
+
+
 class InferenceTimeoutError(EngineError):
     """Generation did not finish within the allowed time."""
 

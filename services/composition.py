@@ -27,7 +27,9 @@ class Services:
         self.store = Store(settings.data_dir / DATABASE_FILE)
         self.state_events = StateEventBus()
         self.metrics = MetricsRecorder(self.store)
-        self.jobs = JobService(self.store, self.state_events)
+        self.jobs = JobService(
+            self.store, self.state_events, max_attempts=settings.jobs.max_attempts
+        )
         self.batches = BatchStore(self.store, self.state_events)
         self.webhooks = WebhookService(self.store, settings.webhooks)
         self.state_events.subscribe(self.webhooks.on_state_event)

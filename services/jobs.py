@@ -4,6 +4,11 @@ A job is a stored request (kind + JSON payload) owned by a caller. Workers
 run it through the handler registered for its kind and store the result (or
 the error) with the ``job_completed`` event in one transaction. Jobs that
 were queued or running when the process stopped run again at the next start.
+
+A job that keeps crashing what runs it (a model whose runner aborts, or the
+whole process) is a poison job: every run counts as an attempt, and after
+``max_attempts`` it ends ``failed`` with the reason instead of running again,
+so a restart cannot turn it into a crash loop. A graceful stop does not count.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.errors import EngineError, NotFoundError
+from engine.errors import EngineError, ModelCrashedError, NotFoundError
 from engine.events import EngineEvent, utc_timestamp
 from services.events import StateEventBus
 from services.store import Store
@@ -86,10 +91,13 @@ def error_body(exc: EngineError) -> dict[str, Any]:
 class JobService:
     """Stores jobs in SQLite and runs them on a few asyncio workers."""
 
-    def __init__(self, store: Store, bus: StateEventBus, concurrency: int = 4) -> None:
+    def __init__(
+        self, store: Store, bus: StateEventBus, concurrency: int = 4, max_attempts: int = 3
+    ) -> None:
         self._store = store
         self._bus = bus
         self._concurrency = concurrency
+        self._max_attempts = max_attempts
         self._handlers: dict[str, JobHandler] = {}
         self._queue: asyncio.Queue[str] | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -109,9 +117,19 @@ class JobService:
         if self._workers:
             return
         self._queue = asyncio.Queue()
+        # A job still 'running' was interrupted by a process that died. It runs
+        # again (results are only stored on completion, so that is safe)
+        # unless it has used up its attempts: then it may be what killed it.
+        for row in self._store.query("SELECT * FROM jobs WHERE status = 'running'"):
+            job = _record(row)
+            if job.attempts >= self._max_attempts:
+                crash = ModelCrashedError(
+                    f"the job was interrupted {job.attempts} times by a crash of the server "
+                    "or of its model; it is not run again",
+                    {"attempts": job.attempts},
+                )
+                self._finish(job, "failed", None, error_body(crash))
         with self._store.transaction() as tx:
-            # A job that was running when the process died runs again: results
-            # are only stored on completion, so running it twice is safe.
             tx.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'")
         for row in self._store.query(
             "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at"
@@ -184,18 +202,37 @@ class JobService:
             "WHERE id = ?",
             (utc_timestamp(), job_id),
         )
+        attempts = job.attempts + 1
         try:
             result = await handler(job.payload, job.owner)
+        except ModelCrashedError as exc:
+            if attempts < self._max_attempts:
+                log.warning("job %s: its model crashed (attempt %d); retrying", job_id, attempts)
+                self._requeue(job_id, uncount=False)
+                return
+            details = {**exc.details, "attempts": attempts}
+            self._finish(job, "failed", None, error_body(ModelCrashedError(exc.message, details)))
         except EngineError as exc:
             self._finish(job, "failed", None, error_body(exc))
         except asyncio.CancelledError:
-            raise  # shutting down: the job stays 'running' and is re-queued at start
+            # Shutting down: not the job's fault, so the run does not count.
+            with contextlib.suppress(Exception):
+                self._requeue(job_id, uncount=True)
+            raise
         except Exception as exc:
             log.exception("job %s failed", job_id)
             failure = EngineError(f"job failed: {type(exc).__name__}")
             self._finish(job, "failed", None, error_body(failure))
         else:
             self._finish(job, "completed", result, None)
+
+    def _requeue(self, job_id: str, *, uncount: bool) -> None:
+        self._store.execute(
+            "UPDATE jobs SET status = 'queued', attempts = attempts - ? WHERE id = ?",
+            (1 if uncount else 0, job_id),
+        )
+        if not uncount and self._queue is not None:
+            self._queue.put_nowait(job_id)
 
     def _finish(
         self,

@@ -1,0 +1,106 @@
+"""Poison jobs: a job that keeps crashing what runs it ends failed instead of looping.
+
+The job service runs on a real SQLite store with a handler of its own kind;
+no model is needed to decide what happens to a crashing job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ModelCrashedError
+from engine.events import EngineEvent
+from services.events import StateEventBus
+from services.jobs import JobRecord, JobService
+from services.store import Store
+
+OWNER = "key:owner"
+
+
+def service(tmp_path: Path, events: list[EngineEvent]) -> JobService:
+    bus = StateEventBus()
+    bus.subscribe(lambda event, tx: events.append(event))
+    return JobService(Store(tmp_path / "jobs.sqlite3"), bus, concurrency=1, max_attempts=3)
+
+
+async def finished(jobs: JobService, job_id: str) -> JobRecord:
+    for _ in range(500):
+        job = jobs.get(job_id, OWNER)
+        if job.status in ("completed", "failed"):
+            return job
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+async def test_a_job_whose_model_keeps_crashing_fails_after_its_attempts(tmp_path: Path) -> None:
+    events: list[EngineEvent] = []
+    jobs = service(tmp_path, events)
+    runs: list[int] = []
+
+    async def crashing(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        runs.append(1)
+        raise ModelCrashedError("the model's runner died (signal 6)")
+
+    jobs.register("poison", crashing)
+    accepted = await jobs.submit("poison", {}, OWNER)
+    job = await finished(jobs, accepted.id)
+    await jobs.stop()
+    assert len(runs) == 3
+    assert job.status == "failed" and job.attempts == 3
+    assert job.error is not None and job.error["code"] == "MODEL_CRASHED"
+    assert job.error["details"]["attempts"] == 3
+    completed = [e for e in events if e.type == "job_completed"]
+    assert len(completed) == 1 and completed[0].data["status"] == "failed"
+
+
+async def test_a_job_that_crashed_the_server_is_not_run_again_forever(tmp_path: Path) -> None:
+    """Rows left 'running' by processes that died: re-run until the attempts are spent."""
+    events: list[EngineEvent] = []
+    jobs = service(tmp_path, events)
+    runs: list[str] = []
+
+    async def handler(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        runs.append(payload["name"])
+        return {"ok": True}
+
+    jobs.register("work", handler)
+    store = Store(tmp_path / "jobs.sqlite3")
+    for name, attempts in (("spent", 3), ("retry", 1)):
+        store.execute(
+            "INSERT INTO jobs (id, kind, owner, status, payload, attempts, created_at) "
+            "VALUES (?, 'work', ?, 'running', ?, ?, '2026-12-01T00:00:00Z')",
+            (f"job_{name}", OWNER, json.dumps({"name": name}), attempts),
+        )
+    store.close()
+    await jobs.start()
+    spent = await finished(jobs, "job_spent")
+    retried = await finished(jobs, "job_retry")
+    await jobs.stop()
+    assert spent.status == "failed" and spent.error is not None
+    assert spent.error["code"] == "MODEL_CRASHED"
+    assert retried.status == "completed" and retried.attempts == 2
+    assert runs == ["retry"]
+    assert [e.data["job_id"] for e in events if e.type == "job_completed"] == [
+        "job_spent",
+        "job_retry",
+    ]
+
+
+async def test_a_graceful_stop_does_not_count_as_an_attempt(tmp_path: Path) -> None:
+    jobs = service(tmp_path, [])
+    started = asyncio.Event()
+
+    async def slow(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        started.set()
+        await asyncio.sleep(60)
+        return {}
+
+    jobs.register("slow", slow)
+    accepted = await jobs.submit("slow", {}, OWNER)
+    await asyncio.wait_for(started.wait(), 10)
+    await jobs.stop()
+    job = jobs.get(accepted.id, OWNER)
+    assert job.status == "queued" and job.attempts == 0
