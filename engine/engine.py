@@ -28,11 +28,12 @@ from engine.completion.pipeline import (
     distinct,
     finish_completion,
 )
-from engine.completion.prompts import FimPrompt, TextPrompt
+from engine.completion.prompts import MAX_CHARS_PER_TOKEN, FimPrompt, TextPrompt
 from engine.completion.speculation import Speculator
 from engine.config import Settings
 from engine.documents import DocumentStore
 from engine.errors import (
+    ContextLengthExceededError,
     EngineError,
     InvalidRequestError,
     ModelLoadingError,
@@ -531,6 +532,13 @@ class Engine:
             info = self.registry.view(model_id).info
             assert info is not None
             prompt, style = build_codegen_prompt(request, info, spec.type == "chat")
+            limit = info.n_ctx * MAX_CHARS_PER_TOKEN
+            if len(prompt.text) > limit:  # refused before the tokenizer spends time on it
+                raise ContextLengthExceededError(
+                    "context.existing_code",
+                    f"the prompt is {len(prompt.text)} characters; at most {limit} fit "
+                    f"the model's context of {info.n_ctx} tokens",
+                )
             generation = await self.run(
                 model_id,
                 prompt,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from engine import languages
 from engine.completion.postprocess import postprocess_completion
-from engine.completion.prompts import ContextBlock, FimPrompt, split_at_cursor
+from engine.completion.prompts import ContextBlock, FimPrompt, check_cursor_line, split_at_cursor
 from engine.errors import InvalidRequestError
 from engine.runtime.messages import BlockStop, GenerationResult, Priority, SamplingParams
 from engine.syntax import CompletionContext
@@ -107,6 +107,7 @@ def build_prompt(
     that live in other open documents.
     """
     prefix, line_prefix, suffix = split_at_cursor(request.code, request.cursor)
+    check_cursor_line(line_prefix, budget_tokens)  # here, before the worker tokenizes it
     return FimPrompt(
         prefix=prefix,
         line_prefix=line_prefix,

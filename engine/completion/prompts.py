@@ -117,6 +117,11 @@ class BuiltPrompt:
     suffix_tokens: int
 
 
+# Few tokens are longer than this many characters: text longer than its
+# token budget times this is refused (or cut) before it is tokenized at all,
+# since llama.cpp's tokenizer can be quadratic on long runs of some inputs.
+MAX_CHARS_PER_TOKEN = 8
+
 # The prefix window starts on a line whose number is a multiple of this, so
 # that it stays put while the user types and moves in large steps (one chunk
 # at a time) when the cursor outgrows it: a moved window invalidates the
@@ -217,6 +222,7 @@ def build_fim_prompt(
     prefix what the suffix leaves, and snippets whatever is left after that.
     The prefix window starts on an anchor line (see :func:`_anchored_tail`).
     """
+    check_cursor_line(prompt.line_prefix, prompt.budget_tokens)
     line_tokens = tokenize(prompt.line_prefix) if prompt.line_prefix else []
     budget = prompt.budget_tokens - 4
     if len(line_tokens) > budget:
@@ -227,7 +233,7 @@ def build_fim_prompt(
         )
     line_reserve = prompt.budget_tokens // 8
     window_budget = budget - max(line_reserve, len(line_tokens))
-    char_cap = max(256, prompt.budget_tokens * 8)
+    char_cap = max(256, prompt.budget_tokens * MAX_CHARS_PER_TOKEN)
     use_fim = fim.supports_fim
     suffix_text, suffix_tokens = (
         _head_lines(tokenize, prompt.suffix[:char_cap], window_budget // 4) if use_fim else ("", [])
@@ -259,6 +265,18 @@ def build_fim_prompt(
         body = [fim.prefix, *snippet_tokens, *prefix_tokens, fim.suffix, *suffix_tokens]
     tokens = head + body + [fim.middle] + line_tokens
     return BuiltPrompt(tokens, True, used, len(prefix_tokens), len(suffix_tokens))
+
+
+def check_cursor_line(line_prefix: str, budget_tokens: int) -> None:
+    """Refuse a cursor line that cannot fit the budget, without tokenizing it."""
+    limit = budget_tokens * MAX_CHARS_PER_TOKEN
+    if len(line_prefix) > limit:
+        raise ContextLengthExceededError(
+            "context.code",
+            f"the line at the cursor is {len(line_prefix)} characters long before the cursor; "
+            f"at most {limit} fit the prompt budget",
+            budget_tokens=budget_tokens,
+        )
 
 
 def split_at_cursor(code: str, cursor: int) -> tuple[str, str, str]:

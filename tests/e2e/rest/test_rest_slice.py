@@ -463,3 +463,24 @@ async def test_wire_types_are_strict(client: httpx.AsyncClient, field: str, valu
     body[section] = {name: value}
     response = await client.post(f"{BASE}/inference/completion", json=body)
     assert_envelope(response, 422, "VALIDATION_ERROR")
+
+
+async def test_huge_text_is_refused_before_it_is_tokenized(client: httpx.AsyncClient) -> None:
+    """A 120 KB cursor line, or existing code far past the context: 400 by characters."""
+    line = "value = value + 1; " * 6400
+    completion = await client.post(
+        f"{BASE}/inference/completion",
+        json={"model_id": "tiny-qwen", "context": {"code": line}},
+    )
+    error = assert_envelope(completion, 400, "CONTEXT_LENGTH_EXCEEDED")
+    assert "characters" in error["message"]
+    generation = await client.post(
+        f"{BASE}/inference/generation",
+        json={
+            "model_id": "tiny-qwen",
+            "prompt": "add a docstring",
+            "context": {"existing_code": "x = 1\n" * 40_000},
+        },
+    )
+    error = assert_envelope(generation, 400, "CONTEXT_LENGTH_EXCEEDED")
+    assert error["details"]["field"] == "context.existing_code"
