@@ -1,0 +1,508 @@
+"""The worker's scheduling policy, on fake token lists: no llama.cpp, no threads, no sleeps.
+
+A tiny fake executor stands in for the worker: it "decodes" what each step
+plan asks for, records it in the slot table, and samples token 7 wherever a
+sequence's pending tokens were all fed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.completion.prompts import BuiltPrompt
+from engine.errors import (
+    ContextLengthExceededError,
+    EngineError,
+    InferenceFailedError,
+    InferenceTimeoutError,
+    QueueFullError,
+    RequestCancelledError,
+)
+from engine.runtime.messages import (
+    GenerationRequest,
+    Priority,
+    SamplingParams,
+    WorkerEvent,
+)
+from engine.runtime.scheduler import SHARE_MIN_TOKENS, Admission, Scheduler
+from engine.runtime.slots import Running, common_prefix
+
+SAMPLED = 7
+
+
+class NullSink:
+    """Events go nowhere: the scheduler never emits."""
+
+    def emit(self, event: WorkerEvent) -> None:
+        """Drop the event."""
+
+
+def req(
+    request_id: str,
+    tokens: list[int] | None = None,
+    priority: Priority = Priority.NORMAL,
+    max_tokens: int = 8,
+    group: str | None = None,
+    deadline: float | None = None,
+) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=tokens if tokens is not None else [1, 2, 3],
+        params=SamplingParams(max_tokens=max_tokens),
+        sink=NullSink(),
+        priority=priority,
+        group=group,
+        deadline=deadline,
+        request_id=request_id,
+    )
+
+
+def prepare(request: GenerationRequest) -> BuiltPrompt:
+    assert isinstance(request.prompt, list)  # these tests queue token lists only
+    tokens = [int(t) for t in request.prompt]
+    return BuiltPrompt(tokens, False, 0, len(tokens), 0)
+
+
+def scheduler(
+    n_slots: int = 4, n_ctx: int = 4096, batch: int = 512, max_queue: int = 64
+) -> Scheduler:
+    return Scheduler(n_slots, n_ctx, batch, max_queue, prepare, model_id="fake")
+
+
+def admit_all(
+    s: Scheduler, now: float = 0.0
+) -> tuple[list[Admission], list[tuple[str, EngineError]]]:
+    """Ask for admissions until none starts, as the worker does."""
+    admitted: list[Admission] = []
+    rejected: list[tuple[str, EngineError]] = []
+    while True:
+        plan = s.admit(now)
+        rejected += [(r.request_id, error) for r, error in plan.rejected]
+        if plan.admission is None:
+            return admitted, rejected
+        admitted.append(plan.admission)
+
+
+def ids(admissions: list[Admission]) -> list[str]:
+    return [a.seq.request.request_id for a in admissions]
+
+
+def step(s: Scheduler) -> list[tuple[str, int]]:
+    """Execute one step plan: decode the planned tokens, sample where a sequence was fed."""
+    plan = s.plan_step()
+    for seq, added in plan:
+        last = added == len(seq.pending)
+        s.slots.advance(seq, added)
+        if last:
+            s.slots.sampled(seq, SAMPLED)
+    return [(seq.request.request_id, added) for seq, added in plan]
+
+
+def running(s: Scheduler, request_id: str) -> Running:
+    return next(r for r in s.slots.running() if r.request.request_id == request_id)
+
+
+def finish(s: Scheduler, request_id: str, now: float = 1.0) -> None:
+    s.slots.release(running(s, request_id), now)
+
+
+def tokens(start: int, n: int) -> list[int]:
+    return list(range(start, start + n))
+
+
+# -- priorities and ordering --------------------------------------------------
+
+
+def test_classes_are_admitted_in_priority_order_and_fifo_within_a_class() -> None:
+    s = scheduler(n_slots=1)
+    s.add(req("running", priority=Priority.BATCH), 0.0)
+    assert ids(admit_all(s)[0]) == ["running"]
+    for name, priority in [
+        ("batch1", Priority.BATCH),
+        ("normal1", Priority.NORMAL),
+        ("batch2", Priority.BATCH),
+        ("speculative1", Priority.SPECULATIVE),
+        ("normal2", Priority.NORMAL),
+        ("speculative2", Priority.SPECULATIVE),
+    ]:
+        s.add(req(name, priority=priority), 0.0)
+    assert admit_all(s)[0] == []  # the only slot is busy
+    order = ["running"]
+    while s.queue_length:
+        finish(s, order[-1])
+        admitted, rejected = admit_all(s)
+        assert not rejected
+        order += ids(admitted)
+    assert order == [
+        "running",
+        "speculative1",
+        "speculative2",
+        "normal1",
+        "normal2",
+        "batch1",
+        "batch2",
+    ]
+
+
+def test_a_keystroke_is_admitted_before_earlier_background_work() -> None:
+    s = scheduler(n_slots=2)
+    s.add(req("busy", priority=Priority.INTERACTIVE), 0.0)
+    s.add(req("busy2", priority=Priority.INTERACTIVE), 0.0)
+    assert len(admit_all(s)[0]) == 2
+    for i in range(3):
+        s.add(req(f"queued{i}", priority=Priority.BATCH), 0.0)
+    s.add(req("keystroke", priority=Priority.INTERACTIVE), 0.0)
+    finish(s, "busy")
+    assert ids(admit_all(s)[0]) == ["keystroke"]
+
+
+# -- the reserved editor slot -------------------------------------------------
+
+
+def test_background_work_leaves_one_slot_for_the_editor() -> None:
+    s = scheduler(n_slots=4)
+    assert s.reserved_slots == 1
+    for i in range(5):
+        s.add(req(f"batch{i}", tokens(100 * i, 4), Priority.BATCH), 0.0)
+    admitted, _ = admit_all(s)
+    assert ids(admitted) == ["batch0", "batch1", "batch2"]
+    s.add(req("normal", tokens(900, 4), Priority.NORMAL), 0.0)
+    assert admit_all(s) == ([], [])
+    assert s.queue_length == 3 and s.slots.n_running == 3
+    # The keystroke takes the reserved slot at once, ahead of the queued work.
+    s.add(req("keystroke", tokens(50, 4), Priority.INTERACTIVE), 0.0)
+    assert ids(admit_all(s)[0]) == ["keystroke"]
+    # While the keystroke runs, the slot a batch request frees is the reserved one.
+    finish(s, "batch0")
+    assert admit_all(s) == ([], [])
+    # Then the queue moves on by priority.
+    finish(s, "keystroke")
+    assert ids(admit_all(s)[0]) == ["normal"]
+
+
+def test_speculative_work_may_use_the_reserved_slot() -> None:
+    # Only NORMAL and BATCH keep off it: a keystroke pre-empts speculation anyway.
+    s = scheduler(n_slots=2)
+    s.add(req("batch", priority=Priority.BATCH), 0.0)
+    assert ids(admit_all(s)[0]) == ["batch"]
+    s.add(req("normal", [4, 5], priority=Priority.NORMAL), 0.0)
+    assert ids(admit_all(s)[0]) == []
+    s.add(req("speculative", [5, 6], priority=Priority.SPECULATIVE), 0.0)
+    assert ids(admit_all(s)[0]) == ["speculative"]
+    assert s.queue_length == 1
+
+
+def test_a_single_slot_is_never_reserved() -> None:
+    s = scheduler(n_slots=1)
+    assert s.reserved_slots == 0
+    s.add(req("batch", priority=Priority.BATCH), 0.0)
+    assert ids(admit_all(s)[0]) == ["batch"]
+
+
+# -- pre-emption, supersession, cancellation ----------------------------------
+
+
+def test_a_keystroke_preempts_speculative_work_queued_and_running() -> None:
+    s = scheduler(n_slots=4)
+    s.add(req("spec-running", [1, 2], Priority.SPECULATIVE), 0.0)
+    s.add(req("normal-running", [3, 4], Priority.NORMAL), 0.0)
+    assert len(admit_all(s)[0]) == 2
+    step(s)
+    s.add(req("spec-queued", [5, 6], Priority.SPECULATIVE), 0.0)
+    s.add(req("keystroke", [8, 9], Priority.INTERACTIVE), 0.0)
+    stopped = s.interrupted(0.0)
+    assert [(seq.request.request_id, type(error)) for seq, error in stopped] == [
+        ("spec-running", RequestCancelledError)
+    ]
+    assert "pre-empted" in stopped[0][1].message
+    finish(s, "spec-running")
+    admitted, rejected = admit_all(s)
+    assert ids(admitted) == ["keystroke"]
+    assert [(name, type(error)) for name, error in rejected] == [
+        ("spec-queued", RequestCancelledError)
+    ]
+
+
+def test_a_newer_request_of_a_group_supersedes_the_older_ones() -> None:
+    s = scheduler(n_slots=1)
+    s.add(req("old-running", group="doc"), 0.0)
+    admit_all(s)
+    s.add(req("old-queued", group="doc"), 0.0)
+    s.add(req("other", group="elsewhere"), 0.0)
+    s.add(req("new", group="doc"), 0.0)
+    stopped = s.interrupted(0.0)
+    assert [seq.request.request_id for seq, _ in stopped] == ["old-running"]
+    assert "superseded" in stopped[0][1].message
+    finish(s, "old-running")
+    admitted, rejected = admit_all(s)
+    assert [name for name, _ in rejected] == ["old-queued"]
+    assert ids(admitted) == ["other"]
+
+
+def test_cancel_drops_queued_requests_and_interrupts_running_ones() -> None:
+    s = scheduler(n_slots=1)
+    s.add(req("running"), 0.0)
+    admit_all(s)
+    s.add(req("queued"), 0.0)
+    reason = RequestCancelledError("client went away")
+    s.cancel("running", reason)
+    s.cancel("queued", reason)
+    assert s.interrupted(0.0) == [(running(s, "running"), reason)]
+    assert s.interrupted(0.0) == []  # reported once
+    finish(s, "running")
+    assert admit_all(s) == ([], [("queued", reason)])
+
+
+def test_cancellations_of_finished_requests_are_forgotten() -> None:
+    s = scheduler()
+    s.cancel("long-gone", RequestCancelledError("late"))
+    s.interrupted(0.0)
+    # An unrelated request that happens to reuse the id is not affected.
+    s.add(req("long-gone"), 0.0)
+    admitted, rejected = admit_all(s)
+    assert ids(admitted) == ["long-gone"] and not rejected
+
+
+def test_deadlines_time_out_queued_and_running_requests() -> None:
+    s = scheduler(n_slots=1)
+    s.add(req("running", deadline=5.0), 0.0)
+    admit_all(s)
+    step(s)
+    step(s)
+    s.add(req("queued", deadline=3.0), 0.0)
+    s.add(req("patient"), 0.0)
+    assert s.next_deadline() == 3.0
+    assert s.interrupted(4.0) == []
+    [(seq, error)] = s.interrupted(5.0)
+    assert seq.request.request_id == "running"
+    assert isinstance(error, InferenceTimeoutError)
+    assert error.details["generated_tokens"] == 2
+    finish(s, "running")
+    admitted, rejected = admit_all(s, now=5.0)
+    assert [(name, type(e)) for name, e in rejected] == [("queued", InferenceTimeoutError)]
+    assert ids(admitted) == ["patient"]
+    assert s.next_deadline() is None
+
+
+# -- slot choice by shared prefix ---------------------------------------------
+
+
+def test_a_request_takes_the_free_slot_sharing_the_longest_prefix() -> None:
+    s = scheduler(n_slots=4)
+    table = s.slots.slots
+    table[0].cached = [1, 2, 3]
+    table[1].cached = [1, 2, 3, 4, 5, 6]
+    table[2].cached = [9, 9]
+    s.add(req("typing", [1, 2, 3, 4, 5, 7, 8], Priority.INTERACTIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    seq = admission.seq
+    assert seq.seq_id == 1 and admission.donor is None
+    assert admission.reuse == seq.n_past == 5
+    assert seq.pending == [7, 8]
+    assert table[1].cached == [1, 2, 3, 4, 5]  # the changed tail is dropped
+
+
+def test_an_identical_prompt_rereads_only_its_last_token() -> None:
+    s = scheduler(n_slots=2)
+    s.slots.slots[1].cached = [1, 2, 3, 4, 5, 6]
+    s.add(req("again", [1, 2, 3, 4], Priority.INTERACTIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    # The last prompt token is decoded again: its logits give the first sample.
+    assert admission.seq.seq_id == 1 and admission.reuse == 3
+    assert admission.seq.pending == [4]
+
+
+def test_ties_go_to_the_least_recently_used_slot() -> None:
+    s = scheduler(n_slots=3)
+    for slot, used in zip(s.slots.slots, (3.0, 1.0, 2.0), strict=True):
+        slot.last_used = used
+    s.add(req("a", [5, 6], Priority.INTERACTIVE), 0.0)
+    assert admit_all(s)[0][0].seq.seq_id == 1
+
+
+def test_a_prompt_held_by_another_slot_is_copied_from_it() -> None:
+    prompt = tokens(1, 40)
+    s = scheduler(n_slots=4)
+    s.add(req("first", prompt, Priority.INTERACTIVE), 0.0)
+    [first] = admit_all(s)[0]
+    assert first.reuse == 0
+    assert step(s) == [("first", 40)]
+    s.add(req("alternative", prompt, Priority.INTERACTIVE), 0.0)
+    [second] = admit_all(s)[0]
+    assert second.seq.seq_id != first.seq.seq_id
+    assert second.donor == first.seq.seq_id
+    assert second.reuse == 39 and second.seq.pending == [40]
+
+
+def test_a_request_waits_for_a_running_reader_of_its_prompt() -> None:
+    prompt = tokens(1, SHARE_MIN_TOKENS + 8)
+    s = scheduler(n_slots=4)
+    s.add(req("first", prompt, Priority.INTERACTIVE), 0.0)
+    s.add(req("alternative", prompt, Priority.INTERACTIVE), 0.0)
+    assert ids(admit_all(s)[0]) == ["first"]  # the copy waits for the prompt's cells
+    assert s.queue_length == 1
+    step(s)
+    [second] = admit_all(s)[0]
+    assert second.donor == running(s, "first").seq_id
+    assert second.reuse == len(prompt) - 1
+
+
+def test_a_short_shared_prompt_is_not_worth_waiting_for() -> None:
+    prompt = tokens(1, SHARE_MIN_TOKENS - 1)
+    s = scheduler(n_slots=4)
+    s.add(req("first", prompt, Priority.INTERACTIVE), 0.0)
+    s.add(req("second", prompt, Priority.INTERACTIVE), 0.0)
+    admitted, _ = admit_all(s)
+    assert ids(admitted) == ["first", "second"]
+    assert admitted[1].donor is None  # nothing is decoded yet to copy
+
+
+def test_a_cache_that_cannot_keep_a_prefix_is_rewound() -> None:
+    s = scheduler(n_slots=2)
+    s.slots.slots[0].cached = [1, 2, 3, 9]
+    s.add(req("a", [1, 2, 3, 4], Priority.INTERACTIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    assert admission.reuse == 3
+    s.slots.rewind(admission.seq)  # what the worker does when seq_rm fails
+    assert admission.seq.pending == [1, 2, 3, 4] and admission.seq.n_past == 0
+    assert s.slots.slots[0].cached == []
+    assert step(s) == [("a", 4)]
+    assert s.slots.slots[0].cached == [1, 2, 3, 4]
+
+
+def test_common_prefix() -> None:
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
+
+
+# -- admission limits ---------------------------------------------------------
+
+
+def test_the_queue_is_bounded() -> None:
+    s = scheduler(n_slots=1, max_queue=2)
+    s.add(req("a"), 0.0)
+    s.add(req("b"), 0.0)
+    with pytest.raises(QueueFullError) as caught:
+        s.add(req("c"), 0.0)
+    assert caught.value.details == {"queue_length": 2, "max_queue": 2}
+    assert "model 'fake'" in caught.value.message
+    admit_all(s)
+    s.add(req("c"), 0.0)  # room again once one started
+
+
+def test_no_more_requests_run_than_there_are_slots() -> None:
+    s = scheduler(n_slots=2)
+    for name in "abc":
+        s.add(req(name, priority=Priority.INTERACTIVE), 0.0)
+    assert ids(admit_all(s)[0]) == ["a", "b"]
+    assert admit_all(s)[0] == []
+    assert s.slots.n_running == 2 and s.queue_length == 1
+    finish(s, "a")
+    assert ids(admit_all(s)[0]) == ["c"]
+
+
+def test_prompts_that_cannot_fit_the_context_are_refused() -> None:
+    s = scheduler(n_ctx=64)
+    s.add(req("too-long", tokens(1, 60), max_tokens=8), 0.0)
+    s.add(req("empty", []), 0.0)
+    s.add(req("fits", tokens(1, 50), max_tokens=8), 0.0)
+    admitted, rejected = admit_all(s)
+    assert ids(admitted) == ["fits"]
+    assert [(name, type(e)) for name, e in rejected] == [
+        ("too-long", ContextLengthExceededError),
+        ("empty", ContextLengthExceededError),
+    ]
+
+
+def test_a_failing_prompt_build_fails_only_that_request() -> None:
+    calls: list[str] = []
+
+    def flaky(request: GenerationRequest) -> BuiltPrompt:
+        calls.append(request.request_id)
+        if request.request_id == "broken":
+            raise ValueError("tokenizer bug")
+        return prepare(request)
+
+    s = Scheduler(2, 4096, 512, 64, flaky)
+    s.add(req("keystroke", priority=Priority.INTERACTIVE), 0.0)
+    admit_all(s)
+    s.add(req("broken"), 0.0)
+    s.add(req("waits"), 0.0)
+    admitted, rejected = admit_all(s)
+    assert [(name, type(e)) for name, e in rejected] == [("broken", InferenceFailedError)]
+    assert admitted == []  # "waits" is NORMAL: the only free slot is the reserved one
+    admit_all(s)
+    # Its prompt is built once, however many admissions it waits through.
+    assert calls == ["keystroke", "broken", "waits"]
+
+
+def test_idle_caches_are_evicted_least_recently_used_first() -> None:
+    s = scheduler(n_slots=3, n_ctx=100)
+    table = s.slots.slots
+    table[1].cached, table[1].last_used = tokens(500, 30), 1.0
+    table[2].cached, table[2].last_used = tokens(600, 30), 2.0
+    s.add(req("big", tokens(1, 50), max_tokens=10), 3.0)
+    plan = s.admit(3.0)
+    assert plan.evict == [1]
+    assert plan.admission is not None and plan.admission.seq.seq_id == 0
+    assert table[1].cached == [] and len(table[2].cached) == 30
+
+
+def test_a_request_waits_while_running_sequences_hold_the_kv_cache() -> None:
+    s = scheduler(n_slots=3, n_ctx=100)
+    s.add(req("holder", tokens(1, 10), max_tokens=70), 0.0)
+    admit_all(s)
+    s.slots.slots[2].cached = tokens(300, 5)
+    s.add(req("next", tokens(50, 20), max_tokens=10), 0.0)
+    plan = s.admit(0.0)
+    assert plan.admission is None and plan.evict == [2]  # evicted, still not enough
+    assert s.queue_length == 1
+    finish(s, "holder")
+    assert ids(admit_all(s)[0]) == ["next"]
+
+
+# -- step composition ---------------------------------------------------------
+
+
+def test_a_keystroke_runs_alone_for_its_steps() -> None:
+    s = scheduler(n_slots=4)
+    s.add(req("batch", [1, 2, 3], Priority.BATCH, max_tokens=100), 0.0)
+    admit_all(s)
+    assert step(s) == [("batch", 3)]
+    assert step(s) == [("batch", 1)]
+    s.add(req("keystroke", [4, 5], Priority.INTERACTIVE), 0.0)
+    admit_all(s)
+    assert step(s) == [("keystroke", 2)]
+    assert step(s) == [("keystroke", 1)]
+    finish(s, "keystroke")
+    assert step(s) == [("batch", 1)]
+
+
+def test_generating_sequences_go_first_then_prompts_by_priority_within_the_batch() -> None:
+    s = scheduler(n_slots=4, batch=8)
+    s.add(req("generating", [1], Priority.NORMAL), 0.0)
+    admit_all(s)
+    step(s)
+    s.add(req("batch", tokens(100, 6), Priority.BATCH), 0.0)
+    s.add(req("speculative", tokens(200, 10), Priority.SPECULATIVE), 0.0)
+    admit_all(s)
+    # One token for the generator, then the speculative prompt (higher priority)
+    # takes the rest of the batch; the batch prompt waits for room.
+    assert step(s) == [("generating", 1), ("speculative", 7)]
+    assert step(s) == [("generating", 1), ("speculative", 3), ("batch", 4)]
+    assert step(s) == [("generating", 1), ("speculative", 1), ("batch", 2)]
+    assert step(s) == [("generating", 1), ("speculative", 1), ("batch", 1)]
+
+
+def test_slots_keep_their_tokens_after_a_request_ends() -> None:
+    s = scheduler(n_slots=1)
+    s.add(req("a", [1, 2, 3]), 0.0)
+    [admission] = admit_all(s)[0]
+    step(s)
+    step(s)
+    assert s.slots.slots[0].cached == [1, 2, 3, SAMPLED]
+    s.slots.release(admission.seq, 9.0)
+    assert s.slots.n_running == 0
+    assert s.slots.slots[0].last_used == 9.0
+    assert s.slots.slots[0].cached == [1, 2, 3, SAMPLED]
+    assert s.slots.kv_in_use() == 4
