@@ -1,14 +1,16 @@
-"""The model worker: one thread that owns a model and schedules its decoding.
+"""The model worker: one thread that owns a model and executes its schedule.
 
-The worker is a small continuous-batching scheduler over llama.cpp's low-level
+The worker is a small continuous-batching engine over llama.cpp's low-level
 API. Each request occupies one sequence slot of a shared context; every step
 builds one ``llama_batch`` with the next token of each generating sequence
 plus chunks of prompts being read, runs one ``llama_decode``, and samples each
 sequence with its own sampler chain. Requests join and leave between steps.
 
-Slots remember which tokens their part of the KV cache holds. A new request
-takes the free slot whose cached tokens share the longest prefix with its
-prompt, so a keystroke re-reads only the changed tail of the prompt.
+What to run is decided by :class:`~engine.runtime.scheduler.Scheduler` (which
+requests start in which slots reusing which cached tokens, which stop, what
+each step decodes); this module executes those plans with llama.cpp and
+reports the outcome back to the scheduler's slot table. Detokenization and
+stop conditions live in :mod:`engine.runtime.text_stream`.
 
 Everything crossing the boundary is a message (see :mod:`engine.runtime.messages`);
 cancellation is a flag checked between decode steps.
@@ -16,18 +18,14 @@ cancellation is a flag checked between decode steps.
 
 from __future__ import annotations
 
-import codecs
-import heapq
-import itertools
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from engine.completion.postprocess import should_stop
 from engine.completion.prompts import (
     FAMILY_ORDER,
     BuiltPrompt,
@@ -38,12 +36,9 @@ from engine.completion.prompts import (
     detect_family,
 )
 from engine.errors import (
-    ContextLengthExceededError,
     EngineError,
     InferenceFailedError,
-    InferenceTimeoutError,
     ModelLoadFailedError,
-    QueueFullError,
     RequestCancelledError,
 )
 from engine.runtime.llama_backend import (
@@ -59,15 +54,13 @@ from engine.runtime.messages import (
     FinishReason,
     GenerationRequest,
     GenerationResult,
-    Priority,
     TokenEvent,
 )
+from engine.runtime.scheduler import Admission, Scheduler
+from engine.runtime.slots import Running
+from engine.runtime.text_stream import TextStream
 
 log = logging.getLogger(__name__)
-
-# A request waits for a running one to finish reading a prompt when it shares
-# at least this many more tokens with it than with any cache it could use now.
-_SHARE_MIN_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -101,48 +94,19 @@ class ModelInfo:
     eos_text: str = ""
 
 
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """How many trailing characters might be the start of a stop sequence."""
-    hold = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), hold, -1):
-            if text.endswith(stop[:k]):
-                hold = k
-                break
-    return hold
-
-
-@dataclass
+@dataclass(eq=False, slots=True)
 class _Job:
-    """An admitted request and its decoding state."""
+    """What the worker keeps for a running request besides its scheduled sequence."""
 
-    request: GenerationRequest
+    seq: Running
     sampler: Sampler
     prompt: BuiltPrompt
+    output: TextStream
     submitted: float
     admitted: float
-    pending: list[int]  # tokens still to be decoded for this sequence
-    n_past: int  # position of the next token in the sequence
     cached_prompt_tokens: int
-    reserved: int  # KV cells this job may grow to
-    generated: list[int] = field(default_factory=list)
-    text: str = ""
-    emitted: int = 0
     logprob_sum: float = 0.0
     first_token_at: float | None = None
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
-    )
-
-
-@dataclass
-class _Slot:
-    """One sequence id of the shared context and the tokens its cache holds."""
-
-    seq_id: int
-    cached: list[int] = field(default_factory=list)
-    job: _Job | None = None
-    last_used: float = 0.0
 
 
 class ModelWorker:
@@ -158,22 +122,26 @@ class ModelWorker:
         self.config = config
         self._on_progress = on_progress
         self._lock = threading.Condition()
-        self._queue: list[tuple[int, int, float, GenerationRequest]] = []
-        self._order = itertools.count()
-        self._cancelled: dict[str, EngineError] = {}
+        context = config.context
+        # Sized from the configuration until the context reports its real sizes.
+        self._scheduler = Scheduler(
+            n_slots=context.n_seq_max,
+            n_ctx=context.n_ctx,
+            batch_capacity=context.n_batch,
+            max_queue=config.max_queue,
+            prepare=self._build_prompt,
+            model_id=model_id,
+        )
+        self._slots = self._scheduler.slots
+        self._jobs: list[_Job | None] = [None] * context.n_seq_max  # by sequence id
         self._stopping = False
         self._load_deadline: float | None = None
         self._loaded = threading.Event()
         self._load_error: EngineError | None = None
         self._thread: threading.Thread | None = None
-        self._slots: list[_Slot] = []
         self._model: LlamaModel | None = None
         self._ctx: LlamaContext | None = None
         self.info: ModelInfo | None = None
-        self._busy = 0
-        self._built: dict[str, BuiltPrompt] = {}
-        # One slot stays free for interactive work when there are several.
-        self._reserved_slots = 1 if config.context.n_seq_max > 1 else 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -206,56 +174,25 @@ class ModelWorker:
         with self._lock:
             if self._stopping:
                 raise ModelLoadFailedError(f"model '{self.model_id}' is unloading")
-            if len(self._queue) >= self.config.max_queue:
-                raise QueueFullError(
-                    f"model '{self.model_id}' has {len(self._queue)} queued requests",
-                    {"queue_length": len(self._queue), "max_queue": self.config.max_queue},
-                )
-            if request.group is not None:
-                self._supersede_locked(request.group)
-            if request.priority == Priority.INTERACTIVE:
-                self._preempt_speculation_locked()
-            heapq.heappush(
-                self._queue,
-                (int(request.priority), next(self._order), time.monotonic(), request),
-            )
+            self._scheduler.add(request, time.monotonic())
             self._lock.notify_all()
 
     def cancel(self, request_id: str, reason: EngineError | None = None) -> None:
         """Stop a request between decode steps (or drop it from the queue)."""
         with self._lock:
-            self._cancelled[request_id] = reason or RequestCancelledError("request cancelled")
+            self._scheduler.cancel(request_id, reason or RequestCancelledError("request cancelled"))
             self._lock.notify_all()
-
-    def _preempt_speculation_locked(self) -> None:
-        """An editor keystroke cancels every speculative suggestion in progress."""
-        preempted = RequestCancelledError("speculative work pre-empted by a keystroke")
-        for _, _, _, queued in self._queue:
-            if queued.priority == Priority.SPECULATIVE:
-                self._cancelled[queued.request_id] = preempted
-        for slot in self._slots:
-            if slot.job is not None and slot.job.request.priority == Priority.SPECULATIVE:
-                self._cancelled[slot.job.request.request_id] = preempted
-
-    def _supersede_locked(self, group: str) -> None:
-        superseded = RequestCancelledError("superseded by a newer request for the same document")
-        for _, _, _, queued in self._queue:
-            if queued.group == group:
-                self._cancelled[queued.request_id] = superseded
-        for slot in self._slots:
-            if slot.job is not None and slot.job.request.group == group:
-                self._cancelled[slot.job.request.request_id] = superseded
 
     @property
     def queue_length(self) -> int:
         """Requests waiting for a slot."""
         with self._lock:
-            return len(self._queue)
+            return self._scheduler.queue_length
 
     @property
     def active_requests(self) -> int:
         """Requests currently decoding."""
-        return self._busy
+        return self._slots.n_running
 
     # -- the thread --------------------------------------------------------
 
@@ -293,7 +230,9 @@ class ModelWorker:
             family = detect_family(model.token_text, model.fim)
         self._model, self._ctx = model, ctx
         self._logprob = LogprobMeter(model.n_vocab)
-        self._slots = [_Slot(seq_id=i) for i in range(cfg.context.n_seq_max)]
+        with self._lock:
+            self._scheduler.n_ctx = ctx.n_ctx
+            self._scheduler.batch_capacity = ctx.batch.capacity
         self.info = ModelInfo(
             description=model.description,
             size_bytes=model.size_bytes,
@@ -333,7 +272,7 @@ class ModelWorker:
                 if self._stopping:
                     return
                 self._admit_locked()
-                if not any(slot.job for slot in self._slots):
+                if not self._slots.n_running:
                     self._lock.wait(timeout=self._next_timeout_locked())
                     continue
             try:
@@ -343,26 +282,25 @@ class ModelWorker:
                 # the worker: the model keeps serving the next ones.
                 log.exception("decode step failed for %s", self.model_id)
                 failure = InferenceFailedError(f"generation failed: {type(exc).__name__}")
-                for slot in self._slots:
-                    if slot.job is not None:
-                        self._fail(slot, failure, clear_cache=True)
+                for job in self._jobs:
+                    if job is not None:
+                        self._fail(job, failure, clear_cache=True)
 
     def _next_timeout_locked(self) -> float | None:
-        deadlines = [r.deadline for _, _, _, r in self._queue if r.deadline is not None]
-        if not deadlines:
+        deadline = self._scheduler.next_deadline()
+        if deadline is None:
             return None
-        return max(0.0, min(deadlines) - time.monotonic())
+        return max(0.0, deadline - time.monotonic())
 
     def _shutdown(self) -> None:
         unloading = ModelLoadFailedError(f"model '{self.model_id}' was unloaded")
         with self._lock:
-            queued = [entry[3] for entry in self._queue]
-            self._queue.clear()
+            queued = self._scheduler.drain()
         for request in queued:
             request.sink.emit(ErrorEvent(request.request_id, unloading))
-        for slot in self._slots:
-            if slot.job is not None:
-                self._fail(slot, unloading)
+        for job in self._jobs:
+            if job is not None:
+                self._fail(job, unloading)
         if self._ctx is not None:
             self._ctx.close()
         if self._model is not None:
@@ -373,6 +311,7 @@ class ModelWorker:
     # -- admission ---------------------------------------------------------
 
     def _build_prompt(self, request: GenerationRequest) -> BuiltPrompt:
+        """Tokenize a request's prompt (the scheduler calls this once per request)."""
         model = self._model
         assert model is not None and self.info is not None
         prompt = request.prompt
@@ -395,328 +334,148 @@ class ModelWorker:
         tokens = [int(t) for t in prompt]
         return BuiltPrompt(tokens, False, 0, len(tokens), 0)
 
-    def _kv_in_use_locked(self) -> int:
-        used = 0
-        for slot in self._slots:
-            used += slot.job.reserved if slot.job is not None else len(slot.cached)
-        return used
-
-    def _prepared_locked(self, request: GenerationRequest) -> BuiltPrompt:
-        """The request's prompt tokens, built once (it may wait several admissions)."""
-        built = self._built.get(request.request_id)
-        if built is not None:
-            return built
-        built = self._build_prompt(request)
-        if not built.tokens:
-            raise ContextLengthExceededError("prompt", "the prompt is empty")
-        need = len(built.tokens) + request.params.max_tokens
-        assert self._ctx is not None
-        if need > self._ctx.n_ctx:
-            raise ContextLengthExceededError(
-                "parameters.max_tokens",
-                f"prompt ({len(built.tokens)} tokens) plus max_tokens "
-                f"({request.params.max_tokens}) exceeds the context of "
-                f"{self._ctx.n_ctx} tokens",
-                prompt_tokens=len(built.tokens),
-                context_length=self._ctx.n_ctx,
-            )
-        self._built[request.request_id] = built
-        return built
-
-    def _shared_prompt_pending_locked(self, tokens: list[int], own: int) -> bool:
-        """True when a running request is still reading a prompt this one shares.
-
-        Waiting a step or two for it lets this request copy that KV cache
-        (alternatives, best-of-n, orchestration on one model) instead of
-        computing the same prompt again.
-        """
-        for slot in self._slots:
-            job = slot.job
-            if job is None or job.generated or not job.pending:
-                continue
-            if _common_prefix(job.prompt.tokens, tokens) - own >= _SHARE_MIN_TOKENS:
-                return True
-        return False
-
     def _admit_locked(self) -> None:
+        ctx = self._ctx
+        assert ctx is not None
         now = time.monotonic()
-        while self._queue:
-            free = [slot for slot in self._slots if slot.job is None]
-            if not free:
+        while True:
+            plan = self._scheduler.admit(now)
+            for request, error in plan.rejected:
+                request.sink.emit(ErrorEvent(request.request_id, error))
+            for seq_id in plan.evict:
+                ctx.seq_remove(seq_id, 0, -1)
+            admission = plan.admission
+            if admission is None:
                 return
-            _, _, submitted, request = self._queue[0]
-            reason = self._cancelled.pop(request.request_id, None)
-            if reason is None and request.deadline is not None and now >= request.deadline:
-                reason = InferenceTimeoutError("the request timed out while queued")
-            if reason is not None:
-                heapq.heappop(self._queue)
-                self._built.pop(request.request_id, None)
-                request.sink.emit(ErrorEvent(request.request_id, reason))
-                continue
             try:
-                built = self._prepared_locked(request)
-            except EngineError as exc:
-                heapq.heappop(self._queue)
-                request.sink.emit(ErrorEvent(request.request_id, exc))
-                continue
-            except Exception as exc:
-                log.exception("building a prompt failed")
-                heapq.heappop(self._queue)
-                request.sink.emit(
-                    ErrorEvent(request.request_id, InferenceFailedError(type(exc).__name__))
-                )
-                continue
-            if request.priority >= Priority.NORMAL and len(free) <= self._reserved_slots:
-                return  # the last slot stays free for the editor's next keystroke
-            slot = max(free, key=lambda s: (_common_prefix(s.cached, built.tokens), -s.last_used))
-            own = _common_prefix(slot.cached, built.tokens)
-            if self._shared_prompt_pending_locked(built.tokens, own):
-                return
-            need = len(built.tokens) + request.params.max_tokens
-            if not self._make_room_locked(slot, need, built.tokens):
-                return  # wait for running sequences to finish
-            heapq.heappop(self._queue)
-            self._built.pop(request.request_id, None)
-            try:
-                self._start_job(slot, request, built, submitted, now)
+                self._start_job(ctx, admission, now)
             except Exception as exc:
                 log.exception("starting a request failed")
+                self._slots.release(admission.seq, time.monotonic())
+                request = admission.seq.request
                 request.sink.emit(
                     ErrorEvent(request.request_id, InferenceFailedError(type(exc).__name__))
                 )
 
-    def _make_room_locked(self, chosen: _Slot, need: int, tokens: list[int]) -> bool:
-        assert self._ctx is not None
-        keep = _common_prefix(chosen.cached, tokens)
-        in_use = self._kv_in_use_locked() - len(chosen.cached) + keep
-        if in_use + need - keep <= self._ctx.n_ctx:
-            return True
-        # Evict idle caches, least recently used first, until the request fits.
-        idle = sorted(
-            (s for s in self._slots if s.job is None and s is not chosen and s.cached),
-            key=lambda s: s.last_used,
-        )
-        for slot in idle:
-            self._ctx.seq_remove(slot.seq_id, 0, -1)
-            in_use -= len(slot.cached)
-            slot.cached = []
-            if in_use + need - keep <= self._ctx.n_ctx:
-                return True
-        return False
-
-    def _start_job(
-        self,
-        slot: _Slot,
-        request: GenerationRequest,
-        built: BuiltPrompt,
-        submitted: float,
-        now: float,
-    ) -> None:
-        assert self._ctx is not None and self._model is not None
-        tokens = built.tokens
-        keep = min(_common_prefix(slot.cached, tokens), len(tokens) - 1)
-        donor, shared = self._best_donor(slot, tokens)
-        if donor is not None and shared > keep:
-            # Another sequence holds more of this prompt: share its cells.
-            self._ctx.seq_remove(slot.seq_id, 0, -1)
-            self._ctx.seq_copy(donor.seq_id, slot.seq_id, 0, shared)
-            keep = shared
-        elif not self._ctx.seq_remove(slot.seq_id, keep, -1):
+    def _start_job(self, ctx: LlamaContext, admission: Admission, now: float) -> None:
+        """Make the slot's cache hold the reused prompt prefix; set up sampling."""
+        model = self._model
+        assert model is not None
+        seq = admission.seq
+        kept = admission.reuse
+        if admission.donor is not None:
+            ctx.seq_remove(seq.seq_id, 0, -1)
+            ctx.seq_copy(admission.donor, seq.seq_id, 0, kept)
+        elif not ctx.seq_remove(seq.seq_id, kept, -1):
             # Some caches (recurrent state) cannot drop a tail: start over.
-            self._ctx.seq_remove(slot.seq_id, 0, -1)
-            keep = 0
-        slot.cached = tokens[:keep]
-        seed = request.params.seed
+            ctx.seq_remove(seq.seq_id, 0, -1)
+            self._slots.rewind(seq)
+            kept = 0
+        request = seq.request
+        params = request.params
+        seed = params.seed
         if seed is None:
             seed = hash(request.request_id) & 0xFFFFFFFF
-        slot.job = _Job(
-            request=request,
+        self._jobs[seq.seq_id] = _Job(
+            seq=seq,
             sampler=Sampler(
-                request.params,
+                params,
                 seed,
-                self._model.n_vocab,
-                self._model.end_of_generation_tokens() if request.params.ignore_eos else (),
+                model.n_vocab,
+                model.end_of_generation_tokens() if params.ignore_eos else (),
             ),
-            prompt=built,
-            submitted=submitted,
+            prompt=admission.prompt,
+            output=TextStream(params, request.block_stop, now),
+            submitted=admission.submitted,
             admitted=now,
-            pending=tokens[keep:],
-            n_past=keep,
-            cached_prompt_tokens=keep,
-            reserved=len(tokens) + request.params.max_tokens,
+            cached_prompt_tokens=kept,
         )
-        self._busy += 1
-
-    def _best_donor(self, slot: _Slot, tokens: list[int]) -> tuple[_Slot | None, int]:
-        """The other slot whose cache shares the longest prefix with ``tokens``."""
-        best: _Slot | None = None
-        length = 0
-        for other in self._slots:
-            if other is slot:
-                continue
-            common = min(_common_prefix(other.cached, tokens), len(tokens) - 1)
-            if common > length:
-                best, length = other, common
-        return best, length
 
     # -- decoding ----------------------------------------------------------
 
     def _step(self) -> None:
         ctx = self._ctx
         assert ctx is not None
-        self._drop_cancelled()
+        with self._lock:
+            doomed = self._scheduler.interrupted(time.monotonic())
+        for seq, reason in doomed:
+            job = self._jobs[seq.seq_id]
+            assert job is not None
+            self._fail(job, reason)
+        plan = self._scheduler.plan_step()
+        if not plan:
+            return
         batch = ctx.batch
         batch.clear()
-        rows: list[tuple[_Slot, int, int]] = []  # slot, tokens added, logits row (-1: none)
-        active = [s for s in self._slots if s.job is not None]
-        if any(s.job and s.job.request.priority == Priority.INTERACTIVE for s in active):
-            # A keystroke runs alone: background sequences pause for its few
-            # steps instead of making each of them slower.
-            active = [s for s in active if s.job and s.job.request.priority == Priority.INTERACTIVE]
-        # Generating sequences first (one token each, latency-sensitive), then
-        # prompt chunks by priority, so a long prompt never stalls typing.
-        generating = [s for s in active if s.job and len(s.job.pending) == 1 and s.job.generated]
-        reading = [s for s in active if s not in generating]
-        reading.sort(key=lambda s: int(s.job.request.priority) if s.job else 0)
-        for slot in generating + reading:
-            job = slot.job
-            assert job is not None
-            if batch.free == 0:
-                break
-            chunk = job.pending[: batch.free]
-            last = len(chunk) == len(job.pending)
-            row = batch.add(chunk, job.n_past, slot.seq_id, logits_last=last)
-            rows.append((slot, len(chunk), row if last else -1))
-        if not rows:
-            return
+        rows: list[int] = []  # logits row of each planned sequence (-1: none)
+        for seq, added in plan:
+            pending = seq.pending
+            last = added == len(pending)
+            row = batch.add(pending if last else pending[:added], seq.n_past, seq.seq_id, last)
+            rows.append(row if last else -1)
         try:
             ctx.decode()
         except EngineError as exc:
             log.error("decode failed for %s: %s", self.model_id, exc.message)
-            for slot, _, _ in rows:
-                self._fail(slot, exc, clear_cache=True)
+            for seq, _ in plan:
+                job = self._jobs[seq.seq_id]
+                assert job is not None
+                self._fail(job, exc, clear_cache=True)
             return
         now = time.monotonic()
-        for slot, added, row in rows:
-            job = slot.job
-            assert job is not None
-            slot.cached.extend(job.pending[:added])
-            job.n_past += added
-            job.pending = job.pending[added:]
+        slots = self._slots
+        for (seq, added), row in zip(plan, rows, strict=True):
+            slots.advance(seq, added)
             if row >= 0:
-                self._sample(slot, job, row, now)
+                job = self._jobs[seq.seq_id]
+                assert job is not None
+                self._sample(job, row, now)
 
-    def _sample(self, slot: _Slot, job: _Job, row: int, now: float) -> None:
+    def _sample(self, job: _Job, row: int, now: float) -> None:
         model, ctx = self._model, self._ctx
         assert model is not None and ctx is not None
         token = job.sampler.sample(ctx, row)
         job.logprob_sum += self._logprob(ctx.logits(row), token)
-        job.generated.append(token)
+        seq = job.seq
+        self._slots.sampled(seq, token)
         if job.first_token_at is None:
             job.first_token_at = now
-        params = job.request.params
-        finish: FinishReason | None = None
-        if model.is_eog(token) or model.is_control(token):
-            finish = "eos"
-        else:
-            job.text += job.decoder.decode(model.piece(token))
-            finish = self._check_stops(job)
-        if finish is None and len(job.generated) >= params.max_tokens:
-            finish = "length"
-        budget = params.time_budget_ms
-        if finish is None and budget is not None and (now - job.admitted) * 1000.0 >= budget:
-            finish = "time_budget"
+        end = model.is_eog(token) or model.is_control(token)
+        finish = job.output.feed(None if end else model.piece(token), seq.n_generated, now)
         if finish is not None:
-            self._finish(slot, finish)
-            return
-        job.pending = [token]
-        if job.request.stream:
-            safe = len(job.text) - _held_back(job.text, params.stop)
-            if safe > job.emitted:
-                job.request.sink.emit(
-                    TokenEvent(job.request.request_id, job.text[job.emitted : safe])
-                )
-                job.emitted = safe
+            self._finish(job, finish)
+        elif seq.request.stream:
+            delta = job.output.delta()
+            if delta:
+                seq.request.sink.emit(TokenEvent(seq.request.request_id, delta))
 
-    def _check_stops(self, job: _Job) -> FinishReason | None:
-        params = job.request.params
-        text = job.text
-        if params.stop:
-            window = max(len(s) for s in params.stop) + 16
-            start = max(0, len(text) - window)
-            cut = min(
-                (i for i in (text.find(s, start) for s in params.stop if s) if i >= 0),
-                default=-1,
-            )
-            if cut >= 0:
-                job.text = text[:cut]
-                return "stop"
-        block = job.request.block_stop
-        if (
-            block is not None
-            and text.endswith("\n")
-            and should_stop(block.document, block.cursor, text, block.language)
-        ):
-            return "block_end"
-        return None
-
-    def _drop_cancelled(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            doomed: list[tuple[_Slot, EngineError]] = []
-            for slot in self._slots:
-                job = slot.job
-                if job is None:
-                    continue
-                reason = self._cancelled.pop(job.request.request_id, None)
-                deadline = job.request.deadline
-                if reason is None and deadline is not None and now >= deadline:
-                    reason = InferenceTimeoutError(
-                        "generation did not finish in time",
-                        {"generated_tokens": len(job.generated)},
-                    )
-                if reason is not None:
-                    doomed.append((slot, reason))
-            if self._cancelled:
-                # Forget cancellations of requests that already finished.
-                active_ids = {s.job.request.request_id for s in self._slots if s.job}
-                queued_ids = {entry[3].request_id for entry in self._queue}
-                for stale in set(self._cancelled) - active_ids - queued_ids:
-                    del self._cancelled[stale]
-        for slot, reason in doomed:
-            self._fail(slot, reason)
-
-    def _release(self, slot: _Slot) -> _Job:
-        job = slot.job
-        assert job is not None
+    def _release(self, job: _Job) -> None:
         job.sampler.close()
-        slot.job = None
-        slot.last_used = time.monotonic()
-        self._busy -= 1
-        return job
+        self._jobs[job.seq.seq_id] = None
+        self._slots.release(job.seq, time.monotonic())
 
-    def _fail(self, slot: _Slot, error: EngineError, clear_cache: bool = False) -> None:
-        job = self._release(slot)
+    def _fail(self, job: _Job, error: EngineError, clear_cache: bool = False) -> None:
+        self._release(job)
+        seq_id = job.seq.seq_id
         if clear_cache and self._ctx is not None:
-            self._ctx.seq_remove(slot.seq_id, 0, -1)
-            slot.cached = []
-        job.request.sink.emit(ErrorEvent(job.request.request_id, error))
+            self._ctx.seq_remove(seq_id, 0, -1)
+            self._slots.forget(seq_id)
+        request = job.seq.request
+        request.sink.emit(ErrorEvent(request.request_id, error))
 
-    def _finish(self, slot: _Slot, reason: FinishReason) -> None:
-        job = self._release(slot)
-        tail = job.decoder.decode(b"", final=True)
-        if reason not in ("stop",) and tail:
-            job.text += tail
+    def _finish(self, job: _Job, reason: FinishReason) -> None:
+        self._release(job)
+        rest = job.output.close(reason)
         now = time.monotonic()
-        request = job.request
-        if request.stream and len(job.text) > job.emitted:
-            request.sink.emit(TokenEvent(request.request_id, job.text[job.emitted :]))
-        count = len(job.generated)
+        request = job.seq.request
+        if request.stream and rest:
+            request.sink.emit(TokenEvent(request.request_id, rest))
+        count = job.seq.n_generated
         mean = job.logprob_sum / count if count else 0.0
         first = job.first_token_at or now
         result = GenerationResult(
             request_id=request.request_id,
-            text=job.text,
+            text=job.output.text,
             completion_tokens=count,
             prompt_tokens=len(job.prompt.tokens),
             cached_prompt_tokens=job.cached_prompt_tokens,
@@ -731,12 +490,3 @@ class ModelWorker:
             used_fim=job.prompt.used_fim,
         )
         request.sink.emit(DoneEvent(request.request_id, result))
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the common prefix of two token lists."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
