@@ -48,6 +48,25 @@ class OpenDocument:
 # keystroke would cost more than their context is worth.
 MAX_PARSED_CHARS = 2_000_000
 
+# A request's own code (not an open document) is parsed around the cursor
+# only: this much before it and after it, at line boundaries. The parser
+# holds the GIL while it runs, so its input bounds how long every other
+# request waits; the prompt itself never uses more than a few kilobytes.
+REQUEST_PARSE_BEFORE_CHARS = 24 * 1024
+REQUEST_PARSE_AFTER_CHARS = 8 * 1024
+
+
+def parse_window(code: str, cursor: int) -> tuple[str, int]:
+    """The part of ``code`` around ``cursor`` that a request parses, and the cursor in it."""
+    if len(code) <= REQUEST_PARSE_BEFORE_CHARS + REQUEST_PARSE_AFTER_CHARS:
+        return code, cursor
+    start = 0
+    if cursor > REQUEST_PARSE_BEFORE_CHARS:
+        start = code.rfind("\n", 0, cursor - REQUEST_PARSE_BEFORE_CHARS) + 1
+    end = code.find("\n", min(len(code), cursor + REQUEST_PARSE_AFTER_CHARS))
+    end = len(code) if end < 0 else end
+    return code[start:end], cursor - start
+
 
 class DocumentStore:
     """The engine's view of the documents an editor has open; thread-safe."""
@@ -128,16 +147,18 @@ class DocumentStore:
         """Tree-sitter context at the request's cursor.
 
         Uses the open document's tree when the request is about it (an editor);
-        otherwise parses the request's code once (a REST call).
+        otherwise parses the request's code around the cursor (a REST call).
         """
         if request.language is None:
             return None
         doc = self.get(uri) if uri is not None else None
+        cursor = request.cursor
         if doc is not None and doc.syntax is not None and doc.text == request.code:
             syntax = doc.syntax
         else:
-            parsed = self._parse(request.code, request.language)
+            text, cursor = parse_window(request.code, request.cursor)
+            parsed = self._parse(text, request.language)
             if parsed is None:
                 return None
             syntax = parsed
-        return syntax.completion_context(request.cursor, self.others(uri))
+        return syntax.completion_context(cursor, self.others(uri))

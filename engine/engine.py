@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from engine.codegen.prompt import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
@@ -69,6 +70,11 @@ from engine.syntax import ParserPool
 log = logging.getLogger(__name__)
 
 RegistryListener = Callable[[RegistryEvent], None]
+
+# Larger request documents get their tree-sitter context on a thread: the
+# parse itself holds the GIL (documents.parse_window bounds it), but the
+# Python walk over the tree that follows lets the loop run between steps.
+PARSE_ON_LOOP_MAX_CHARS = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -331,7 +337,9 @@ class Engine:
 
     # -- completion --------------------------------------------------------------
 
-    def _prepare(self, request: CompletionRequest) -> tuple[str, CompletionRequest, FimPrompt]:
+    async def _prepare(
+        self, request: CompletionRequest
+    ) -> tuple[str, CompletionRequest, FimPrompt]:
         model_id = self.resolve_model(request.model_id)  # MODEL_NOT_FOUND before anything else
         if "\x00" in request.code:
             raise InvalidRequestError("context.code", "code must not contain NUL characters")
@@ -348,9 +356,13 @@ class Engine:
         found, context = self.contexts.lookup(memo_key, request.code, request.cursor)
         if not found:
             line_start = request.code.rfind("\n", 0, request.cursor) + 1
-            context = self.documents.completion_context(
-                request.document_key, replace(request, cursor=line_start)
+            compute = partial(
+                self.documents.completion_context,
+                request.document_key,
+                replace(request, cursor=line_start),
             )
+            large = len(request.code) > PARSE_ON_LOOP_MAX_CHARS
+            context = await asyncio.to_thread(compute) if large else compute()
             self.contexts.store(memo_key, request.code, request.cursor, context)
         prompt = build_prompt(request, context, self.settings.completion.prompt_budget_tokens)
         return model_id, request, prompt
@@ -363,7 +375,7 @@ class Engine:
         """
         started = time.monotonic()
         wall = time.time()
-        model_id, request, prompt = self._prepare(request)
+        model_id, request, prompt = await self._prepare(request)
         known = await self._already_known(request, started, wall)
         if known is not None:
             return known
@@ -446,7 +458,7 @@ class Engine:
 
         async def work() -> CompletionResult:
             started = time.monotonic()
-            _, prepared, prompt = self._prepare(guess)
+            _, prepared, prompt = await self._prepare(guess)
             return await self._complete(model_id, prepared, prompt, started)
 
         self.speculator.start(request.document_key, code, cursor, work())
@@ -705,7 +717,7 @@ class Engine:
         """
         started = time.monotonic()
         wall = time.time()
-        model_id, request, prompt = self._prepare(request)
+        model_id, request, prompt = await self._prepare(request)
         # Typed into the last suggestion (or guessed): the rest, as one delta.
         known = await self._already_known(request, started, wall)
         if known is not None:

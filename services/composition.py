@@ -7,6 +7,7 @@ from engine.engine import Engine
 from services.batch import BatchStore
 from services.events import StateEventBus
 from services.jobs import JobService
+from services.loop_monitor import LoopLagMonitor
 from services.metrics import MetricsRecorder
 from services.store import DATABASE_FILE, Store
 from services.webhooks.service import WebhookService
@@ -32,12 +33,14 @@ class Services:
         )
         self.batches = BatchStore(self.store, self.state_events)
         self.webhooks = WebhookService(self.store, settings.webhooks)
+        self.loop_monitor = LoopLagMonitor()
         self.state_events.subscribe(self.webhooks.on_state_event)
         engine.records.subscribe(self.metrics.record)
         engine.bus.subscribe(self.webhooks.on_engine_event)
 
     async def start(self) -> None:
         """Resume stored work: interrupted batches fail, queued jobs and deliveries run."""
+        self.loop_monitor.start()
         self.metrics.start()
         self.batches.fail_interrupted()
         await self.jobs.start()
@@ -53,6 +56,7 @@ class Services:
         self._engine.bus.unsubscribe(self.webhooks.on_engine_event)
         await self.jobs.stop()
         await self.webhooks.stop()
+        await self.loop_monitor.stop()
         self.metrics.close()
         self.store.close()
 

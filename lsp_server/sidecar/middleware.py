@@ -164,10 +164,6 @@ class _DuplicateKey(ValueError):
     pass
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(rb"[\[\]{}]")
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -177,31 +173,39 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def json_depth(body: bytes) -> int:
-    """How deeply arrays and objects nest in a JSON text (strings are skipped)."""
-    depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub(b"", body)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (iteratively)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
         else:
-            depth -= 1
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
     return deepest
 
 
 def json_problem(body: bytes, max_depth: int) -> str | None:
     """Why a request body is not acceptable JSON, or None when it is.
 
-    Nesting is measured before parsing, so a body nested thousands deep costs
-    a scan, not a recursion; a key given twice is refused, since which of the
-    two values counts is ambiguous.
+    A key given twice is refused, since which of the two values counts is
+    ambiguous. Nesting beyond what the decoder can recurse into is refused as
+    too deep, like nesting beyond ``max_depth``.
     """
-    if json_depth(body) > max_depth:
-        return f"JSON nested deeper than {max_depth} levels"
+    too_deep = f"JSON nested deeper than {max_depth} levels"
     try:
-        json.loads(body, object_pairs_hook=_no_duplicates)
+        value = json.loads(body, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
         return f"The JSON object has the key '{exc}' more than once"
-    except (ValueError, RecursionError):
+    except RecursionError:
+        return too_deep
+    except ValueError:
         return "The request body is not valid JSON"
+    if json_depth(value) > max_depth:
+        return too_deep
     return None

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.engine import Engine
-from services.metrics import MetricsRecorder
+from services.composition import Services
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_prometheus(engine: Engine, metrics: MetricsRecorder) -> str:
-    """Counters from the recorded inferences plus live model and queue gauges."""
+def render_prometheus(engine: Engine, services: Services) -> str:
+    """Counters from the recorded inferences, live model and queue gauges, loop stalls."""
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: Sequence[tuple[str, float]]) -> None:
@@ -22,7 +22,7 @@ def render_prometheus(engine: Engine, metrics: MetricsRecorder) -> str:
         for labels, value in samples:
             lines.append(f"{name}{labels} {value:g}" if labels else f"{name} {value:g}")
 
-    totals = metrics.totals()
+    totals = services.metrics.totals()
     metric(
         "ai_ide_inferences_total",
         "counter",
@@ -78,5 +78,18 @@ def render_prometheus(engine: Engine, metrics: MetricsRecorder) -> str:
         "counter",
         "Completion cache lookups.",
         [('{result="hit"}', stats.hits), ('{result="miss"}', stats.misses)],
+    )
+    lag = services.loop_monitor.figures()
+    metric(
+        "ai_ide_event_loop_stalls_total",
+        "counter",
+        "Times the event loop was blocked for over 100 ms.",
+        [("", lag.stalls)],
+    )
+    metric(
+        "ai_ide_event_loop_lag_max_seconds",
+        "gauge",
+        "Longest event-loop delay measured since start.",
+        [("", lag.max_lag_ms / 1000.0)],
     )
     return "\n".join(lines) + "\n"

@@ -71,6 +71,6 @@ async def model_metrics(
 async def prometheus(engine: EngineDep, services: ServicesDep) -> PlainTextResponse:
     """The same counters as the JSON metrics, for a Prometheus scraper."""
     return PlainTextResponse(
-        render_prometheus(engine, services.metrics),
+        render_prometheus(engine, services),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )
