@@ -169,7 +169,101 @@ def ask_model(
     name = apply_style(split_words(raw), style)
     if not name or name_problem(name, spec) is not None:
         return None
+    weakness = weak_name_problem(name, known_words(prompt))
+    if weakness is not None:
+        _log.info("model's name %r not used (%s); using the fallback name", name, weakness)
+        return None
     return ModelName(name, max(0.0, min(1.0, output.confidence)))
+
+
+# ------------------------------------------------------------ weak names
+
+# Names that say nothing about the value: placeholders, pronouns, and words a
+# base model continues prose with (``this``) rather than naming anything.
+_MEANINGLESS = frozenset(
+    {"this", "that", "these", "those", "self", "cls", "it", "its", "me", "my", "our", "the"}
+    | {"tmp", "temp", "foo", "bar", "baz", "qux", "quux", "var", "val", "obj", "thing", "stuff"}
+    | {"aux", "dummy", "blah", "xxx", "todo", "fixme", "new", "old", "some", "any", "none"}
+    | {"null", "nil", "undefined", "true", "false", "and", "or", "not", "is", "of", "to"}
+    | {"in", "for", "with", "from", "here", "there", "now", "then", "do", "done", "ok"}
+    | {"store", "variable", "name", "short", "descriptive", "extract", "extracted"}
+)
+
+# Words of good names that need not appear in the code (the model's own
+# vocabulary for what a value is): used with the code's own words to tell a
+# name from gibberish a small model may produce.
+_VOCABULARY_TEXT = """
+    total sum count size length width height depth area volume surface perimeter radius
+    diameter distance speed rate ratio percent percentage average mean median mode min max
+    minimum maximum lower upper low high first last next previous prev current initial final
+    start end begin finish offset index position pos key value values item items entry entries
+    element elements list array map dict table set queue stack tree node nodes graph edge path
+    file name names text string message line lines word words char chars token tokens byte bytes
+    number num amount price cost tax fee discount subtotal net gross balance payment interest
+    product quotient difference remainder power square cube root half double triple sign
+    result results output input data info details config options settings params args state
+    status flag enabled disabled valid invalid ready empty full visible active selected default
+    is has can should needs allowed found missing matches match filtered sorted mapped grouped
+    unique reversed joined parts pieces chunk chunks batch page pages row rows column columns
+    cell cells point points coordinate vector matrix scale factor weight weights score
+    scores limit threshold timeout delay duration time timestamp date day days month year hour
+    minute second seconds elapsed age user users account customer order orders request response
+    client server url host port address id ids uid label title description summary
+    error errors warning reason code kind type types category level depth callback
+    handler listener function method action event events task tasks job jobs worker context
+    scope buffer cache pool connection session payload body header headers query
+    filter mapping lookup registry parsed raw clean normalized formatted encoded decoded
+    serialized json html xml csv directory folder extension suffix prefix pattern regex
+    greater larger bigger smaller lesser shorter longer wider narrower earlier later newer older
+    combined merged discounted taxed rounded clamped bounded scaled shifted masked
+    toggled negated condition predicate check test expected actual target source destination
+    origin copy clone snapshot image pixel pixels color colour red green blue alpha frame frames
+    sample samples signal noise step steps iteration iterations attempt attempts retry retries
+    compute calculate get fetch load read make build parse format convert apply update render
+"""
+_VOCABULARY = frozenset(_VOCABULARY_TEXT.split())
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def known_words(text: str) -> frozenset[str]:
+    """The words of every identifier in ``text`` (e.g. a prompt with the code), lowercased."""
+    words: set[str] = set()
+    for match in _IDENTIFIER.finditer(text):
+        words.update(split_words(match.group(0)))
+    return frozenset(words)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s", "ed", "ing", "er", "est", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def weak_name_problem(name: str, known: Collection[str] = ()) -> str | None:
+    """Why ``name`` says too little to name a new variable or function, or ``None``.
+
+    Weak: placeholders and pronouns (``this``, ``tmp``), numbered names
+    (``x1``), one or two letters, and words that are neither in the code
+    (``known``, lowercased) nor common naming vocabulary (a small model's
+    gibberish). The deterministic fallback, derived from the code, is used instead.
+    """
+    words = split_words(name)
+    bare = name.strip("_$")
+    if not words or len(bare) < 3:
+        return "too short to say what it holds"
+    if bare.lower() in _MEANINGLESS or all(word in _MEANINGLESS for word in words):
+        return "a placeholder, not a name"
+    if bare[-1].isdigit():
+        return "a numbered name"
+    known_stems = {_stem(word) for word in known} | {_stem(word) for word in _VOCABULARY}
+    unknown = [
+        w for w in words if w not in known and w not in _MEANINGLESS and _stem(w) not in known_stems
+    ]
+    if unknown:
+        return f"{', '.join(unknown)} is not a word of the code or of common names"
+    return None
 
 
 def identifier_texts(document: SyntaxDocument, node: Node | None = None) -> set[str]:
@@ -248,9 +342,14 @@ _OPERATOR_NAMES = MappingProxyType(
 def fallback_variable_name(document: SyntaxDocument, node: Node) -> str:
     """A descriptive name derived from an expression's shape (``max_value``, ``total``...).
 
-    Returns snake_case words; callers respell it in the language's case.
+    Returns snake_case words; callers respell it in the language's case. A
+    shape that only gives a placeholder or a numbered name (a member called
+    ``x1``) gives ``value`` instead.
     """
-    return _shape_name(document, node, depth=0) or "extracted"
+    name = _shape_name(document, node, depth=0) or "extracted"
+    if name != "extracted" and weak_name_problem(name, split_words(name)) is not None:
+        return "value"
+    return name
 
 
 def _shape_name(document: SyntaxDocument, node: Node, depth: int) -> str | None:
