@@ -27,10 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import default_model_settings, median, report
-from engine import llama_backend
 from engine.completion.prompts import TextPrompt
 from engine.engine import Engine
 from engine.models.catalog import ModelSpec
+from engine.runtime import llama_backend
 from engine.runtime.messages import SamplingParams
 
 
