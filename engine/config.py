@@ -65,6 +65,18 @@ class InferenceSettings(BaseModel):
     )
     auto_load: bool = Field(True, description="Load a model on its first request.")
     load_timeout_seconds: float = Field(300.0, gt=0, description="Default load timeout.")
+    isolation: Literal["process", "thread"] = Field(
+        "process",
+        description="Run each loaded model in a child process (a native crash ends that "
+        "model, not the server) or on a thread of the server (debugging).",
+    )
+    max_crashes: int = Field(
+        3, ge=1, description="Crashes within crash_window_seconds before a model stays 'error'."
+    )
+    crash_window_seconds: float = Field(600.0, gt=0, description="Window for max_crashes.")
+    restart_backoff_seconds: float = Field(
+        1.0, ge=0, description="Wait before restarting a crashed model; doubles per crash."
+    )
 
 
 class CompletionSettings(BaseModel):

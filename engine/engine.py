@@ -63,8 +63,8 @@ from engine.runtime.messages import (
     SamplingParams,
     TokenEvent,
 )
+from engine.runtime.runner import RunnerClient
 from engine.runtime.text_generator import WorkerTextGenerator
-from engine.runtime.worker import ModelWorker
 from engine.syntax import ParserPool
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,14 @@ class Engine:
             self._listeners.remove(listener)
 
     def _on_registry_event(self, event: RegistryEvent) -> None:
-        if event.kind == "status":
-            kind = {"loaded": "model_loaded", "error": "model_load_failed"}.get(event.status)
+        if event.kind == "crashed":
+            self.bus.publish(
+                EngineEvent("model_crashed", {"model_id": event.model_id, "reason": event.error})
+            )
+        elif event.kind == "status":
+            kind = {"loaded": "model_loaded"}.get(event.status)
+            if event.status == "error" and event.previous != "loaded":
+                kind = "model_load_failed"  # from loading; after a crash it was model_crashed
             if event.status == "available" and event.previous == "unloading":
                 kind = "model_unloaded"
             if kind is not None:
@@ -248,7 +254,7 @@ class Engine:
                 return view.spec.id
         return views[0].spec.id
 
-    async def worker_for(self, model_id: str, wait_for_load: bool = True) -> ModelWorker:
+    async def worker_for(self, model_id: str, wait_for_load: bool = True) -> RunnerClient:
         """The model's worker, loading it first when automatic loading is on.
 
         A model that is not loaded is loaded and waited for (this request

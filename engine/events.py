@@ -23,6 +23,7 @@ EVENT_TYPES = (
     "model_loaded",
     "model_unloaded",
     "model_load_failed",
+    "model_crashed",
     "inference_completed",
     "error_occurred",
     "job_completed",

@@ -1,9 +1,16 @@
 """The model registry: status of every catalog model, loading and unloading.
 
 Status machine: ``available -> loading -> loaded -> unloading -> available``,
-plus ``error`` (from loading, or for a model whose file is missing). Loads wait
-in one priority queue served by one loader thread, so load-time and memory
-measurements of one model are not mixed with another's.
+plus ``error`` (from loading, for a model whose file is missing, or after a
+crash). Loads wait in one priority queue served by one loader thread, so
+load-time and memory measurements of one model are not mixed with another's.
+
+Each loaded model runs in a runner (a child process, see
+:mod:`engine.runtime.runner`). When one dies, the registry is the supervisor:
+the model shows ``error`` with the reason, a ``crashed`` event goes out, and
+it is loaded again after a backoff that doubles per crash, until
+``max_crashes`` within ``crash_window_seconds``, after which it stays
+``error`` until someone asks for a load.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -36,7 +43,8 @@ from engine.models.catalog import ModelSpec
 from engine.models.gguf_check import check_gguf
 from engine.models.resources import ResourceMonitor
 from engine.runtime.llama_backend import ContextConfig
-from engine.runtime.worker import ModelInfo, ModelWorker, WorkerConfig
+from engine.runtime.runner import RunnerClient, runner_rss_mb
+from engine.runtime.worker import ModelInfo, WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +94,7 @@ class RegistryEvent:
     """A status change or load progress, for webhooks and editor progress."""
 
     model_id: str
-    kind: Literal["status", "progress"]
+    kind: Literal["status", "progress", "crashed"]
     status: ModelStatus
     progress: float = 0.0
     error: str | None = None
@@ -103,7 +111,7 @@ class _State:
     spec: ModelSpec
     status: ModelStatus = "available"
     error: str | None = None
-    worker: ModelWorker | None = None
+    worker: RunnerClient | None = None
     info: ModelInfo | None = None
     memory_usage_mb: float | None = None
     last_used: datetime | None = None
@@ -111,6 +119,7 @@ class _State:
     load_progress: float = 0.0
     load_started: float | None = None
     file_size: int | None = None
+    crashes: list[float] = field(default_factory=list)  # monotonic times, in the window
 
 
 @dataclass(order=True)
@@ -336,10 +345,17 @@ class ModelRegistry:
             )
             before = self._resources.memory_footprint_mb()
             started = time.monotonic()
-            worker = ModelWorker(spec.id, config, on_progress=self._progress(state))
+            worker = RunnerClient(
+                spec.id,
+                config,
+                on_progress=self._progress(state),
+                isolation=self._settings.isolation,
+            )
+            worker.on_exit = lambda reason: self._crashed(state, worker, reason)
             info = worker.start(timeout=timeout)
             elapsed = max(time.monotonic() - started, 1e-3)
             after = self._resources.memory_footprint_mb()
+            runner_mb = runner_rss_mb(worker)
         except FileNotFoundError:
             with self._lock:
                 self._set_status(state, "error", "GGUF file not found")
@@ -358,14 +374,50 @@ class ModelRegistry:
             self._load_speed = speed if self._load_speed is None else (self._load_speed + speed) / 2
             state.worker = worker
             state.info = info
-            # Measured growth of host RSS plus GPU memory; llama.cpp's own
-            # accounting of the weights is the floor when the OS shares pages.
-            state.memory_usage_mb = round(max(after - before, info.size_bytes / 2**20), 1)
+            # The runner process's resident memory when it has its own, else
+            # the measured growth of this process; llama.cpp's own accounting
+            # of the weights is the floor when the OS shares pages.
+            grown = runner_mb if runner_mb is not None else after - before
+            state.memory_usage_mb = round(max(grown, info.size_bytes / 2**20), 1)
             state.loaded_at = datetime.now(UTC)
             state.load_progress = 1.0
             self._set_status(state, "loaded")
 
-    def wait_loaded(self, model_id: str, timeout: float) -> ModelWorker:
+    def _crashed(self, state: _State, worker: RunnerClient, reason: str) -> None:
+        """A runner died under a loaded model (called on the runner's reader thread)."""
+        settings = self._settings
+        with self._lock:
+            if state.worker is not worker:
+                return  # an old runner, already replaced or unloaded
+            now = time.monotonic()
+            state.crashes = [t for t in state.crashes if now - t < settings.crash_window_seconds]
+            state.crashes.append(now)
+            crashes = len(state.crashes)
+            give_up = crashes >= settings.max_crashes or self._closing
+            state.worker = None
+            state.info = None
+            state.memory_usage_mb = None
+            state.load_progress = 0.0
+            self._emit(RegistryEvent(state.spec.id, "crashed", "error", error=reason))
+            if give_up:
+                note = f"{crashes} crashes in {settings.crash_window_seconds:g} s: not restarted"
+            else:
+                note = "restarting"
+            self._set_status(state, "error", f"crashed ({reason}); {note}")
+        if give_up:
+            return
+        delay = settings.restart_backoff_seconds * 2 ** (crashes - 1)
+        timer = threading.Timer(delay, self._restart, args=(state,))
+        timer.daemon = True
+        timer.start()
+
+    def _restart(self, state: _State) -> None:
+        with self._lock:
+            if self._closing or state.status != "error" or state.worker is not None:
+                return  # unloaded, reloaded or shut down meanwhile
+        self.request_load(state.spec.id, "high")
+
+    def wait_loaded(self, model_id: str, timeout: float) -> RunnerClient:
         """Block until the model is loaded; raise if it fails or time runs out."""
         state = self._state(model_id)
         deadline = time.monotonic() + timeout
@@ -378,7 +430,7 @@ class ModelRegistry:
                 self._lock.wait(remaining)
             return self._worker_locked(state)
 
-    def _worker_locked(self, state: _State) -> ModelWorker:
+    def _worker_locked(self, state: _State) -> RunnerClient:
         if state.status == "loaded" and state.worker is not None:
             return state.worker
         if state.status == "error":
@@ -396,7 +448,7 @@ class ModelRegistry:
             {"model_id": state.spec.id, "suggestion": f"POST /v1/ai/models/{state.spec.id}/load"},
         )
 
-    def worker(self, model_id: str) -> ModelWorker:
+    def worker(self, model_id: str) -> RunnerClient:
         """The loaded model's worker, or the error saying why there is none."""
         with self._lock:
             state = self._state(model_id)
@@ -428,20 +480,22 @@ class ModelRegistry:
                 )
             time.sleep(0.02)
         before = self._resources.memory_footprint_mb()
+        runner_mb = runner_rss_mb(worker)  # all of it goes back when the process exits
         started = time.monotonic()
         worker.stop()
         _trim_heap()
         elapsed_ms = (time.monotonic() - started) * 1000.0
         after = self._resources.memory_footprint_mb()
+        freed = runner_mb if runner_mb is not None else before - after
         with self._lock:
             state.worker = None
             state.info = None
             state.memory_usage_mb = None
             state.load_progress = 0.0
             self._set_status(state, "available")
-        return UnloadResult(model_id, round(max(before - after, 0.0), 1), round(elapsed_ms, 2))
+        return UnloadResult(model_id, round(max(freed, 0.0), 1), round(elapsed_ms, 2))
 
-    def loaded_workers(self) -> list[ModelWorker]:
+    def loaded_workers(self) -> list[RunnerClient]:
         """Workers of loaded models, for load figures (does not count as a use)."""
         with self._lock:
             return [s.worker for s in self._states.values() if s.status == "loaded" and s.worker]

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 from types import TracebackType
 
-from engine.runtime.worker import ModelWorker
+from engine.runtime.runner import RunnerClient
 
 
 class PeakActive:
     """Async context manager recording a worker's peak number of active requests."""
 
-    def __init__(self, worker: ModelWorker) -> None:
+    def __init__(self, worker: RunnerClient) -> None:
         self._worker = worker
         self._task: asyncio.Task[None] | None = None
         self.peak = 0

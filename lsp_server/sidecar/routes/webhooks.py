@@ -31,6 +31,7 @@ EventType = Literal[
     "model_loaded",
     "model_unloaded",
     "model_load_failed",
+    "model_crashed",
     "inference_completed",
     "error_occurred",
     "job_completed",

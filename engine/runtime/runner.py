@@ -1,0 +1,426 @@
+"""Model runners: each loaded model in a child process of its own.
+
+llama.cpp aborts the process on some bad inputs (``GGML_ASSERT``), and a
+native crash or an out-of-memory kill cannot be caught in Python. So, as
+Ollama runs its llama.cpp runners, every loaded model lives in a child
+process: a :class:`ModelWorker` (continuous batching, prompt cache,
+priorities) runs there, and this process talks to it through the message
+interface of :mod:`engine.runtime.messages`, over a pipe:
+
+- parent -> child: ``submit`` (a request without its sink), ``cancel``, ``stop``;
+- child -> parent: ``loaded`` / ``load_failed``, ``progress``, worker events
+  (token, done, error) and ``state`` (queued and active counts).
+
+:class:`RunnerClient` has the worker's interface, so the registry, the engine
+and refactoring's text generator use it unchanged. When the child dies, every
+request in flight fails at once with ``MODEL_CRASHED`` and ``on_exit`` tells
+the registry why (the signal or exit code); unloading ends the process, so
+the operating system gets every byte back.
+
+``isolation="thread"`` runs the same child code on a thread of this process,
+over the same pipe protocol: the same code path, for debugging and for tests
+that need no crash isolation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import psutil
+
+from engine import errors
+from engine.errors import EngineError, ModelCrashedError, ModelLoadFailedError
+from engine.runtime.messages import (
+    DoneEvent,
+    ErrorEvent,
+    EventSink,
+    GenerationRequest,
+    TokenEvent,
+    WorkerEvent,
+)
+from engine.runtime.worker import ModelInfo, ModelWorker, WorkerConfig
+
+log = logging.getLogger(__name__)
+
+Isolation = Literal["process", "thread"]
+ExitListener = Callable[[str], None]
+Connection = multiprocessing.connection.Connection
+
+# How often the child reports its queue and active counts when they change.
+_STATE_POLL_SECONDS = 0.005
+
+
+class _NoSink:
+    """Stands in for a request's sink while the request crosses the pipe."""
+
+    def emit(self, event: WorkerEvent) -> None:
+        """Never called: the child gives the request a sink of its own."""
+
+
+_NO_SINK = _NoSink()
+
+
+@dataclass(frozen=True)
+class WireError:
+    """An EngineError as plain data (exception pickling loses custom fields)."""
+
+    kind: str
+    message: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, error: EngineError) -> WireError:
+        """The wire form of ``error``."""
+        return cls(type(error).__name__, error.message, dict(error.details))
+
+    def rebuild(self) -> EngineError:
+        """The EngineError again, of the same class when the engine defines it."""
+        kind = getattr(errors, self.kind, None)
+        if not (isinstance(kind, type) and issubclass(kind, EngineError)):
+            kind = EngineError
+        error = kind.__new__(kind)
+        EngineError.__init__(error, self.message, self.details)
+        if isinstance(error, errors.InvalidRequestError):
+            error.field = str(self.details.get("field", ""))
+        return error
+
+
+def _to_wire(event: WorkerEvent) -> tuple[str, Any]:
+    if isinstance(event, ErrorEvent):
+        return ("error", (event.request_id, WireError.of(event.error)))
+    return ("event", event)
+
+
+# -- the child side --------------------------------------------------------------
+
+
+class _PipeSink:
+    """Sends a request's events to the parent (from the worker thread)."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        self._send = send
+
+    def emit(self, event: WorkerEvent) -> None:
+        """Forward one event; a parent that went away ends the child anyway."""
+        with contextlib.suppress(OSError, ValueError):
+            self._send(_to_wire(event))
+
+
+def serve_runner(
+    conn: Connection, model_id: str, config: WorkerConfig, load_timeout: float | None
+) -> None:
+    """The child's main loop: load the model, then serve commands until ``stop``."""
+    from engine.runtime.llama_backend import route_native_logs
+
+    route_native_logs()
+    lock = threading.Lock()
+
+    def send(message: Any) -> None:
+        with lock:
+            conn.send(message)
+
+    worker = ModelWorker(model_id, config, on_progress=lambda value: send(("progress", value)))
+    try:
+        info = worker.start(timeout=load_timeout)
+    except EngineError as exc:
+        send(("load_failed", WireError.of(exc)))
+        return
+    send(("loaded", info))
+    sink = _PipeSink(send)
+    stop_state = threading.Event()
+
+    def report_state() -> None:
+        last = (-1, -1)
+        while not stop_state.wait(_STATE_POLL_SECONDS):
+            now = (worker.queue_length, worker.active_requests)
+            if now != last:
+                last = now
+                with contextlib.suppress(OSError, ValueError):
+                    send(("state", now))
+
+    reporter = threading.Thread(target=report_state, name="runner-state", daemon=True)
+    reporter.start()
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return  # the parent is gone: nobody to answer
+            command = message[0]
+            if command == "submit":
+                request: GenerationRequest = message[1]
+                try:
+                    worker.submit(replace(request, sink=sink))
+                except EngineError as exc:
+                    sink.emit(ErrorEvent(request.request_id, exc))
+            elif command == "cancel":
+                reason = message[2]
+                worker.cancel(message[1], reason.rebuild() if reason is not None else None)
+            elif command == "stop":
+                return
+    finally:
+        stop_state.set()
+        worker.stop()  # fails what is queued ("unloaded") and frees the model
+        reporter.join(timeout=1)
+        with contextlib.suppress(OSError, ValueError):
+            send(("stopped",))
+
+
+def _child_main(
+    conn: Connection, model_id: str, config: WorkerConfig, load_timeout: float | None
+) -> None:
+    # The parent decides when this runner ends; Ctrl-C in a terminal must not
+    # take the model down behind the parent's back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve_runner(conn, model_id, config, load_timeout)
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "the runner stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the runner was killed by {name}"
+    return f"the runner exited with code {code}"
+
+
+# -- the parent side -------------------------------------------------------------
+
+
+class RunnerClient:
+    """A model worker in a child process (or thread), with the worker's interface."""
+
+    def __init__(
+        self,
+        model_id: str,
+        config: WorkerConfig,
+        on_progress: Callable[[float], None] | None = None,
+        *,
+        isolation: Isolation = "process",
+        on_exit: ExitListener | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.config = config
+        self.isolation = isolation
+        self._on_progress = on_progress
+        self.on_exit = on_exit
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._pending: dict[str, EventSink] = {}
+        self._state = (0, 0)
+        self._loaded = threading.Event()
+        self._load_error: EngineError | None = None
+        self._stopping = False
+        self._dead: str | None = None
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self.info: ModelInfo | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The runner's process id (None in thread isolation or before start)."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self, timeout: float | None = None) -> ModelInfo:
+        """Start the runner and load the model; block until it serves or fails."""
+        parent, child = multiprocessing.Pipe(duplex=True)
+        self._conn = parent
+        if self.isolation == "process":
+            # Forked from a clean, single-threaded server that has imported
+            # this module (llama.cpp included) once: fast to start, and safe,
+            # unlike a fork of this multi-threaded process.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            process = context.Process(
+                target=_child_main,
+                args=(child, self.model_id, self.config, timeout),
+                name=f"ai-ide-runner-{self.model_id}",
+                daemon=True,
+            )
+            process.start()
+            child.close()  # the parent's copy: EOF arrives when the child dies
+            self._process = process
+        else:
+            self._thread = threading.Thread(
+                target=serve_runner,
+                args=(child, self.model_id, self.config, timeout),
+                name=f"runner-{self.model_id}",
+                daemon=True,
+            )
+            self._thread.start()
+        self._reader = threading.Thread(
+            target=self._read, name=f"runner-reader-{self.model_id}", daemon=True
+        )
+        self._reader.start()
+        self._loaded.wait()
+        if self._load_error is not None:
+            self._join()
+            raise self._load_error
+        assert self.info is not None
+        return self.info
+
+    def stop(self) -> None:
+        """End the runner: queued work fails as unloaded, the process exits."""
+        with self._lock:
+            self._stopping = True
+        self._send(("stop",))
+        if self._reader is not None:
+            self._reader.join(timeout=30)
+        self._join()
+
+    def _join(self) -> None:
+        if self._process is not None:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- requests --------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest) -> None:
+        """Queue a request in the runner; its events arrive on ``request.sink``."""
+        with self._lock:
+            if self._dead is not None:
+                raise ModelCrashedError(
+                    f"model '{self.model_id}' is not running: {self._dead}",
+                    {"model_id": self.model_id, "reason": self._dead},
+                )
+            if self._stopping:
+                raise ModelLoadFailedError(f"model '{self.model_id}' is unloading")
+            self._pending[request.request_id] = request.sink
+        self._send(("submit", replace(request, sink=_NO_SINK)))
+
+    def cancel(self, request_id: str, reason: EngineError | None = None) -> None:
+        """Stop a request between decode steps (or drop it from the queue)."""
+        self._send(("cancel", request_id, WireError.of(reason) if reason is not None else None))
+
+    @property
+    def queue_length(self) -> int:
+        """Requests waiting for a slot (as the runner last reported)."""
+        with self._lock:
+            queued, _ = self._state
+            # A request just sent is waiting even before the runner says so.
+            return max(queued, len(self._pending) - self._state[1])
+
+    @property
+    def active_requests(self) -> int:
+        """Requests decoding now (as the runner last reported)."""
+        with self._lock:
+            return min(self._state[1], len(self._pending))
+
+    def _send(self, message: Any) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        with self._send_lock, contextlib.suppress(OSError, ValueError):
+            conn.send(message)
+
+    # -- events from the runner -----------------------------------------------
+
+    def _read(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            while True:
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    break
+                if not self._dispatch(message):
+                    break
+        finally:
+            self._ended()
+
+    def _dispatch(self, message: Any) -> bool:
+        kind = message[0]
+        if kind == "event":
+            event: TokenEvent | DoneEvent = message[1]
+            self._deliver(event.request_id, event, final=isinstance(event, DoneEvent))
+        elif kind == "error":
+            request_id, wire = message[1]
+            self._deliver(request_id, ErrorEvent(request_id, wire.rebuild()), final=True)
+        elif kind == "state":
+            with self._lock:
+                self._state = message[1]
+        elif kind == "progress":
+            if self._on_progress is not None:
+                self._on_progress(message[1])
+        elif kind == "loaded":
+            self.info = message[1]
+            self._loaded.set()
+        elif kind == "load_failed":
+            self._load_error = message[1].rebuild()
+            self._loaded.set()
+            return False
+        elif kind == "stopped":
+            return False
+        return True
+
+    def _deliver(self, request_id: str, event: WorkerEvent, *, final: bool) -> None:
+        with self._lock:
+            sink = self._pending.pop(request_id, None) if final else self._pending.get(request_id)
+        if sink is not None:
+            sink.emit(event)
+
+    def _ended(self) -> None:
+        """The pipe closed: a stop we asked for, or the runner died."""
+        code: int | None = None
+        if self._process is not None:
+            self._process.join(timeout=5)
+            code = self._process.exitcode
+        with self._lock:
+            expected = self._stopping or self._load_error is not None
+            reason = _exit_reason(code) if not expected else "unloaded"
+            self._dead = reason
+            orphans = list(self._pending.items())
+            self._pending.clear()
+        if not self._loaded.is_set():
+            self._load_error = ModelLoadFailedError(
+                f"llama.cpp could not load the model: {reason}", {"reason": reason}
+            )
+            self._loaded.set()
+            return
+        failure: EngineError = (
+            ModelLoadFailedError(f"model '{self.model_id}' was unloaded")
+            if expected
+            else ModelCrashedError(
+                f"model '{self.model_id}' crashed: {reason}",
+                {"model_id": self.model_id, "reason": reason},
+            )
+        )
+        for request_id, sink in orphans:
+            sink.emit(ErrorEvent(request_id, failure))
+        if not expected:
+            log.error("model %s: %s", self.model_id, reason)
+            if self.on_exit is not None:
+                self.on_exit(reason)
+
+
+def runner_rss_mb(client: RunnerClient) -> float | None:
+    """Resident memory of a process runner, measured; None in thread isolation."""
+    pid = client.pid
+    if pid is None:
+        return None
+    try:
+        return float(psutil.Process(pid).memory_info().rss) / 2**20
+    except (psutil.Error, OSError):
+        return None
