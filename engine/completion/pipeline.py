@@ -130,8 +130,14 @@ def finish_completion(
 ) -> Completion:
     """Post-process a raw generation into the text to insert and its range."""
     used = params or request.params
+    # A prompt without the suffix leaves the model blind to where the
+    # document goes on: postprocessing then judges where its answer ends.
     processed = postprocess_completion(
-        request.code, request.cursor, generation.text, request.language
+        request.code,
+        request.cursor,
+        generation.text,
+        request.language,
+        suffix_aware=generation.used_fim,
     )
     return Completion(
         text=processed.text,

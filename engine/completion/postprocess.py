@@ -219,15 +219,52 @@ def _is_mid_line(context: _CursorContext) -> bool:
     return bool(rest.strip()) and _AUTO_CLOSED_REST.fullmatch(rest) is None
 
 
+def _inserts_lines(context: _CursorContext) -> bool:
+    """Whether the cursor is at column 0 of a non-blank line: "insert lines here".
+
+    Nothing written there can continue the line's text (it would glue onto
+    the front of it), so the completion is whole lines pushed in above it.
+    """
+    return not context.line_prefix and not _is_blank(context.line_rest)
+
+
+def _as_new_lines(context: _CursorContext) -> _CursorContext:
+    """The context of an insertion above the cursor line: a blank line, then that line."""
+    return _CursorContext(
+        line_prefix="",
+        line_rest="",
+        previous_indent=context.previous_indent,
+        following=(context.line_rest.rstrip(), *context.following),
+        crlf=context.crlf,
+    )
+
+
+def _editing_context(
+    document: str, cursor: int, following_limit: int, completion: str
+) -> tuple[_CursorContext, bool]:
+    """The cursor context the rules judge, and whether the completion inserts lines.
+
+    Lines are inserted above the cursor line when the cursor is at its column 0
+    and the completion breaks a line: a completion without a line break there
+    can only be meant to glue onto the line's text.
+    """
+    context = _cursor_context(document, cursor, following_limit)
+    if "\n" in completion and _inserts_lines(context):
+        return _as_new_lines(context), True
+    return context, False
+
+
 def completion_scope(document: str, cursor: int) -> Literal["line", "block"]:
     """The scope ``auto`` resolves to: ``line`` when code follows the cursor on its line.
 
     Closing brackets, quotes, ``;`` and ``,`` after the cursor do not count: editors
     auto-insert them, and a block completion may cover them (see ``replace_end``).
+    Nor does a cursor at column 0 of a non-blank line: that inserts lines above it.
     Callers can use this before generating, e.g. to stop at the first newline.
     """
     cursor = min(max(cursor, 0), len(document))
-    return "line" if _is_mid_line(_cursor_context(document, cursor, 0)) else "block"
+    context, _ = _editing_context(document, cursor, 0, "\n")
+    return "line" if _is_mid_line(context) else "block"
 
 
 # --------------------------------------------------------------------------- loops
@@ -694,16 +731,86 @@ def _syntax_keep(
     return bisect_right(ends, keep_bytes)
 
 
+# --------------------------------------------------------------------------- joining the suffix
+
+
+def _first_statement(lines: list[str], context: _CursorContext, syntax: LexicalRules) -> list[str]:
+    """The completion's lines up to the end of its first statement.
+
+    The statement is the first non-blank line, the lines its open brackets
+    (or multi-line string) carry on to, the deeper-indented lines of a block
+    it opens, continuation lines at its own level (`} else {`, `elif x:`,
+    `except E:`) and the closing line that ends it (`}`).
+    """
+    full = _on_cursor_line(lines, context)
+    first = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    if first is None:
+        return lines
+    level = _indent(full[first])
+    scanner = _BracketScanner(syntax)
+    for line in full[: first + 1]:
+        scanner.feed(line + "\n")
+    opened = False
+    keep = first + 1
+    while keep < len(full):
+        line = full[keep]
+        inside = bool(scanner.stack) or scanner.string is not None or scanner.comment is not None
+        if _is_blank(line) or inside or _indent(line) > level:
+            opened = opened or (not inside and not _is_blank(line))
+            scanner.feed(line + "\n")
+            keep += 1
+            continue
+        if not opened:
+            break
+        closes = _CLOSING_LINE.match(line) is not None
+        continues = _CONTINUATION_LINE.match(line) is not None
+        if not (closes or continues):
+            break
+        scanner.feed(line + "\n")
+        keep += 1
+        if not _opens_block(full, keep - 1) and closes:
+            break  # `}`: the statement ends with its closing line
+        opened = False  # `} else {` / `elif x:`: a new block must open again
+    return _trim(lines[:keep], context)
+
+
+def _outside_block(lines: Sequence[str], context: _CursorContext) -> bool:
+    """Whether the document's next line is outside the block the completion writes in.
+
+    Then the completion ends where the block ends, and the suffix takes over
+    from there: a completion that ended its block agrees with the document.
+    """
+    full = _on_cursor_line(lines, context)
+    first = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    if first is None or not context.following:
+        return True
+    return _indent(context.following[0]) < _indent(full[first])
+
+
 # --------------------------------------------------------------------------- public API
 
 
-def _finish(lines: list[str], context: _CursorContext, syntax: LexicalRules) -> tuple[str, int]:
+@dataclass(frozen=True)
+class _Finished:
+    text: str
+    replace_length: int
+    joined: bool  # lines repeating the suffix were dropped: the completion met it
+
+
+def _finish(
+    lines: list[str], context: _CursorContext, syntax: LexicalRules, *, line_scope: bool
+) -> _Finished:
     lines = _trim(lines, context)
-    lines = _drop_duplicated_closing_line(lines, context)
-    lines = _drop_suffix_repeats(lines, context)
+    before = len(lines)
+    if not line_scope:
+        # In line scope the completion continues the cursor line, and the
+        # line's own rest follows it: the next lines are no measure of it.
+        lines = _drop_duplicated_closing_line(lines, context)
+        lines = _drop_suffix_repeats(lines, context)
+    joined = len(lines) < before
     lines = _trim(lines, context)
     text = "\n".join(lines)
-    return text, _replace_length(text, context, syntax)
+    return _Finished(text, _replace_length(text, context, syntax), joined)
 
 
 def postprocess_completion(
@@ -714,6 +821,7 @@ def postprocess_completion(
     *,
     scope: Scope = "auto",
     use_syntax: bool = True,
+    suffix_aware: bool = True,
 ) -> PostProcessed:
     """Clean a raw completion inserted at ``cursor`` in ``document``.
 
@@ -722,9 +830,20 @@ def postprocess_completion(
     when code follows the cursor on its line. ``use_syntax`` enables the
     tree-sitter end-of-statement check for languages with an installed grammar.
 
+    ``suffix_aware`` says the model saw the text after the cursor (a FIM
+    prompt), so where it ends is its own judgement of where the suffix takes
+    over. A model that did not (``False``) cannot know: in the middle of a
+    block, its completion is kept whole only when it meets the document again
+    (it went on to repeat the next line, or ended the block where the next
+    line is outside it); otherwise it is cut to its first statement.
+
+    With the cursor at column 0 of a non-blank line, the completion is whole
+    lines inserted above that line: it ends with a line break.
+
     Never raises for any text, cursor (clamped to the document) or completion;
     the returned text is a prefix of the raw completion (after cutting special
-    tokens and normalising line endings to the document's) and contains no
+    tokens and normalising line endings to the document's), with a line break
+    added when lines are inserted above the cursor line, and contains no
     special token.
     """
     if scope not in ("auto", "line", "block"):
@@ -732,26 +851,43 @@ def postprocess_completion(
     cursor = min(max(cursor, 0), len(document))
     rules = _rules(language)
     syntax = rules.lexical
-    context = _cursor_context(document, cursor, _FOLLOWING_LINES)
+    cleaned = strip_special_tokens(raw).replace("\r\n", "\n")
+    context, inserts_lines = _editing_context(document, cursor, _FOLLOWING_LINES, cleaned)
 
-    lines = strip_special_tokens(raw).replace("\r\n", "\n").split("\n")
+    lines = cleaned.split("\n")
     lines = lines[: _loop_end(_on_cursor_line(lines, context))]
     line_scope = scope == "line" or (scope == "auto" and _is_mid_line(context))
     lines = (
         lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules.offside).keep]
     )
 
-    text, replace_length = _finish(lines, context, syntax)
+    finished = _finish(lines, context, syntax, line_scope=line_scope)
     if use_syntax and not line_scope:
-        keep = _syntax_keep(document, cursor, text, replace_length, rules=rules)
+        # Lines inserted above the cursor line end with a line break.
+        tail = "\n" if inserts_lines and finished.text else ""
+        replace_length = 0 if inserts_lines else finished.replace_length
+        keep = _syntax_keep(document, cursor, finished.text + tail, replace_length, rules=rules)
         if keep is not None:
-            text, replace_length = _finish(text[:keep].split("\n"), context, syntax)
+            lines = (finished.text + tail)[:keep].split("\n")
+            again = _finish(lines, context, syntax, line_scope=False)
+            finished = _Finished(again.text, again.replace_length, finished.joined or again.joined)
+    if (
+        not suffix_aware
+        and not line_scope
+        and not finished.joined
+        and not _outside_block(finished.text.split("\n"), context)
+    ):
+        lines = _first_statement(finished.text.split("\n"), context, syntax)
+        finished = _finish(lines, context, syntax, line_scope=False)
 
+    text = finished.text
     if not text:
         return PostProcessed("", cursor, cursor)
+    if inserts_lines:
+        text += "\n"
     if context.crlf:
         text = text.replace("\n", "\r\n")
-    return PostProcessed(text, cursor, cursor + replace_length)
+    return PostProcessed(text, cursor, cursor + (0 if inserts_lines else finished.replace_length))
 
 
 def should_stop(
@@ -777,7 +913,7 @@ def should_stop(
     if "\n" not in text:
         return False
     cursor = min(max(cursor, 0), len(document))
-    context = _cursor_context(document, cursor, 1)
+    context, _ = _editing_context(document, cursor, 1, text)
     if scope == "line" or (scope == "auto" and _is_mid_line(context)):
         return True
     complete = text.split("\n")[:-1]  # the last piece is still being written

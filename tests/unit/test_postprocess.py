@@ -296,6 +296,83 @@ def test_completion_repeating_only_the_suffix_is_empty() -> None:
     assert result == PostProcessed("", result.replace_start, result.replace_start)
 
 
+# --------------------------------------------------------------------------- inserting lines
+
+FILE_NAME_CHECK = (
+    "def check(lst):\n"
+    "    if len(lst) != 2:\n"
+    "        return 'No'\n"
+    "|    if not lst[1] in suf:\n"
+    "        return 'No'\n"
+    "    return 'Yes'\n"
+)
+
+
+def test_cursor_at_column_0_inserts_a_line_even_if_it_occurs_later() -> None:
+    # The line after the cursor line is the same `return 'No'`: it must not
+    # count as the completion repeating the document.
+    raw = "        return 'No'\n    if not lst[1] in suf:\n"
+    result = run(FILE_NAME_CHECK, raw)
+    assert result.text == "        return 'No'\n"
+    assert result.replace_end == result.replace_start
+    assert applied(FILE_NAME_CHECK, raw).count("return 'No'") == 3
+
+
+def test_cursor_at_column_0_gets_whole_lines() -> None:
+    marked = "def f(x):\n|    return x\n"
+    assert run(marked, "    x += 1\n    return x\n").text == "    x += 1\n"
+    assert run(marked, "    x += 1\n    y = 2\n    return x\n").text == "    x += 1\n    y = 2\n"
+    # Without a line break the model meant to write in front of the text.
+    assert run(marked, "#").text == "#"
+
+
+def test_cursor_at_column_0_is_block_scope() -> None:
+    assert completion_scope("x = 1\n", 0) == "block"
+    assert completion_scope("x = 1\n", 1) == "line"
+    assert not stops("def f(x):\n|    return x\n", "    x += 1\n")
+    assert stops("def f(x):\n|    return x\n", "    x += 1\n    return x\n")
+
+
+def test_mid_line_completion_equal_to_the_next_line_is_kept() -> None:
+    marked = "if a:\n    x = f(|)\n    x = f(1)\n"
+    assert run(marked, "1").text == "1"
+
+
+# --------------------------------------------------------------------------- joining the suffix
+
+GAP = "def f(items):\n    total = 0\n    |\n    return total\n"
+
+
+def test_blind_completion_in_a_gap_is_cut_to_its_first_statement() -> None:
+    raw = "for item in items:\n        total += item\n    total *= 2\n    print(total)"
+    blind = run(GAP, raw, suffix_aware=False)
+    assert blind.text == "for item in items:\n        total += item"
+    # A model that saw the suffix decided where to stop.
+    assert run(GAP, raw).text == raw
+
+
+def test_blind_completion_that_meets_the_suffix_is_kept() -> None:
+    raw = "total += 1\n    total *= 2\n    return total\n"
+    assert run(GAP, raw, suffix_aware=False).text == "total += 1\n    total *= 2"
+
+
+def test_blind_completion_ending_its_block_before_a_dedent_is_kept() -> None:
+    marked = "def f(items):\n    for item in items:\n        |\n    return 1\n"
+    raw = "a = item\n        b = a\n    return 2\n"
+    assert run(marked, raw, suffix_aware=False).text == "a = item\n        b = a"
+
+
+def test_first_statement_spans_brackets_and_clauses() -> None:
+    raw = "x = f(\n        1,\n    )\n    y = 2\n    z = 3"
+    assert run(GAP, raw, suffix_aware=False).text == "x = f(\n        1,\n    )"
+    raw = "if x:\n        a()\n    else:\n        b()\n    c()"
+    assert run(GAP, raw, suffix_aware=False).text == "if x:\n        a()\n    else:\n        b()"
+    js = "function f() {\n  |\n  return 1;\n}\n"
+    raw = "if (x) {\n    a();\n  } else {\n    b();\n  }\n  c();"
+    expected = "if (x) {\n    a();\n  } else {\n    b();\n  }"
+    assert run(js, raw, "javascript", suffix_aware=False).text == expected
+
+
 def test_duplicated_closing_line_is_dropped() -> None:
     marked = "function log(obj) {|\n}\n"
     assert run(marked, "\n  console.log(obj);\n};", "javascript").text == "\n  console.log(obj);"
@@ -399,7 +476,8 @@ def test_unicode_in_indentation_rules() -> None:
         ("abc", -3, "x", PostProcessed("x", 0, 0)),
         ("abc", 99, "\n  \n", PostProcessed("", 3, 3)),
         ("abc\n", 4, "   ", PostProcessed("", 4, 4)),
-        ("x = 1\n", 0, "import os\n", PostProcessed("import os", 0, 0)),
+        # Column 0 of a non-blank line: a line inserted above it, not glued onto it.
+        ("x = 1\n", 0, "import os\n", PostProcessed("import os\n", 0, 0)),
     ],
 )
 def test_edge_inputs(document: str, cursor: int, raw: str, expected: PostProcessed) -> None:
@@ -495,9 +573,10 @@ def test_postprocess_properties(
     assert result.replace_start == clamped
     assert 0 <= result.replace_start <= result.replace_end <= len(document)
     assert not contains_special_token(result.text)
-    # The result is a prefix of the cleaned completion (line endings aside).
+    # The result is a prefix of the cleaned completion (line endings aside), with
+    # a line break added when it inserts lines above the cursor's line.
     cleaned = strip_special_tokens(raw).replace("\r\n", "\n")
-    assert cleaned.startswith(result.text.replace("\r\n", "\n"))
+    assert (cleaned + "\n").startswith(result.text.replace("\r\n", "\n"))
     # The replaced range stays on the cursor's line.
     assert "\n" not in document[result.replace_start : result.replace_end]
     assert isinstance(should_stop(document, cursor, raw, language, scope=scope), bool)
