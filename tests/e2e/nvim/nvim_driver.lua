@@ -75,7 +75,7 @@ end
 
 --- The suggestion shown as virtual text, or nil.
 local function ghost_text()
-  local namespace = vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion']
+  local namespace = vim.api.nvim_get_namespaces()['ai_ide.suggestion']
   if not namespace then
     return nil
   end
@@ -105,7 +105,7 @@ local function record_client(client)
     server_info = client.server_info,
     offset_encoding = client.offset_encoding,
     cmd = client.config.cmd,
-    inline_completion = vim.lsp.inline_completion.is_enabled({ bufnr = 0 }),
+    inline_completion = require('ai_ide.inline').attached(vim.api.nvim_get_current_buf()),
     keymap_accept = vim.fn.maparg(test.keys and test.keys.accept or '<Tab>', 'i', false, true).desc,
   }
 end

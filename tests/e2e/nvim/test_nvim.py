@@ -292,7 +292,8 @@ def test_user_commands_load_status_generate_unload(
     assert after.startswith(before + "\n") and len(after) > len(before) + 1
     # The server's own window/showMessage reports the unload (and the status).
     assert any(m.startswith(f"ai-ide: unloaded {MODEL}") for m in messages), messages
-    assert any(m.startswith("ai-ide (") and f"{MODEL}: loaded" in m for m in messages), messages
+    # :AiIdeStatus shows one line per model.
+    assert any(m.startswith("ai-ide (") and f"  {MODEL}: loaded" in m for m in messages), messages
 
 
 CONFIG_PROBE = r"""

@@ -1,6 +1,6 @@
 --- User commands for the server's commands (workspace/executeCommand):
 --- :AiIdeLoadModel [id], :AiIdeUnloadModel [id], :AiIdeGenerate [prompt],
---- :AiIdeStatus.
+--- :AiIdeStatus; and :AiIdeRestart for a fresh server process.
 local M = {}
 
 M.server_commands = {
@@ -11,7 +11,7 @@ M.server_commands = {
 }
 
 local function notify(message, level)
-  vim.notify('ai-ide: ' .. message, level or vim.log.levels.INFO)
+  require('ai_ide').notify('ai-ide: ' .. message, level)
 end
 
 --- Runs a server command on the ai_ide client of the current buffer.
@@ -78,20 +78,61 @@ function M.generate(prompt)
     elseif result.applied then
       notify('inserted generated code')
     elseif type(result.text) == 'string' and vim.trim(result.text) ~= '' then
-      notify('the generated code could not be applied (the buffer changed?)', vim.log.levels.WARN)
+      return -- not applied: the server has said why (window/showMessage)
     else
       notify('nothing was generated; write a comment above the cursor or give a prompt', vim.log.levels.WARN)
     end
   end)
 end
 
---- Asks the server for the model status. The server shows it itself
---- (window/showMessage); the result also refreshes the statusline state.
+--- The status result as lines: the server and backend, then one per model.
+---@param result table
+---@return string[]
+function M.status_lines(result)
+  local lines = {
+    ('ai-ide (%s, %s):'):format(tostring(result.status or '?'), tostring(result.backend or '?')),
+  }
+  for _, model in ipairs(type(result.models) == 'table' and result.models or {}) do
+    local line = ('  %s: %s'):format(tostring(model.id), tostring(model.status))
+    if type(model.memory_usage_mb) == 'number' and model.memory_usage_mb > 0 then
+      line = line .. (', %.0f MB'):format(model.memory_usage_mb)
+    end
+    if type(model.average_inference_time_ms) == 'number' then
+      line = line
+        .. (', %d requests, avg %.0f ms'):format(model.inference_count or 0, model.average_inference_time_ms)
+    end
+    table.insert(lines, line)
+  end
+  return lines
+end
+
+--- Shows the model status, one line per model (the user asked for it, so a
+--- message of several lines is fine here), and refreshes the statusline. The
+--- server's one-line summary (window/showMessage) is not shown as well.
 function M.status()
+  local client = require('ai_ide').client(0)
+  local saved = client and client.handlers['window/showMessage']
+  if client then
+    client.handlers['window/showMessage'] = function()
+      return vim.NIL
+    end
+  end
+  local function restore()
+    if client then
+      client.handlers['window/showMessage'] = saved
+    end
+  end
   M.execute(M.server_commands.status, {}, function(result)
+    restore()
+    if type(result) ~= 'table' then
+      return
+    end
     require('ai_ide').update_from_status(result)
     vim.cmd.redrawstatus({ bang = true })
+    vim.notify(table.concat(M.status_lines(result), '\n'), vim.log.levels.INFO)
   end)
+  -- A request that fails or never answers must not keep the messages muted.
+  vim.defer_fn(restore, 10000)
 end
 
 local function complete_model(lead)
@@ -136,6 +177,9 @@ function M.register()
   create('AiIdeStatus', function()
     M.status()
   end, { nargs = 0, desc = 'ai-ide: show the model status' })
+  create('AiIdeRestart', function()
+    require('ai_ide').restart()
+  end, { nargs = 0, desc = 'ai-ide: restart the language server (all buffers are sent again)' })
 end
 
 return M
