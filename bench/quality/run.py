@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -40,6 +41,7 @@ from bench.quality.clients import (
 )
 from bench.quality.holes import FUNCTIONAL_SPLITS, Hole, functional_holes
 from bench.quality.metrics import edit_similarity, exact_match, median
+from bench.quality.realcode import REAL_SPLITS, real_code_holes
 from bench.quality.sandbox import Limits, run_python
 from engine.config import Settings, load_settings
 from engine.engine import Engine
@@ -83,7 +85,8 @@ async def fill_all(
                 answer = await client.complete(hole, max_tokens)
             except Exception as exc:  # a failed request is a wrong answer, and reported
                 answer = Answer("", None, 0.0, f"{type(exc).__name__}: {exc}")
-            row[client.name] = judge(hole, client.name, answer, limits)
+            # Off the event loop: the in-process engine (REST) shares it.
+            row[client.name] = await asyncio.to_thread(judge, hole, client.name, answer, limits)
         results.append(row)
         if (index + 1) % 10 == 0 or index + 1 == len(holes):
             elapsed = time.perf_counter() - started
@@ -215,15 +218,16 @@ def collect_holes(args: argparse.Namespace) -> list[Hole]:
     """The holes of this run: functional splits, then real code, then cross-file."""
     splits = [s for s in args.splits.split(",") if s]
     holes = list(functional_holes([s for s in splits if s in FUNCTIONAL_SPLITS], args.limit))
-    if args.real_limit > 0:
-        from bench.quality.realcode import real_code_holes
-
-        holes += real_code_holes(args.languages.split(","), args.real_limit, args.sources)
+    real = [s for s in splits if s in REAL_SPLITS]
+    if args.real_limit > 0 and real:
+        holes += real_code_holes(args.languages.split(","), args.real_limit, args.sources, real)
     return holes
 
 
 async def main(args: argparse.Namespace) -> int:
     """Run the comparison and write the report."""
+    # Stalls of the in-process server's loop are the benchmark's own load, not news.
+    logging.getLogger("services.loop_monitor").setLevel(logging.ERROR)
     threads = args.threads or min(4, os.cpu_count() or 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -276,9 +280,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", help="catalog model id (default: the default model)")
     parser.add_argument("--config", type=Path, help="ai-ide TOML whose catalog holds --model")
     parser.add_argument("--clients", default="naive,rest,lsp")
-    parser.add_argument("--splits", default=",".join(FUNCTIONAL_SPLITS))
+    parser.add_argument("--splits", default=",".join(FUNCTIONAL_SPLITS + REAL_SPLITS))
     parser.add_argument("--limit", type=int, default=40, help="HumanEval tasks per split")
-    parser.add_argument("--real-limit", type=int, default=0, help="real-code holes per language")
+    parser.add_argument(
+        "--real-limit", type=int, default=0, help="real-code holes per split and language"
+    )
     parser.add_argument("--languages", default="python,javascript,typescript,rust,go,java")
     parser.add_argument("--sources", type=Path, help="folder of fetched sources (realcode.py)")
     parser.add_argument("--max-tokens", type=int, default=64)
