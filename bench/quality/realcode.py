@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import sysconfig
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -139,6 +140,8 @@ def _holes_of(
             continue
         if len(text) > _MAX_FILE_CHARS or "\r" in text:
             continue
+        if "DO NOT EDIT" in text[:2000] or "@generated" in text[:2000]:
+            continue  # generated code says little about completing code
         relative = str(path.relative_to(root))
         digest = hashlib.sha256(f"{seed}:{split}:{relative}".encode()).digest()
         found = _hole(text, split, random.Random(int.from_bytes(digest[:8], "big")))
@@ -157,3 +160,77 @@ def _holes_of(
             suffix=text[end:],
             expected=text[start:end],
         )
+
+
+_DEFINITION = re.compile(r"^(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w{4,})", re.MULTILINE)
+_NAME = re.compile(r"\b[A-Za-z_]\w{4,}\b")
+
+
+def cross_file_holes(count: int, seed: int = 0) -> list[Hole]:
+    """Python holes whose answer starts with a name defined in another file of the package.
+
+    The hole runs from that name to the end of its line; the file defining the
+    name comes with the hole (``Hole.files``), as an editor would have it open.
+    """
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    holes: list[Hole] = []
+    for package in PYTHON_PACKAGES:
+        root = purelib / package
+        if not root.is_dir():
+            continue
+        texts: dict[Path, str] = {}
+        for path in sorted(root.rglob("*.py")):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            if len(text) <= _MAX_FILE_CHARS and "\r" not in text:
+                texts[path] = text
+        defined: dict[str, Path] = {}
+        for path, text in texts.items():
+            for name in _DEFINITION.findall(text):
+                defined.setdefault(name, path)
+        for path in sorted(
+            texts, key=lambda p: hashlib.sha256(f"{seed}:x:{p.relative_to(root)}".encode()).digest()
+        ):
+            hole = _cross_file_hole(root, path, texts, defined)
+            if hole is not None:
+                holes.append(hole)
+    rng = random.Random(seed)
+    rng.shuffle(holes)
+    return sorted(holes[:count], key=lambda h: h.sample_id)
+
+
+def _cross_file_hole(
+    root: Path, path: Path, texts: dict[Path, str], defined: dict[str, Path]
+) -> Hole | None:
+    text = texts[path]
+    own = set(_DEFINITION.findall(text))
+    offset = 0
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        start = offset
+        offset += len(line)
+        if index < 5 or not _code_line(line) or line.lstrip().startswith(("import ", "from ")):
+            continue
+        for match in _NAME.finditer(line):
+            name = match.group()
+            other = defined.get(name)
+            if other is None or other == path or name in own:
+                continue
+            before = line[: match.start()].rstrip()
+            if before.endswith(".") or before.endswith(("def", "class")):
+                continue  # an attribute, or a definition of the name here
+            body = line.rstrip("\n")
+            relative = str(path.relative_to(root))
+            return Hole(
+                sample_id=f"python/{root.name}/{relative}/cross_file",
+                split="cross_file",
+                language="python",
+                file_path=f"{root.name}/{relative}",
+                prefix=text[: start + match.start()],
+                suffix=text[start + len(body) :],
+                expected=body[match.start() :],
+                files=((f"{root.name}/{other.relative_to(root)}", texts[other]),),
+            )
+    return None

@@ -1,13 +1,17 @@
 """One command, one report: every client on every hole, a table per split and language.
 
     python -m bench.quality [--model ID] [--config ai-ide.toml] [--limit 40]
-        [--splits line,line_insert,block,span] [--real-limit 30]
-        [--clients naive,rest,lsp] [--out DIR]
+        [--splits line,line_insert,block,span,real_line_end,real_line,real_block,cross_file]
+        [--real-limit 10] [--cross-limit 20] [--sources DIR]
+        [--clients naive,rest,lsp,lsp_alone] [--out DIR]
 
 Functional holes (HumanEval) are executed against their tests: pass@1.
-Real-code holes (see :mod:`bench.quality.realcode`) are judged by exact match
-and edit similarity. Clients see the same holes, in a rotating order so that
-warm-up and noise hit them alike. Writes ``report.json`` (every sample, every
+Real-code holes (see :mod:`bench.quality.realcode`; ``fetch_sources.sh DIR``
+then ``--sources DIR``) and cross-file holes are judged by exact match and edit
+similarity; ``lsp_alone`` is the LSP client without the hole's other files open,
+the baseline that ``lsp`` (with them open) is measured against, on the holes
+that have other files only. Clients see the same holes, in a rotating order so
+that warm-up and noise hit them alike. Writes ``report.json`` (every sample, every
 answer) and ``report.md`` (the tables) under ``--out``.
 """
 
@@ -22,12 +26,13 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pygls.lsp.client import LanguageClient
 
 from bench.quality.clients import (
     Answer,
@@ -41,7 +46,7 @@ from bench.quality.clients import (
 )
 from bench.quality.holes import FUNCTIONAL_SPLITS, Hole, functional_holes
 from bench.quality.metrics import edit_similarity, exact_match, median
-from bench.quality.realcode import REAL_SPLITS, real_code_holes
+from bench.quality.realcode import REAL_SPLITS, cross_file_holes, real_code_holes
 from bench.quality.sandbox import Limits, run_python
 from engine.config import Settings, load_settings
 from engine.engine import Engine
@@ -72,15 +77,21 @@ def judge(hole: Hole, client: str, answer: Answer, limits: Limits) -> Judged:
 
 
 async def fill_all(
-    holes: Sequence[Hole], clients: Sequence[Client], max_tokens: int, limits: Limits
+    holes: Sequence[Hole],
+    clients: Sequence[Client],
+    max_tokens: int,
+    limits: Limits,
+    progress: Callable[[list[dict[str, Judged]]], object] | None = None,
 ) -> list[dict[str, Judged]]:
-    """Every client's judged answer to every hole."""
+    """Every client's judged answer to every hole; ``progress`` sees the results so far."""
     results: list[dict[str, Judged]] = []
     started = time.perf_counter()
     for index, hole in enumerate(holes):
         order = list(clients[index % len(clients) :]) + list(clients[: index % len(clients)])
         row: dict[str, Judged] = {}
         for client in order:
+            if client.name == "lsp_alone" and not hole.files:
+                continue  # a baseline for holes with other files only
             try:
                 answer = await client.complete(hole, max_tokens)
             except Exception as exc:  # a failed request is a wrong answer, and reported
@@ -91,6 +102,8 @@ async def fill_all(
         if (index + 1) % 10 == 0 or index + 1 == len(holes):
             elapsed = time.perf_counter() - started
             print(f"  {index + 1}/{len(holes)} holes, {elapsed:.0f} s", file=sys.stderr)
+            if progress is not None:
+                progress(results)
     return results
 
 
@@ -105,8 +118,10 @@ def summarize(
     for (split, language), indexes in sorted(groups.items()):
         for name in names:
             judged = [results[i][name] for i in indexes if name in results[i]]
+            if not judged:
+                continue
             functional = [j for j in judged if j.passed is not None]
-            naive = [results[i].get("naive") for i in indexes]
+            naive = [results[i].get("naive") for i in indexes if name in results[i]]
             rows.append(
                 {
                     "split": split,
@@ -162,6 +177,7 @@ async def open_clients(
     async with AsyncExitStack() as stack:
         clients: list[Client] = []
         engine: Engine | None = None
+        lsp: LanguageClient | None = None
         if "engine" in names or "rest" in names:
             from lsp_server.sidecar.app import create_app
             from services.composition import Services, shutdown
@@ -190,12 +206,15 @@ async def open_clients(
                 clients.append(EngineClient(engine, "bench"))
             elif name == "rest":
                 clients.append(RestClient(http, "bench"))
-            elif name == "lsp":
-                data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-")))
-                lsp = await stack.enter_async_context(
-                    language_server(model_path, data, max_tokens, threads)
-                )
-                clients.append(LspClient(lsp))
+            elif name in ("lsp", "lsp_alone"):
+                if lsp is None:
+                    data = Path(
+                        stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-"))
+                    )
+                    lsp = await stack.enter_async_context(
+                        language_server(model_path, data, max_tokens, threads)
+                    )
+                clients.append(LspClient(lsp, open_others=name == "lsp"))
             else:
                 raise SystemExit(f"unknown client {name!r}")
         yield clients
@@ -218,6 +237,8 @@ def collect_holes(args: argparse.Namespace) -> list[Hole]:
     """The holes of this run: functional splits, then real code, then cross-file."""
     splits = [s for s in args.splits.split(",") if s]
     holes = list(functional_holes([s for s in splits if s in FUNCTIONAL_SPLITS], args.limit))
+    if args.cross_limit > 0 and "cross_file" in splits:
+        holes += cross_file_holes(args.cross_limit)
     real = [s for s in splits if s in REAL_SPLITS]
     if args.real_limit > 0 and real:
         holes += real_code_holes(args.languages.split(","), args.real_limit, args.sources, real)
@@ -239,11 +260,29 @@ async def main(args: argparse.Namespace) -> int:
     holes = collect_holes(args)
     names = [c for c in args.clients.split(",") if c]
     print(f"{len(holes)} holes, clients {names}, model {model_id}", file=sys.stderr)
+    command = "python -m bench.quality " + " ".join(sys.argv[1:])
+
+    def write(results: list[dict[str, Judged]]) -> str:
+        return write_report(out, holes[: len(results)], results, names, model_id, command)
+
     async with open_clients(names, settings, model_path, args.max_tokens, threads) as clients:
-        results = await fill_all(holes, clients, args.max_tokens, Limits())
+        # The report is rewritten as holes are done: a long run can be read midway.
+        results = await fill_all(holes, clients, args.max_tokens, Limits(), write)
+    print(write(results))
+    return 0
+
+
+def write_report(
+    out: Path,
+    holes: Sequence[Hole],
+    results: Sequence[dict[str, Judged]],
+    names: Sequence[str],
+    model_id: str,
+    command: str,
+) -> str:
+    """Write ``report.md`` and ``report.json`` under ``out``; return the tables."""
     rows = summarize(holes, results, names)
     report = table(rows, model_id)
-    command = "python -m bench.quality " + " ".join(sys.argv[1:])
     (out / "report.md").write_text(f"{report}\nCommand: `{command}`\n", encoding="utf-8")
     samples = [
         {
@@ -270,8 +309,7 @@ async def main(args: argparse.Namespace) -> int:
         ),
         encoding="utf-8",
     )
-    print(report)
-    return 0
+    return report
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -280,10 +318,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", help="catalog model id (default: the default model)")
     parser.add_argument("--config", type=Path, help="ai-ide TOML whose catalog holds --model")
     parser.add_argument("--clients", default="naive,rest,lsp")
-    parser.add_argument("--splits", default=",".join(FUNCTIONAL_SPLITS + REAL_SPLITS))
+    parser.add_argument(
+        "--splits", default=",".join((*FUNCTIONAL_SPLITS, *REAL_SPLITS, "cross_file"))
+    )
     parser.add_argument("--limit", type=int, default=40, help="HumanEval tasks per split")
     parser.add_argument(
         "--real-limit", type=int, default=0, help="real-code holes per split and language"
+    )
+    parser.add_argument(
+        "--cross-limit", type=int, default=0, help="cross-file holes (Python packages)"
     )
     parser.add_argument("--languages", default="python,javascript,typescript,rust,go,java")
     parser.add_argument("--sources", type=Path, help="folder of fetched sources (realcode.py)")
