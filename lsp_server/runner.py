@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sys
 import threading
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import uvicorn
-from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.io_ import StdinAsyncReader, StdoutWriter
 
 from engine.config import Settings
 from engine.engine import Engine
 from lsp_server.backend import Backend, LocalBackend
 from lsp_server.client_cli import stored_api_key
+from lsp_server.framing import FrameLoop
 from lsp_server.remote_backend import RemoteBackend, probe
 from lsp_server.server import create_server
 from lsp_server.sidecar.app import create_app
@@ -83,6 +85,29 @@ async def _choose_backend(
     return LocalBackend(engine, services.metrics), (engine, services)
 
 
+def run_lsp(settings: Settings) -> NoReturn:
+    """Serve LSP until the editor leaves, then end the process at once.
+
+    Whatever is still queued (a model load, a generation) must not keep the
+    process alive once its editor is gone: after the orderly shutdown in
+    :func:`serve_lsp`, the process exits without waiting for threads still
+    blocked (for example on a stdin that the editor never closed). Runner
+    processes end by themselves when their pipe closes.
+    """
+    code = 0
+    # pygls ends the process with SystemExit on some fatal errors.
+    try:
+        asyncio.run(serve_lsp(settings, http=settings.http.enabled))
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 async def serve_lsp(
     settings: Settings,
     *,
@@ -114,18 +139,14 @@ async def serve_lsp(
         # The editor's own model loads on `initialized`, with progress reports.
         await engine.start(preload_default=False)
     try:
-        await run_async(
-            stop_event=stop,
-            reader=reader,
-            protocol=lsp.protocol,
-            logger=log,
-            error_handler=lsp.report_server_error,
-        )
+        await FrameLoop(reader, lsp.protocol, stop=stop.is_set).run()
     finally:
+        # The editor is gone (exit or end of input): end promptly, whatever
+        # is queued; loads in progress are abandoned by the registry.
         if http_server is not None and http_task is not None:
             http_server.should_exit = True
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(http_task, timeout=10)
+                await asyncio.wait_for(http_task, timeout=2)
         if local is not None:
             await shutdown(*local)
         if isinstance(backend, RemoteBackend):

@@ -160,6 +160,7 @@ class ModelRegistry:
         self._order = itertools.count()
         self._load_speed: float | None = None  # measured bytes/s of the last loads
         self._closing = False
+        self._loading: RunnerClient | None = None  # the load in progress, to abandon at close
         self._loader = threading.Thread(target=self._load_loop, name="model-loader", daemon=True)
         self._loader.start()
         for state in self._states.values():
@@ -352,7 +353,13 @@ class ModelRegistry:
                 isolation=self._settings.isolation,
             )
             worker.on_exit = lambda reason: self._crashed(state, worker, reason)
-            info = worker.start(timeout=timeout)
+            with self._lock:
+                self._loading = worker
+            try:
+                info = worker.start(timeout=timeout)
+            finally:
+                with self._lock:
+                    self._loading = None
             elapsed = max(time.monotonic() - started, 1e-3)
             after = self._resources.memory_footprint_mb()
             runner_mb = runner_rss_mb(worker)
@@ -423,6 +430,11 @@ class ModelRegistry:
         deadline = time.monotonic() + timeout
         with self._lock:
             while state.status == "loading":
+                if self._closing:
+                    raise ModelLoadFailedError(
+                        f"model '{model_id}' was not loaded: the server is shutting down",
+                        {"model_id": model_id, "reason": "shutdown"},
+                    )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     _, seconds = self._estimate_locked(model_id)
@@ -510,8 +522,14 @@ class ModelRegistry:
         with self._lock:
             self._closing = True
             self._queue.clear()
+            loading = self._loading
             self._lock.notify_all()
-        self._loader.join(timeout=600)
+        if loading is not None:
+            loading.abandon()  # a load in progress ends with its runner, not in minutes
+        # An abandoned load may still be starting its process: not worth
+        # waiting for, the loader is a daemon thread and the runner exits with
+        # its pipe.
+        self._loader.join(timeout=0.5 if loading is not None else 10)
         for model_id, state in list(self._states.items()):
             if state.status == "loaded":
                 try:

@@ -222,6 +222,7 @@ class RunnerClient:
         self._loaded = threading.Event()
         self._load_error: EngineError | None = None
         self._stopping = False
+        self._abandoned = threading.Event()
         self._dead: str | None = None
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -255,6 +256,8 @@ class RunnerClient:
             process.start()
             child.close()  # the parent's copy: EOF arrives when the child dies
             self._process = process
+            if self._abandoned.is_set():  # given up on while the process started
+                process.kill()
         else:
             self._thread = threading.Thread(
                 target=serve_runner,
@@ -282,6 +285,17 @@ class RunnerClient:
         if self._reader is not None:
             self._reader.join(timeout=30)
         self._join()
+
+    def abandon(self) -> None:
+        """Give up on this runner now (shutting down): its process is killed."""
+        with self._lock:
+            self._stopping = True
+        self._abandoned.set()
+        process = self._process
+        if process is not None and process.is_alive():
+            process.kill()
+        else:
+            self._send(("stop",))
 
     def _join(self) -> None:
         if self._process is not None:
