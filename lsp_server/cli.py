@@ -236,7 +236,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     """``ai-ide lsp``."""
-    from lsp_server.runner import serve_lsp
+    from lsp_server.runner import run_lsp
 
     for transport in ("node_ipc", "pipe", "socket"):
         if getattr(args, f"unsupported_{transport}", None) is not None:
@@ -251,10 +251,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     if args.no_http:
         settings.http = settings.http.model_copy(update={"enabled": False})
     _configure_logging(settings)
-    # pygls ends the process with SystemExit on the client's `exit` notification.
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(serve_lsp(settings, http=settings.http.enabled))
-    return 0
+    run_lsp(settings)  # does not return: the process ends with the editor
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
