@@ -28,7 +28,7 @@ CHAT_TEMPLATE = (
 
 
 async def wait_job(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    for _ in range(1000):
+    for _ in range(6000):  # up to two minutes on a busy machine
         body: dict[str, Any] = (await client.get(url)).json()
         if body["status"] in ("completed", "failed"):
             return body
