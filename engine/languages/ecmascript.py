@@ -20,7 +20,14 @@ from engine.languages.base import (
     Outline,
     TypeTables,
 )
-from engine.languages.scoping import Declaration, ScopeKind, climb_targets, field_name, nearest
+from engine.languages.scoping import (
+    Declaration,
+    ScopeKind,
+    TableScopes,
+    climb_targets,
+    field_name,
+    nearest,
+)
 from engine.languages.words import ANY, names
 
 COMMENT: Final = "//"
@@ -239,22 +246,17 @@ _JS_TARGET_WRAPPERS = frozenset(
 _JSX_NAMES = frozenset({"jsx_opening_element", "jsx_closing_element", "jsx_self_closing_element"})
 
 
-class JavaScriptRules:
-    """Bindings of JavaScript and TypeScript: ``var`` hoisting, block-scoped ``let``/``const``."""
+class JavaScriptRules(TableScopes):
+    """Bindings of JavaScript and TypeScript: ``var`` hoisting, block-scoped ``let``/``const``.
+
+    Scopes: program, functions, classes, blocks, loops, catch, switch.
+    """
 
     reference_kinds = frozenset({"identifier", "shorthand_property_identifier"})
-    skip_class_scopes_from_functions = False
+    scopes = _JS_SCOPES
 
     def __init__(self, language: str) -> None:
         self.language = language
-
-    def scope_kind(self, node: Node) -> ScopeKind | None:
-        """Scopes: program, functions, classes, blocks, loops, catch, switch."""
-        return _JS_SCOPES.get(node.type)
-
-    def nonlocal_names(self, node: Node) -> Iterable[str]:
-        """JavaScript has no ``global`` statements."""
-        return ()
 
     def declarations(self, node: Node) -> Iterable[Declaration]:
         """Variables, functions, classes, parameters, catch and loop bindings, imports."""

@@ -22,6 +22,7 @@ from engine.languages.base import (
 from engine.languages.scoping import (
     Declaration,
     ScopeKind,
+    TableScopes,
     climb_targets,
     field_name,
     nearest,
@@ -181,20 +182,14 @@ _GO_SCOPES: Mapping[str, ScopeKind] = MappingProxyType(
 )
 
 
-class GoRules:
-    """Bindings of Go: ``:=`` (re)declaration, package-level hoisting, block scopes."""
+class GoRules(TableScopes):
+    """Bindings of Go: ``:=`` (re)declaration, package-level hoisting, block scopes.
+
+    Scopes: package, funcs, blocks, if/for/switch headers and case clauses.
+    """
 
     language = "go"
-    reference_kinds = frozenset({"identifier"})
-    skip_class_scopes_from_functions = False
-
-    def scope_kind(self, node: Node) -> ScopeKind | None:
-        """Scopes: package, funcs, blocks, if/for/switch headers and case clauses."""
-        return _GO_SCOPES.get(node.type)
-
-    def nonlocal_names(self, node: Node) -> Iterable[str]:
-        """Go has no ``global`` statements."""
-        return ()
+    scopes = _GO_SCOPES
 
     def declarations(self, node: Node) -> Iterable[Declaration]:
         """Functions, parameters, ``:=``, ``var``/``const`` specs, range variables."""

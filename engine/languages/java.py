@@ -20,7 +20,14 @@ from engine.languages.base import (
     TypeTables,
 )
 from engine.languages.lexical import C_LIKE
-from engine.languages.scoping import Declaration, ScopeKind, field_name, nearest, scope_ancestor
+from engine.languages.scoping import (
+    Declaration,
+    ScopeKind,
+    TableScopes,
+    field_name,
+    nearest,
+    scope_ancestor,
+)
 from engine.languages.words import ANY, names
 
 ID: Final = "java"
@@ -199,20 +206,14 @@ _JAVA_NAME_OWNERS = frozenset(
 )
 
 
-class JavaRules:
-    """Bindings of Java: locals, parameters, lambda parameters and fields."""
+class JavaRules(TableScopes):
+    """Bindings of Java: locals, parameters, lambda parameters and fields.
+
+    Scopes: classes, methods, lambdas, blocks, loops, catch, try-with-resources.
+    """
 
     language = "java"
-    reference_kinds = frozenset({"identifier"})
-    skip_class_scopes_from_functions = False
-
-    def scope_kind(self, node: Node) -> ScopeKind | None:
-        """Scopes: classes, methods, lambdas, blocks, loops, catch, try-with-resources."""
-        return _JAVA_SCOPES.get(node.type)
-
-    def nonlocal_names(self, node: Node) -> Iterable[str]:
-        """Java has no ``global`` statements."""
-        return ()
+    scopes = _JAVA_SCOPES
 
     def declarations(self, node: Node) -> Iterable[Declaration]:
         """Locals, parameters, fields, loop, catch, resource and pattern variables."""

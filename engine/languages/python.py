@@ -24,6 +24,7 @@ from engine.languages.scoping import (
     BindingKind,
     Declaration,
     ScopeKind,
+    TableScopes,
     climb_targets,
     field_name,
     nearest,
@@ -132,16 +133,15 @@ _PY_TARGET_WRAPPERS = frozenset(
 _PY_IMPORTS = frozenset({"import_statement", "import_from_statement", "future_import_statement"})
 
 
-class PythonRules:
-    """Bindings of Python: function-level scopes, class scopes hidden from methods."""
+class PythonRules(TableScopes):
+    """Bindings of Python: function-level scopes, class scopes hidden from methods.
+
+    Scopes: module, def, lambda, class, comprehensions.
+    """
 
     language = "python"
-    reference_kinds = frozenset({"identifier"})
     skip_class_scopes_from_functions = True
-
-    def scope_kind(self, node: Node) -> ScopeKind | None:
-        """Scopes: module, def, lambda, class, comprehensions."""
-        return _PY_SCOPES.get(node.type)
+    scopes = _PY_SCOPES
 
     def nonlocal_names(self, node: Node) -> Iterable[str]:
         """Names listed by ``global`` and ``nonlocal``."""

@@ -22,6 +22,7 @@ from engine.languages.scoping import (
     BindingKind,
     Declaration,
     ScopeKind,
+    TableScopes,
     climb_targets,
     field_name,
     has_child,
@@ -205,20 +206,14 @@ _RUST_PATTERN_SKIP = frozenset(
 )
 
 
-class RustRules:
-    """Bindings of Rust: ``let`` shadowing, patterns, closures, items in blocks."""
+class RustRules(TableScopes):
+    """Bindings of Rust: ``let`` shadowing, patterns, closures, items in blocks.
+
+    Scopes: crate/module, fn, closure, impl/trait, block, for, match arm.
+    """
 
     language = "rust"
-    reference_kinds = frozenset({"identifier"})
-    skip_class_scopes_from_functions = False
-
-    def scope_kind(self, node: Node) -> ScopeKind | None:
-        """Scopes: crate/module, fn, closure, impl/trait, block, for, match arm."""
-        return _RUST_SCOPES.get(node.type)
-
-    def nonlocal_names(self, node: Node) -> Iterable[str]:
-        """Rust has no ``global`` statements."""
-        return ()
+    scopes = _RUST_SCOPES
 
     def declarations(self, node: Node) -> Iterable[Declaration]:
         """Names declared by ``let``, parameters, patterns, items and ``use``."""

@@ -70,6 +70,27 @@ class BindingRules(Protocol):
         ...
 
 
+class TableScopes:
+    """The part of a language's binding rules most languages share.
+
+    Scopes come from a table of node types; identifiers are the references;
+    there is no ``global``/``nonlocal`` statement (Python overrides that).
+    """
+
+    language: str
+    scopes: Mapping[str, ScopeKind]
+    reference_kinds: frozenset[str] = frozenset({"identifier"})
+    skip_class_scopes_from_functions = False
+
+    def scope_kind(self, node: Node) -> ScopeKind | None:
+        """The kind of scope ``node`` opens, from the language's table."""
+        return self.scopes.get(node.type)
+
+    def nonlocal_names(self, node: Node) -> Iterable[str]:
+        """No statement hands names to outer scopes."""
+        return ()
+
+
 def field_name(node: Node) -> str | None:
     """The field under which ``node`` sits in its parent, if any."""
     parent = node.parent
