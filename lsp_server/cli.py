@@ -17,6 +17,7 @@ from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
 from lsp_server import client_cli
+from lsp_server.logs import configure_logging
 from services.composition import Services
 
 DESCRIPTION = """\
@@ -143,12 +144,9 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    # stdout belongs to the LSP protocol: logs always go to stderr.
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # stdout belongs to the LSP protocol: logs always go to stderr, through a
+    # queue, so that a full stderr pipe never blocks the server.
+    configure_logging(settings.log_level)
     if settings.log_level != "debug":
         # pygls and httpx log every message at INFO: protocol traffic is
         # debug material, and an editor that does not read stderr would

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
+_STACK_FRAMES = 12
+_STACK_EVERY_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class LoopLag:
@@ -43,6 +46,7 @@ class LoopLagMonitor:
         self._max_lag = 0.0
         self._last_lag = 0.0
         self._in_stall = False
+        self._last_stack = -_STACK_EVERY_SECONDS
         self._loop_thread: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._watchdog: threading.Thread | None = None
@@ -100,10 +104,17 @@ class LoopLagMonitor:
                     continue
                 self._in_stall = True
                 self._stalls += 1
+            # The innermost frames say what blocks the loop; the full stack at
+            # most once a minute, so that logging stalls cannot flood stderr.
+            now = time.monotonic()
+            if now - self._last_stack < _STACK_EVERY_SECONDS:
+                log.warning("event loop blocked for over %.0f ms", stalled * 1000.0)
+                continue
+            self._last_stack = now
             frame = sys._current_frames().get(self._loop_thread or -1)
-            stack = "".join(traceback.format_stack(frame)) if frame is not None else "?"
+            stack = traceback.format_stack(frame)[-_STACK_FRAMES:] if frame is not None else []
             log.warning(
                 "event loop blocked for over %.0f ms; it is running:\n%s",
                 stalled * 1000.0,
-                stack,
+                "".join(stack) or "?",
             )
