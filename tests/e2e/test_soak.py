@@ -27,7 +27,8 @@ import psutil
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-SOAK_SECONDS = float(os.environ.get("AI_IDE_SOAK_SECONDS", "45"))
+SOAK_SECONDS = float(os.environ.get("AI_IDE_SOAK_SECONDS", "40"))
+MAX_JOBS = 12  # async jobs accepted during the soak (each must reach a terminal state)
 REQUEST_TIMEOUT = 90.0  # a request that takes longer than this has hung
 URI = "file:///soak/shapes.py"
 TEXT = "def area(width, height):\n    return width * height\n\n\ndef perimeter(width, height):\n"
@@ -149,7 +150,7 @@ async def script(http: httpx.AsyncClient, tally: Tally, until: float) -> None:
             "context": {"language": "python", "code": f"def f{count}(x):\n    return "},
             "parameters": {"max_tokens": 24},
         }
-        if count % 4 == 0:
+        if count % 4 == 0 and len(tally.jobs) < MAX_JOBS:
             body["options"] = {"async": True}
         try:
             response = await http.post("/v1/ai/inference/completion", json=body)
@@ -165,6 +166,7 @@ async def script(http: httpx.AsyncClient, tally: Tally, until: float) -> None:
             tally.crashed += 1
         else:
             tally.other_errors.append(f"{response.status_code} {response.text[:200]}")
+        await asyncio.sleep(0.05)  # a script's pace, not a flood
 
 
 async def chaos(server: psutil.Process, until: float) -> int:
