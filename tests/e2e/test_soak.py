@@ -227,7 +227,7 @@ async def test_soak_with_runners_killed_at_random(
                 editor(client, tally, until), script(http, tally, until), chaos(server, until)
             )
             print(
-                f"soak: {tally.answered} answered, {tally.crashed} refused by a crash, {kills} kills"
+                f"soak: {tally.answered} answered, {tally.crashed} refused (crash), {kills} kills"
             )
             assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
             assert kills >= 3 and tally.answered > 0
