@@ -1,0 +1,558 @@
+"""Typing in real files: this server (LSP and REST) against llama.cpp's llama-server.
+
+Same GGUF (the embedded Gemma 3 270M unless ``--model``), same machine, same
+llama.cpp version (llama-server is built from the source llama-cpp-python
+vendors: ``bench/peers/build_llama_server.sh``), requests interleaved so that
+noise hits all three alike:
+
+- ``lsp``: ``ai-ide lsp --no-http`` over stdio (pygls client), incremental
+  ``didChange`` per keystroke, then ``textDocument/inlineCompletion``;
+- ``rest``: ``POST /v1/ai/inference/completion`` on a uvicorn server over
+  loopback, streamed (time to first token) with the same document key;
+- ``peer``: llama-server ``/completion`` (``/infill`` when the model has FIM
+  tokens), ``cache_prompt`` on, ``--cache-reuse 256``, streamed; the prompt
+  is the text before the cursor cut to the same budget at a line boundary,
+  as a plain editor client sends it.
+
+Workloads, in Python files of 100, 1,000 and 5,000 lines taken from the
+standard library's own sources: typing a function at the end, typing it in
+the middle, typing that jumps between the two places, and typing that
+switches between two files. Figures: time to first token and full
+line-completion latency per keystroke (p50, p95), the share of prompt tokens
+served from the KV cache, then aggregate decode tokens/s at 1, 2 and 4
+concurrent requests (in-process engine against llama-server with as many
+slots). Every figure is printed as a ratio engine / llama-server.
+
+    python bench/bench_typing_peer.py [--sizes 100,1000,5000] [--characters 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import uvicorn
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.peers.llama_server import running_llama_server
+from engine.completion.prompts import TextPrompt
+from engine.config import Settings, load_settings
+from engine.engine import Engine
+from engine.runtime.messages import Priority, SamplingParams
+from lsp_server.sidecar.app import create_app
+from services.composition import Services, shutdown
+from services.keys import ApiKeyStore
+
+TYPED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
+MAX_TOKENS = 24
+PROMPT_CHARS = 1536 * 3  # about the engine's token budget, in characters of code
+BASE = "/v1/ai"
+
+
+@dataclass
+class Sample:
+    """One keystroke's figures from one client."""
+
+    ttft_ms: float | None
+    total_ms: float
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+@dataclass
+class Scenario:
+    """Samples per client for one workload."""
+
+    name: str
+    samples: dict[str, list[Sample]] = field(default_factory=lambda: defaultdict(list))
+
+
+# -- workloads ---------------------------------------------------------------------
+
+
+def stdlib_python(lines: int, modules: tuple[str, ...] = ("argparse", "ast", "inspect")) -> str:
+    """``lines`` lines of real Python from the standard library, cut at a top-level line."""
+    import importlib
+
+    text: list[str] = []
+    for name in (*modules, "typing", "dataclasses"):
+        text.extend(inspect.getsource(importlib.import_module(name)).splitlines(keepends=True))
+    cut = lines
+    while cut < len(text) and text[cut][:1] in (" ", "\t", "\n", ")", "]", "}"):
+        cut += 1
+    return "".join(text[:cut]).rstrip("\n") + "\n\n\n"
+
+
+def middle_offset(code: str) -> int:
+    """The start of a blank line before a top-level definition near the middle."""
+    lines = code.splitlines(keepends=True)
+    offset = 0
+    starts = []
+    for index, line in enumerate(lines):
+        if (
+            line.strip() == ""
+            and index + 1 < len(lines)
+            and lines[index + 1][:4] in ("def ", "clas")
+        ):
+            starts.append(offset)
+        offset += len(line)
+    if not starts:
+        return len(code) // 2
+    return min(starts, key=lambda s: abs(s - len(code) // 2))
+
+
+@dataclass
+class Document:
+    """A file being edited: its URI, text and the version the editor is at."""
+
+    uri: str
+    text: str
+    version: int = 1
+
+    def insert(self, offset: int, char: str) -> tuple[int, int]:
+        """Insert ``char`` at ``offset``; returns its (line, character) before the edit."""
+        before = self.text[:offset]
+        line = before.count("\n")
+        character = len(before) - (before.rfind("\n") + 1)
+        self.text = before + char + self.text[offset:]
+        self.version += 1
+        return line, character
+
+
+def position(text: str, offset: int) -> types.Position:
+    before = text[:offset]
+    return types.Position(line=before.count("\n"), character=len(before) - (before.rfind("\n") + 1))
+
+
+# -- clients -----------------------------------------------------------------------
+
+
+class LspLeg:
+    """``ai-ide lsp`` as an editor drives it."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.opened: set[str] = set()
+
+    def open(self, doc: Document) -> None:
+        if doc.uri in self.opened:
+            return
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=doc.uri, language_id="python", version=doc.version, text=doc.text
+                )
+            )
+        )
+        self.opened.add(doc.uri)
+
+    def change(self, doc: Document, line: int, character: int, char: str) -> None:
+        point = types.Position(line=line, character=character)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=doc.uri, version=doc.version
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=point, end=point), text=char
+                    )
+                ],
+            )
+        )
+
+    async def complete(self, doc: Document, cursor: int) -> Sample:
+        started = time.perf_counter()
+        await self.client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=doc.uri),
+                position=position(doc.text, cursor),
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Automatic
+                ),
+            )
+        )
+        return Sample(None, (time.perf_counter() - started) * 1000.0)
+
+
+async def read_sse(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, object]]]:
+    """(event, data) pairs of a Server-Sent Events stream (``event:`` defaults to message)."""
+    event = "message"
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            payload = line[5:].strip()
+            if payload and payload != "[DONE]":
+                yield event, json.loads(payload)
+            event = "message"
+
+
+class RestLeg:
+    """This server's REST completion, streamed."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def complete(self, doc: Document, cursor: int) -> Sample:
+        body = {
+            "context": {"language": "python", "code": doc.text, "cursor_position": cursor},
+            "parameters": {"max_tokens": MAX_TOKENS, "temperature": 0.0},
+            "options": {"stream": True},
+        }
+        started = time.perf_counter()
+        first: float | None = None
+        final: dict[str, object] = {}
+        headers = {"X-Document-Id": doc.uri}
+        async with self.http.stream(
+            "POST", f"{BASE}/inference/completion", json=body, headers=headers
+        ) as response:
+            response.raise_for_status()
+            async for event, data in read_sse(response):
+                if event == "token" and first is None:
+                    first = time.perf_counter()
+                elif event in ("done", "completion", "result"):
+                    final = data
+                elif event == "error":
+                    raise RuntimeError(str(data))
+        total = (time.perf_counter() - started) * 1000.0
+        metadata = _metadata(final)
+        return Sample(
+            (first - started) * 1000.0 if first is not None else total,
+            total,
+            _int(metadata.get("prompt_tokens")),
+            _int(metadata.get("cached_prompt_tokens")),
+        )
+
+
+def _metadata(final: dict[str, object]) -> dict[str, object]:
+    completion = final.get("completion")
+    if isinstance(completion, dict):
+        meta = completion.get("metadata")
+        if isinstance(meta, dict):
+            return meta
+    return {}
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+class PeerLeg:
+    """llama-server, sent what a plain editor client sends."""
+
+    def __init__(self, http: httpx.AsyncClient, base: str, fim: bool) -> None:
+        self.http = http
+        self.base = base
+        self.fim = fim
+
+    async def complete(self, doc: Document, cursor: int) -> Sample:
+        before = doc.text[:cursor]
+        cut = max(0, len(before) - PROMPT_CHARS)
+        if cut:
+            cut = before.find("\n", cut) + 1
+        body: dict[str, object] = {
+            "n_predict": MAX_TOKENS,
+            "temperature": 0.0,
+            "stream": True,
+            "cache_prompt": True,
+            "stop": ["\n"],
+        }
+        if self.fim:
+            body |= {"input_prefix": before[cut:], "input_suffix": doc.text[cursor:][:2048]}
+            url = f"{self.base}/infill"
+        else:
+            body["prompt"] = before[cut:]
+            url = f"{self.base}/completion"
+        started = time.perf_counter()
+        first: float | None = None
+        final: dict[str, object] = {}
+        async with self.http.stream("POST", url, json=body) as response:
+            response.raise_for_status()
+            async for _, data in read_sse(response):
+                if first is None and data.get("content"):
+                    first = time.perf_counter()
+                if data.get("stop"):
+                    final = data
+        total = (time.perf_counter() - started) * 1000.0
+        timings = final.get("timings")
+        evaluated = _int(final.get("tokens_evaluated"))
+        cached: int | None = None
+        if isinstance(timings, dict) and evaluated is not None:
+            prompt_n = _int(timings.get("prompt_n"))
+            if prompt_n is not None:
+                cached = evaluated - prompt_n
+        return Sample(
+            (first - started) * 1000.0 if first is not None else total, total, evaluated, cached
+        )
+
+
+# -- running -----------------------------------------------------------------------
+
+
+def keystrokes(
+    docs: list[Document], places: list[tuple[int, int]], characters: int
+) -> Iterator[tuple[Document, int, str]]:
+    """(document, offset, char) for each keystroke; places cycle per character.
+
+    ``places`` are (document index, offset); each keeps its own cursor, so a
+    trace that alternates between two places types the same text at both.
+    """
+    cursors = [offset for _, offset in places]
+    for index in range(characters):
+        slot = index % len(places)
+        doc = docs[places[slot][0]]
+        char = TYPED[index // len(places) % len(TYPED)]
+        offset = cursors[slot]
+        # Inserting before another place in the same document moves that place.
+        for other, (doc_index, _) in enumerate(places):
+            if other != slot and doc_index == places[slot][0] and cursors[other] >= offset:
+                cursors[other] += 1
+        cursors[slot] += 1
+        yield doc, offset, char
+
+
+async def run_scenario(
+    name: str,
+    texts: list[str],
+    places: list[tuple[int, int]],
+    characters: int,
+    lsp: LspLeg,
+    rest: RestLeg,
+    peer: PeerLeg,
+    run_id: int,
+) -> Scenario:
+    scenario = Scenario(name)
+    docs = [Document(f"file:///bench/{run_id}/file{i}.py", text) for i, text in enumerate(texts)]
+    for doc in docs:
+        lsp.open(doc)
+    legs: list[tuple[str, Callable[[Document, int], object]]] = [
+        ("lsp", lsp.complete),
+        ("rest", rest.complete),
+        ("peer", peer.complete),
+    ]
+    # Warm each place once (a first visit is a cold prompt for everyone).
+    for doc_index, offset in places:
+        for _, complete in legs:
+            await complete(docs[doc_index], offset)  # type: ignore[misc]
+    for step, (doc, offset, char) in enumerate(keystrokes(docs, places, characters)):
+        line, character = doc.insert(offset, char)
+        lsp.change(doc, line, character, char)
+        order = legs[step % 3 :] + legs[: step % 3]  # rotate who goes first
+        for leg, complete in order:
+            sample = await complete(doc, offset + 1)  # type: ignore[misc]
+            scenario.samples[leg].append(sample)  # type: ignore[arg-type]
+    return scenario
+
+
+def pct(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
+
+
+def summarize(scenario: Scenario) -> list[str]:
+    rows = []
+    peer = scenario.samples["peer"]
+    for leg in ("lsp", "rest", "peer"):
+        samples = scenario.samples[leg]
+        totals = [s.total_ms for s in samples]
+        ttfts = [s.ttft_ms for s in samples if s.ttft_ms is not None]
+        prompt = sum(s.prompt_tokens or 0 for s in samples)
+        cached = sum(s.cached_tokens or 0 for s in samples)
+        share = f"{cached / prompt:6.1%}" if prompt else "    - "
+        line = f"  {leg:<5} line p50 {pct(totals, 0.5):7.0f} ms  p95 {pct(totals, 0.95):7.0f} ms"
+        if ttfts:
+            line += f"  ttft p50 {pct(ttfts, 0.5):6.0f} ms  p95 {pct(ttfts, 0.95):6.0f} ms"
+        line += f"  cached {share}"
+        if leg != "peer" and peer:
+            ratio50 = pct(totals, 0.5) / pct([s.total_ms for s in peer], 0.5)
+            ratio95 = pct(totals, 0.95) / pct([s.total_ms for s in peer], 0.95)
+            line += f"  | vs peer line p50 x{ratio50:.2f} p95 x{ratio95:.2f}"
+            if ttfts:
+                peer_ttft = [s.ttft_ms for s in peer if s.ttft_ms is not None]
+                line += f" ttft p50 x{pct(ttfts, 0.5) / pct(peer_ttft, 0.5):.2f}"
+        rows.append(line)
+    return rows
+
+
+async def engine_tokens_per_second(engine: Engine, model_id: str, streams: int) -> float:
+    params = SamplingParams(max_tokens=64, ignore_eos=True)
+    prompts = [TextPrompt(f"# task {i}\ndef solve_{i}(data):\n    ") for i in range(streams)]
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(engine.run(model_id, p, params, priority=Priority.NORMAL) for p in prompts)
+    )
+    elapsed = time.perf_counter() - started
+    return sum(r.completion_tokens for r in results) / elapsed
+
+
+async def peer_tokens_per_second(http: httpx.AsyncClient, base: str, streams: int) -> float:
+    async def one(index: int) -> int:
+        response = await http.post(
+            f"{base}/completion",
+            json={
+                "prompt": f"# task {index}\ndef solve_{index}(data):\n    ",
+                "n_predict": 64,
+                "ignore_eos": True,
+                "temperature": 0.0,
+                "cache_prompt": False,
+            },
+        )
+        response.raise_for_status()
+        predicted: int = response.json()["tokens_predicted"]
+        return predicted
+
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(one(i) for i in range(streams)))
+    return sum(counts) / (time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def rest_server(
+    engine: Engine, services: Services, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
+    config = uvicorn.Config(
+        create_app(engine, services, settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=300
+        ) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def lsp_server(model_path: Path, data: Path) -> AsyncIterator[LanguageClient]:
+    config = data / "lsp.toml"
+    config.write_text(
+        f'data_dir = "{data / "lsp-data"}"\n\n[inference]\nn_threads = {os.cpu_count()}\n\n'
+        f'[[models]]\nid = "bench"\nname = "bench"\npath = "{model_path}"\n',
+        encoding="utf-8",
+    )
+    client = LanguageClient("bench", "1")
+    await client.start_io(
+        sys.executable, "-m", "lsp_server.cli", "lsp", "--no-http", "--config", str(config)
+    )
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"model": "bench", "maxTokens": MAX_TOKENS},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    try:
+        yield client
+    finally:
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+
+
+async def main(args: argparse.Namespace) -> None:
+    data = Path(tempfile.mkdtemp(prefix="ai-ide-peer-bench-"))
+    base_settings = load_settings(None, data_dir=data / "engine")
+    probe = Engine(base_settings)
+    model_id = probe.default_model_id()
+    model_path = Path(args.model) if args.model else probe._resolve_path(probe.catalog[model_id])
+    await probe.close()
+    settings = load_settings(
+        None,
+        data_dir=data / "engine",
+        models=[{"id": "bench", "name": "bench", "path": str(model_path)}],
+        include_default_model=False,
+        completion={"model": "bench"},
+        inference={"n_threads": os.cpu_count(), "n_seq_max": 4},
+        rate_limits={"enabled": False},
+    )
+    engine = Engine(settings)
+    services = Services(engine, settings)
+    await services.start()
+    worker = await engine.worker_for("bench")
+    assert worker.info is not None
+    fim = worker.info.fim_family != "none"
+    print(f"model: {model_path.name} (FIM: {'yes' if fim else 'no'}); threads: {os.cpu_count()}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with running_llama_server(model_path, slots=4, context=4 * 4096) as peer_base:
+        async with (
+            httpx.AsyncClient(timeout=300) as peer_http,
+            rest_server(engine, services, settings) as rest_http,
+            lsp_server(model_path, data) as client,
+        ):
+            lsp, rest, peer = LspLeg(client), RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
+            run_id = 0
+            for size in sizes:
+                code = stdlib_python(size)
+                other = stdlib_python(size, ("json.decoder", "shutil", "textwrap"))
+                middle = middle_offset(code)
+                workloads = {
+                    "end": ([code], [(0, len(code))]),
+                    "middle": ([code], [(0, middle)]),
+                    "jump": ([code], [(0, middle), (0, len(code))]),
+                    "switch": ([code, other], [(0, len(code)), (1, len(other))]),
+                }
+                for name, (texts, places) in workloads.items():
+                    run_id += 1
+                    scenario = await run_scenario(
+                        f"{size} lines, {name}",
+                        texts,
+                        places,
+                        args.characters,
+                        lsp,
+                        rest,
+                        peer,
+                        run_id,
+                    )
+                    print(f"{scenario.name}:")
+                    for row in summarize(scenario):
+                        print(row, flush=True)
+            print("aggregate decode tokens/s (64 tokens per request):")
+            for streams in (1, 2, 4):
+                ours = statistics.median(
+                    [await engine_tokens_per_second(engine, "bench", streams) for _ in range(2)]
+                )
+                theirs = statistics.median(
+                    [await peer_tokens_per_second(peer_http, peer_base, streams) for _ in range(2)]
+                )
+                print(
+                    f"  x{streams}: engine {ours:6.1f}  llama-server {theirs:6.1f}"
+                    f"  ratio {ours / theirs:.2f}",
+                    flush=True,
+                )
+    await shutdown(engine, services)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--characters", type=int, default=24, help="keystrokes per workload")
+    parser.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
+    asyncio.run(main(parser.parse_args()))
