@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -257,7 +258,8 @@ async def main(args: argparse.Namespace) -> int:
         load_settings(args.config, data_dir=data / "probe"), args.model
     )
     settings = bench_settings(data / "engine", model_path, threads)
-    holes = collect_holes(args)
+    # Interleaved (a fixed order): a report read midway covers every group.
+    holes = sorted(collect_holes(args), key=lambda h: hashlib.sha256(h.sample_id.encode()).digest())
     names = [c for c in args.clients.split(",") if c]
     print(f"{len(holes)} holes, clients {names}, model {model_id}", file=sys.stderr)
     command = "python -m bench.quality " + " ".join(sys.argv[1:])
