@@ -8,13 +8,35 @@ the line, a line past the end of the document means the end of the document.
 
 from __future__ import annotations
 
-import bisect
 import re
 from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _line_bounds(
+    text: str, begin: int, stop: int, *, stop_starts_a_line: bool = False
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Starts and content ends of the lines of ``text`` from ``begin`` (a line start) to ``stop``.
+
+    With ``stop_starts_a_line`` the line beginning at ``stop`` is not included
+    (the caller has it); otherwise the last line ends at ``stop``.
+    """
+    starts = [begin]
+    ends: list[int] = []
+    for match in _LINE_BREAK.finditer(text, begin, stop):
+        ends.append(match.start())
+        starts.append(match.end())
+    if stop_starts_a_line:
+        starts.pop()
+    else:
+        ends.append(stop)
+    return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
 
 
 def _units(char: str, encoding: Encoding) -> int:
@@ -39,18 +61,46 @@ def _width(text: str, encoding: Encoding) -> int:
 
 
 class LineIndex:
-    """Line starts of a text, for converting positions both ways."""
+    """Line starts of a text, for converting positions both ways.
 
-    def __init__(self, text: str) -> None:
+    Kept as integer arrays, so that :meth:`edited` can produce the index of an
+    edited text from this one in time proportional to the edit (plus one
+    vectorised shift of the later lines), instead of scanning the whole
+    document again on every keystroke.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        bounds: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
+    ) -> None:
         self.text = text
-        starts = [0]
-        ends: list[int] = []
-        for match in _LINE_BREAK.finditer(text):
-            ends.append(match.start())
-            starts.append(match.end())
-        ends.append(len(text))
-        self._starts = starts
-        self._ends = ends  # end of each line's content, before its line break
+        if bounds is None:
+            bounds = _line_bounds(text, 0, len(text))
+        # Start of each line, and end of its content (before its line break).
+        self._starts, self._ends = bounds
+
+    def edited(self, text: str, start: int, end: int, inserted: str) -> LineIndex:
+        """The index of ``text``: this index's text with [start, end) replaced by ``inserted``."""
+        starts, ends = self._starts, self._ends
+        # Lines wholly before the edit keep their bounds; so do lines starting
+        # two or more characters after it (a line break is at most two
+        # characters, so theirs is untouched), shifted. The lines between are
+        # scanned again: a CR before the edit may now pair with an inserted LF.
+        first = int(np.searchsorted(starts, max(start - 1, 0), side="right")) - 1
+        last = int(np.searchsorted(starts, end + 2, side="left"))
+        delta = len(inserted) - (end - start)
+        stop = int(starts[last]) + delta if last < len(starts) else len(text)
+        mid_starts, mid_ends = _line_bounds(
+            text, int(starts[first]), stop, stop_starts_a_line=last < len(starts)
+        )
+        return LineIndex(
+            text,
+            (
+                np.concatenate((starts[:first], mid_starts, starts[last:] + delta)),
+                np.concatenate((ends[:first], mid_ends, ends[last:] + delta)),
+            ),
+        )
 
     @property
     def line_count(self) -> int:
@@ -63,7 +113,7 @@ class LineIndex:
             return 0
         if line >= len(self._starts):
             return len(self.text)
-        start, end = self._starts[line], self._ends[line]
+        start, end = int(self._starts[line]), int(self._ends[line])
         if character <= 0:
             return start
         content = self.text[start:end]
@@ -82,8 +132,8 @@ class LineIndex:
     def position(self, offset: int, encoding: Encoding) -> tuple[int, int]:
         """The LSP (line, character) of a string offset, clamped into the text."""
         offset = max(0, min(offset, len(self.text)))
-        line = bisect.bisect_right(self._starts, offset) - 1
-        start = self._starts[line]
+        line = int(np.searchsorted(self._starts, offset, side="right")) - 1
+        start = int(self._starts[line])
         # An offset inside a CRLF pair belongs to the end of the line.
-        offset = min(offset, self._ends[line])
+        offset = min(offset, int(self._ends[line]))
         return line, _width(self.text[start:offset], encoding)

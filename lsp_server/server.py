@@ -14,7 +14,7 @@ from lsp_server.backend import Backend
 from lsp_server.config import LspConfig
 from lsp_server.convert import encoding_of
 from lsp_server.model_status import ModelStatusReporter, ThinkingIndicator
-from lsp_server.positions import Encoding
+from lsp_server.positions import Encoding, LineIndex
 from lsp_server.protocol import AiIdeProtocol
 
 
@@ -38,6 +38,25 @@ class AiIdeLanguageServer(LanguageServer):
         self.thinking = ThinkingIndicator(self)
         # Strong references to fire-and-forget tasks (asyncio keeps only weak ones).
         self._background: set[asyncio.Task[None]] = set()
+        # Line indexes of open documents, updated per edit (never rebuilt per keystroke).
+        self._line_indexes: dict[str, LineIndex] = {}
+
+    def line_index(self, uri: str, text: str) -> LineIndex:
+        """The line index of ``text``, the current text of the document ``uri``."""
+        cached = self._line_indexes.get(uri)
+        if cached is None or (cached.text is not text and cached.text != text):
+            cached = self._line_indexes[uri] = LineIndex(text)
+        return cached
+
+    def index_edited(self, uri: str, text: str, start: int, end: int, inserted: str) -> None:
+        """Record an edit of ``uri``: its index follows, in time proportional to the edit."""
+        cached = self._line_indexes.get(uri)
+        if cached is not None:
+            self._line_indexes[uri] = cached.edited(text, start, end, inserted)
+
+    def forget_index(self, uri: str) -> None:
+        """A closed or replaced document's index goes."""
+        self._line_indexes.pop(uri, None)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, keeping it alive until it finishes."""

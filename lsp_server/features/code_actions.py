@@ -95,7 +95,7 @@ def register(server: AiIdeLanguageServer) -> None:
         doc = ls.backend.documents.get(params.text_document.uri)
         if doc is None or doc.language is None:
             return None
-        index = LineIndex(doc.text)
+        index = ls.line_index(params.text_document.uri, doc.text)
         start, end = trim_selection(
             doc.text,
             to_offset(index, params.range.start, ls.encoding),

@@ -14,7 +14,6 @@ from engine.errors import EngineError, InvalidRequestError
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_position, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
-from lsp_server.positions import LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
 LOAD_MODEL = "ai-ide.loadModel"
@@ -152,7 +151,8 @@ def register(server: AiIdeLanguageServer) -> None:
         )
         # The edit is computed on this text and names this version.
         version = doc.version
-        index = LineIndex(doc.text)
+        assert isinstance(uri, str)  # a document was found under it
+        index = ls.line_index(uri, doc.text)
         cursor = to_offset(index, position, ls.encoding)
         prompt = options.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():

@@ -29,7 +29,7 @@ async def _complete_at(
         return None
     # What this answer is for: positions and ranges are computed on this text.
     version = doc.version
-    index = LineIndex(doc.text)
+    index = ls.line_index(uri, doc.text)
     cursor = to_offset(index, position, ls.encoding)
     request = CompletionRequest(
         code=doc.text,

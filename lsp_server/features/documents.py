@@ -5,7 +5,6 @@ from __future__ import annotations
 from lsprotocol import types
 
 from lsp_server.convert import to_offset
-from lsp_server.positions import LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
 
@@ -15,6 +14,7 @@ def register(server: AiIdeLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: AiIdeLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
+        ls.forget_index(doc.uri)
         ls.backend.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -28,13 +28,16 @@ def register(server: AiIdeLanguageServer) -> None:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 current = store.get(uri)
                 assert current is not None
-                index = LineIndex(current.text)
+                index = ls.line_index(uri, current.text)
                 start = to_offset(index, change.range.start, ls.encoding)
-                end = to_offset(index, change.range.end, ls.encoding)
-                store.edit(uri, start, max(start, end), change.text, version)
+                end = max(start, to_offset(index, change.range.end, ls.encoding))
+                edited = store.edit(uri, start, end, change.text, version)
+                ls.index_edited(uri, edited.text, start, end, change.text)
             else:
+                ls.forget_index(uri)
                 store.replace(uri, change.text, version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AiIdeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.forget_index(params.text_document.uri)
         ls.backend.documents.close(params.text_document.uri)

@@ -18,7 +18,9 @@ def register(server: AiIdeLanguageServer) -> None:
     ) -> list[types.SelectionRange]:
         doc = ls.backend.documents.get(params.text_document.uri)
         text = doc.text if doc is not None else ""
-        index = LineIndex(text)
+        index = (
+            ls.line_index(params.text_document.uri, text) if doc is not None else LineIndex(text)
+        )
         results: list[types.SelectionRange] = []
         for position in params.positions:
             offset = to_offset(index, position, ls.encoding)
