@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -69,6 +70,9 @@ class NaiveClient:
             n_threads=n_threads or min(4, os.cpu_count() or 1),
             verbose=False,
         )
+        # A decode runs on a worker thread that cancelling the caller does not
+        # stop: close() must wait for it, or it frees the context under it.
+        self._lock = threading.Lock()
 
     def _prompt(self, hole: Hole) -> str:
         prefix = hole.prefix
@@ -78,9 +82,10 @@ class NaiveClient:
         return prefix
 
     def _complete(self, prompt: str, max_tokens: int) -> str:
-        output = self._llama.create_completion(
-            prompt=prompt, max_tokens=max_tokens, temperature=0.0, stop=["\n"]
-        )
+        with self._lock:
+            output = self._llama.create_completion(
+                prompt=prompt, max_tokens=max_tokens, temperature=0.0, stop=["\n"]
+            )
         return str(output["choices"][0]["text"])  # type: ignore[index]
 
     async def complete(self, hole: Hole, max_tokens: int) -> Answer:
@@ -90,8 +95,9 @@ class NaiveClient:
         return Answer(text, None, time.perf_counter() - started)
 
     def close(self) -> None:
-        """Free the model."""
-        self._llama.close()
+        """Free the model, once a decode in flight has finished."""
+        with self._lock:
+            self._llama.close()
 
 
 def _request(hole: Hole, max_tokens: int, model_id: str | None) -> CompletionRequest:
