@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["out/**", "dist/**", "node_modules/**", "*.vsix"] },
+  { ignores: ["out/**", "dist/**", "node_modules/**", "test-results/**", "*.vsix"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -28,7 +28,7 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: "readonly" },
+      globals: { process: "readonly", console: "readonly", setTimeout: "readonly" },
     },
   },
 );

@@ -7,15 +7,24 @@
 
 import * as vscode from "vscode";
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
+  RevealOutputChannelOn,
   State,
   TransportKind,
+  type CloseHandlerResult,
+  type ErrorHandler,
+  type ErrorHandlerResult,
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
+import { insertAtCursor } from "./inline";
 import { MODEL_STATUS_NOTIFICATION } from "./modelStatus";
+import { RestartPolicy, describeStop } from "./restartPolicy";
+import { actionData, staleEditMessage } from "./staleEdit";
 import {
   SERVER_COMMANDS,
   describeGenerate,
@@ -35,6 +44,17 @@ import { StatusBar } from "./status";
 
 const SECTION = "aiIde";
 
+/**
+ * The language client, minus its own error popups: "couldn't create
+ * connection", "Server initialization failed" and the like go to the output
+ * channel only; the extension tells the user itself, once (see errorHandler).
+ */
+class AiIdeLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
+
 function currentSettings(): { settings: Settings; problems: string[] } {
   const configuration = vscode.workspace.getConfiguration(SECTION);
   return readSettings((key) => configuration.get(key));
@@ -47,6 +67,16 @@ class AiIdeExtension implements vscode.Disposable {
   private readonly trace = vscode.window.createOutputChannel("AI IDE Trace", { log: true });
   private readonly status: StatusBar;
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly restarts = new RestartPolicy();
+  /** A restart waiting for its backoff delay. */
+  private restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Start/stop/restart run one at a time, in order. */
+  private lifecycle: Promise<void> = Promise.resolve();
+  private disposed = false;
+  /** Ends the "restarting" notification. */
+  private endRestartNotice: (() => void) | undefined;
+  /** Clients whose stop the error handler has already told the user about. */
+  private readonly reportedStops = new WeakSet<LanguageClient>();
 
   constructor() {
     const { settings, problems } = currentSettings();
@@ -62,7 +92,7 @@ class AiIdeExtension implements vscode.Disposable {
       ["aiIde.generate", () => this.generate()],
       ["aiIde.showStatus", () => this.showStatus()],
       ["aiIde.showLog", () => this.showLog()],
-      ["aiIde.restartServer", () => this.restart()],
+      ["aiIde.restartServer", () => this.restartByHand()],
     ];
     for (const [id, run] of commands) {
       this.disposables.push(vscode.commands.registerCommand(id, run));
@@ -77,7 +107,120 @@ class AiIdeExtension implements vscode.Disposable {
     context.subscriptions.push(this);
   }
 
-  async start(): Promise<void> {
+  /** Runs `step` after every start/stop/restart queued before it. */
+  private serialized(step: () => Promise<void>): Promise<void> {
+    const next = this.lifecycle.then(step, step);
+    this.lifecycle = next.catch(() => undefined);
+    return next;
+  }
+
+  start(): Promise<void> {
+    return this.serialized(() => this.doStart());
+  }
+
+  stop(): Promise<void> {
+    this.cancelScheduledRestart();
+    return this.serialized(() => this.doStop());
+  }
+
+  /** A fresh server process: the old client (running, crashed or failed) is disposed first. */
+  restart(): Promise<void> {
+    // The "restarting" notification, if any, stays until this restart is done.
+    this.clearRestartTimer();
+    this.output.info("Restarting the language server");
+    return this.serialized(async () => {
+      await this.doStop();
+      if (!this.disposed) {
+        await this.doStart();
+      }
+    });
+  }
+
+  /** "AI IDE: Restart Server": also forgets earlier crashes, so restarts are automatic again. */
+  private restartByHand(): Promise<void> {
+    this.restarts.reset();
+    return this.restart().finally(() => {
+      this.closeRestartNotice();
+    });
+  }
+
+  private clearRestartTimer(): void {
+    if (this.restartTimer !== undefined) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+    }
+  }
+
+  private cancelScheduledRestart(): void {
+    this.clearRestartTimer();
+    this.closeRestartNotice();
+  }
+
+  /**
+   * The client's error handler. The server stopping on its own (killed,
+   * crashed, failed to start) is handled here rather than by the client's
+   * built-in restart, which restarts at once and, after 5 crashes, never
+   * again: a message, a restart after a growing delay, and a way back.
+   */
+  private errorHandler(client: () => LanguageClient | undefined): ErrorHandler {
+    return {
+      error: (_error, _message, count): ErrorHandlerResult => ({
+        // Transport errors (a broken pipe): the close that follows decides.
+        action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+        handled: true,
+      }),
+      closed: (): CloseHandlerResult => {
+        if (this.disposed || this.client !== client()) {
+          // Stopped on purpose (restart, settings change, window closing).
+          return { action: CloseAction.DoNotRestart, handled: true };
+        }
+        this.onServerStopped(client());
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    };
+  }
+
+  private onServerStopped(client: LanguageClient | undefined): void {
+    if (client !== undefined) {
+      this.reportedStops.add(client);
+    }
+    const decision = this.restarts.onCrash(Date.now());
+    const message = describeStop(decision);
+    this.output.warn(message);
+    this.cancelScheduledRestart();
+    if (decision.restart) {
+      this.status.setServerState("restarting");
+      // A notification that lasts until the new server has started (or the
+      // restart is called off), so no stale "restarting" message stays up.
+      const notice = new Promise<void>((resolve) => {
+        this.endRestartNotice = resolve;
+      });
+      void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: message }, () => notice);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        void this.restart().finally(() => {
+          this.closeRestartNotice();
+        });
+      }, decision.delayMs);
+      return;
+    }
+    this.status.setServerState("stopped");
+    void vscode.window.showErrorMessage(message, "Restart", "Show Log").then((choice) => {
+      if (choice === "Restart") {
+        void this.restartByHand();
+      } else if (choice === "Show Log") {
+        this.output.show(true);
+      }
+    });
+  }
+
+  private closeRestartNotice(): void {
+    const end = this.endRestartNotice;
+    this.endRestartNotice = undefined;
+    end?.();
+  }
+
+  private async doStart(): Promise<void> {
     const { command, args } = serverCommand(this.settings);
     const serverOptions: ServerOptions = {
       command,
@@ -91,8 +234,37 @@ class AiIdeExtension implements vscode.Disposable {
       // The server logs to stderr; the client copies it into this channel.
       outputChannel: this.output,
       traceOutputChannel: this.trace,
+      errorHandler: this.errorHandler(() => client),
+      // The client's own popups ("Server initialization failed", "crashed 5
+      // times") would repeat what the error handler and start() tell the user.
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      // A server that dies during `initialize`: no popup of the raw error; the
+      // close that follows is reported (and restarted) by the error handler.
+      initializationFailedHandler: (error: unknown) => {
+        this.output.warn(`Initialization failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      },
       synchronize: { configurationSection: SECTION },
       middleware: {
+        provideInlineCompletionItems: async (document, position, context, token, next) =>
+          insertAtCursor(await next(document, position, context, token), () => new vscode.Range(position, position)),
+        // VS Code applies a resolved action's edit without looking at the
+        // version it names: check it here, as the client does for applyEdit.
+        resolveCodeAction: async (item, token, next) => {
+          const resolved = await next(item, token);
+          if (resolved?.edit === undefined) {
+            return resolved;
+          }
+          const data = actionData((resolved as { data?: unknown }).data);
+          const document = vscode.workspace.textDocuments.find((open) => open.uri.toString() === data?.uri);
+          const problem = staleEditMessage(resolved.title, data, document?.version);
+          if (problem !== undefined) {
+            resolved.edit = undefined;
+            this.output.warn(problem);
+            void vscode.window.showWarningMessage(problem);
+          }
+          return resolved;
+        },
         workspace: {
           // Answer `workspace/configuration` for "aiIde" with the validated settings.
           configuration: async (params, token, next) => {
@@ -113,12 +285,20 @@ class AiIdeExtension implements vscode.Disposable {
         },
       },
     };
-    const client = new LanguageClient(SECTION, "AI IDE", serverOptions, clientOptions);
+    // The error handler (in clientOptions) refers to this client once it runs.
+    const client = new AiIdeLanguageClient(SECTION, "AI IDE", serverOptions, clientOptions);
     this.client = client;
     client.onDidChangeState((event) => {
-      this.status.setServerState(
-        event.newState === State.Running ? "running" : event.newState === State.Starting ? "starting" : "stopped",
-      );
+      if (this.client !== client) {
+        return; // an old client winding down
+      }
+      if (event.newState === State.Running) {
+        this.status.setServerState("running");
+      } else if (event.newState === State.Starting) {
+        this.status.setServerState("starting");
+      } else if (this.restartTimer === undefined) {
+        this.status.setServerState("stopped");
+      }
     });
     client.onNotification(MODEL_STATUS_NOTIFICATION, (params: unknown) => {
       this.status.onModelStatus(params);
@@ -126,8 +306,13 @@ class AiIdeExtension implements vscode.Disposable {
     this.status.setServerState("starting");
     this.output.info(`Starting: ${[command, ...args].join(" ")}`);
     try {
-      await client.start();
+      await startedOrStopped(client);
     } catch (error) {
+      if (this.reportedStops.has(client)) {
+        // It stopped while starting: the error handler has already told the
+        // user (and scheduled the next try, if there is one).
+        return;
+      }
       this.status.setServerState("stopped");
       const message = error instanceof Error ? error.message : String(error);
       const choice = await vscode.window.showErrorMessage(
@@ -143,18 +328,19 @@ class AiIdeExtension implements vscode.Disposable {
     }
   }
 
-  async stop(): Promise<void> {
+  private async doStop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     if (client !== undefined) {
-      await client.dispose();
+      try {
+        // Fails for a client that is not running (crashed, failed to start):
+        // it is disposed all the same, and a new one can start.
+        await client.dispose(2000);
+      } catch (error) {
+        this.output.debug(`Disposing the old client: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
     this.status.setServerState("stopped");
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
   }
 
   private reportProblems(problems: string[]): void {
@@ -272,6 +458,7 @@ class AiIdeExtension implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     void this.stop();
     for (const disposable of this.disposables) {
       disposable.dispose();
@@ -279,6 +466,27 @@ class AiIdeExtension implements vscode.Disposable {
     this.status.dispose();
     this.output.dispose();
     this.trace.dispose();
+  }
+}
+
+/**
+ * Starts `client`; settles once it runs, fails, or stops. A server killed
+ * before it answered `initialize` leaves `client.start()` pending forever,
+ * which would hold up every later restart.
+ */
+async function startedOrStopped(client: LanguageClient): Promise<void> {
+  let subscription: { dispose(): void } | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    subscription = client.onDidChangeState((event) => {
+      if (event.newState === State.Stopped) {
+        resolve();
+      }
+    });
+  });
+  try {
+    await Promise.race([client.start(), stopped]);
+  } finally {
+    subscription?.dispose();
   }
 }
 

@@ -19,7 +19,8 @@ export interface ModelStatus {
   error?: string;
 }
 
-export type ServerState = "starting" | "running" | "stopped";
+/** "restarting": it stopped on its own and starts again after a delay. */
+export type ServerState = "starting" | "running" | "restarting" | "stopped";
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -136,6 +137,13 @@ export interface StatusView {
 export function renderStatus(server: ServerState, model: ModelStatus | undefined): StatusView {
   if (server === "starting") {
     return { text: "$(sync~spin) AI IDE", tooltip: "ai-ide: starting the language server", severity: "normal" };
+  }
+  if (server === "restarting") {
+    return {
+      text: "$(sync~spin) AI IDE restarting",
+      tooltip: "ai-ide: the language server stopped; it is being restarted",
+      severity: "warning",
+    };
   }
   if (server === "stopped") {
     return {

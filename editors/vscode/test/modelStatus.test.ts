@@ -73,6 +73,7 @@ describe("renderStatus", () => {
   it("shows the server state before any model", () => {
     assert.match(renderStatus("starting", undefined).text, /sync~spin/);
     assert.equal(renderStatus("stopped", undefined).severity, "warning");
+    assert.match(renderStatus("restarting", undefined).text, /restarting/);
     assert.match(renderStatus("running", undefined).tooltip, /loads on the first completion/);
   });
 
