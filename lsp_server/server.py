@@ -36,6 +36,11 @@ class AiIdeLanguageServer(LanguageServer):
         self.config = LspConfig(model=settings.completion.model)
         self.status = ModelStatusReporter(self)
         self.thinking = ThinkingIndicator(self)
+        # How a resolved refactoring reaches the editor: in the code action's
+        # `edit` (LSP's usual way), or through the ai-ide.applyEdit command,
+        # which sends workspace/applyEdit so that the server hears of a
+        # refusal and explains it (editors ask with refactorEditsByCommand).
+        self.refactor_edits_by_command = False
         # Strong references to fire-and-forget tasks (asyncio keeps only weak ones).
         self._background: set[asyncio.Task[None]] = set()
         # Line indexes of open documents, updated per edit (never rebuilt per keystroke).

@@ -156,10 +156,15 @@ def register(server: AiIdeLanguageServer) -> None:
             )
             return action
         edit = to_workspace_edit(doc.uri, version, text, result, ls.encoding)
-        # A command rather than ``action.edit``: the server then sends the edit
-        # with workspace/applyEdit, the editor checks the version in it, and
-        # a refusal comes back here to be explained (see apply_edit_command).
-        action.command = apply_edit_command(action.title, edit)
+        if ls.refactor_edits_by_command:
+            # The server sends the edit with workspace/applyEdit: the editor
+            # checks the version in it, and a refusal comes back here to be
+            # explained (see apply_edit_command).
+            action.command = apply_edit_command(action.title, edit)
+        else:
+            # The edit itself, naming its version (``data`` keeps it too, for
+            # clients that check it before applying, as the VS Code extension does).
+            action.edit = edit
         ls.window_log_message(
             types.LogMessageParams(
                 type=types.MessageType.Info,

@@ -18,6 +18,7 @@ SECTION = "aiIde"
 
 
 THINKING_DELAY_KEY = "thinkingDelayMs"
+EDITS_BY_COMMAND_KEY = "refactorEditsByCommand"
 
 
 def apply_settings(ls: AiIdeLanguageServer, raw: Any) -> None:
@@ -31,6 +32,8 @@ def apply_settings(ls: AiIdeLanguageServer, raw: Any) -> None:
             ls.thinking.delay_s = delay / 1000
         else:
             problem = f"ai-ide: invalid settings ({THINKING_DELAY_KEY}); using the default for it"
+    if isinstance(raw, dict) and isinstance(raw.get(EDITS_BY_COMMAND_KEY), bool):
+        ls.refactor_edits_by_command = raw[EDITS_BY_COMMAND_KEY]
     if problem:
         ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Warning, message=problem)

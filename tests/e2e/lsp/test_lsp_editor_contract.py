@@ -172,11 +172,25 @@ async def test_an_insertion_carries_no_range(vscode_like: LanguageClient) -> Non
     assert all(item.range is None for item in answer.items)
 
 
+async def test_a_resolved_refactoring_is_a_versioned_edit(vscode_like: LanguageClient) -> None:
+    await start(vscode_like)
+    open_doc(vscode_like, PRICE, version=5)
+    offered = await actions(vscode_like, selection(PRICE, "price * quantity", "quantity"))
+    resolved = await vscode_like.code_action_resolve_async(offered["Extract variable"])
+    assert resolved.command is None and resolved.edit is not None
+    assert resolved.edit.changes is None and resolved.edit.document_changes is not None
+    (document_edit,) = resolved.edit.document_changes
+    assert isinstance(document_edit, types.TextDocumentEdit)
+    assert document_edit.text_document.version == 5
+    # The version is also in `data`, where a client can check it before applying.
+    assert isinstance(resolved.data, dict) and resolved.data["version"] == 5
+
+
 async def test_refactoring_edits_are_versioned_and_applied_by_a_command(
     vscode_like: LanguageClient,
 ) -> None:
     seen = record_edits(vscode_like, applied=True)
-    await start(vscode_like)
+    await start(vscode_like, refactorEditsByCommand=True)
     open_doc(vscode_like, PRICE, version=7)
     offered = await actions(vscode_like, selection(PRICE, "price * quantity", "quantity"))
     resolved = await vscode_like.code_action_resolve_async(offered["Extract variable"])
@@ -202,7 +216,7 @@ async def test_an_editor_with_newer_text_refuses_and_the_user_is_told(
     vscode_like: LanguageClient,
 ) -> None:
     seen = record_edits(vscode_like, applied=False)
-    await start(vscode_like)
+    await start(vscode_like, refactorEditsByCommand=True)
     open_doc(vscode_like, PRICE)
     offered = await actions(vscode_like, selection(PRICE, "price * quantity", "quantity"))
     resolved = await vscode_like.code_action_resolve_async(offered["Extract variable"])

@@ -279,12 +279,9 @@ async def test_code_actions_are_listed_instantly_and_resolved_by_the_model(
     assert extract.edit is None  # the model runs only on resolve
     assert listed_in < 2.0
     resolved = await lsp_client.code_action_resolve_async(extract)
-    # The edit comes in the command that applies it (version-checked by the editor).
-    assert resolved.command is not None and resolved.command.arguments
-    edit = lsp_client.protocol._converter.structure(
-        resolved.command.arguments[0]["edit"], types.WorkspaceEdit
-    )
-    assert edit.document_changes is not None
+    # A versioned edit: the editor applies it only to the version it names.
+    edit = resolved.edit
+    assert edit is not None and edit.document_changes is not None
     (document_edit,) = edit.document_changes
     assert isinstance(document_edit, types.TextDocumentEdit)
     assert document_edit.text_document.version == 1

@@ -355,6 +355,7 @@ def test_options_resolve_to_command_line_and_settings(nvim: str, tmp_path: Path)
             ["go", "java", "javascript", "python", "rust", "typescript", "typescriptreact"], True
         ),
         "sidecar": {"enabled": True, "port": 8765},
+        "refactorEditsByCommand": True,
     }
     assert defaults["filetypes"] == sorted(defaults["settings"]["languages"])
     assert defaults["keymaps"] == {

@@ -191,6 +191,9 @@ function M.server_settings(options)
     maxTokens = options.max_tokens,
     languages = vim.deepcopy(options.languages),
     sidecar = { enabled = options.sidecar.enabled, port = options.sidecar.port },
+    -- Refactorings arrive through workspace/applyEdit, which the plugin
+    -- version-checks (and answers, so that the server explains a refusal).
+    refactorEditsByCommand = true,
   }
   -- Omitted rather than null: the server keeps its configured default model.
   if options.model then
