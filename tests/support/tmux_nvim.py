@@ -34,10 +34,17 @@ FORBIDDEN = ("Press ENTER", "Error in ", "E5108", "E5107", "stack traceback", "I
 
 
 def tmux_binary() -> str:
-    """The tmux on PATH, or a test failure naming the package to install."""
+    """The tmux on PATH; without one the test is skipped, or fails with E2E_TMUX=required.
+
+    ``.ci/run`` installs tmux after the main test run and runs these tests then
+    (required) when the main run had to skip them.
+    """
     found = shutil.which("tmux")
     if not found:
-        pytest.fail("tmux is needed for the tmux Neovim tests (apt-get install -y tmux)")
+        message = "tmux is needed for the tmux Neovim tests (apt-get install -y tmux)"
+        if os.environ.get("E2E_TMUX") == "required":
+            pytest.fail(message)
+        pytest.skip(message)
     return found
 
 

@@ -8,7 +8,8 @@ editor through Chromium (keyboard, menus, status bar) and records what it saw;
 screenshots of each step are kept (``E2E_SCREENSHOTS``, default
 ``editors/vscode/test-results/``).
 
-Needs code-server 4.100.3 (``CODE_SERVER``, or where ``.ci/run`` caches it),
+Needs code-server 4.100.3 (``CODE_SERVER``, or where ``editors/vscode/e2e/install-deps.sh``
+caches it),
 Chromium (``CHROMIUM`` or ``chromium`` on PATH), the extension's node_modules
 (for playwright-core) and the .vsix (``npm run package``). Without them the
 test is skipped, unless ``E2E_VSCODE=required`` (as in ``.ci/run``).
@@ -39,10 +40,8 @@ EXTENSION = REPO / "editors" / "vscode"
 VSIX = EXTENSION / "ai-ide.vsix"
 DRIVER = EXTENSION / "e2e" / "drive.mjs"
 CODE_SERVER_VERSION = "4.100.3"
-CACHED_CODE_SERVER = (
-    Path.home() / ".cache" / "ai-ide-ci" / f"code-server-{CODE_SERVER_VERSION}"
-    / "node_modules" / ".bin" / "code-server"
-)  # fmt: skip
+# Where editors/vscode/e2e/install-deps.sh (run by .ci/run) caches it.
+CACHE = Path.home() / ".cache" / "ai-ide-ci"
 MODEL = "tiny-starcoder"
 SHAPES = "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n\n\n"
 PRICING = (
@@ -59,12 +58,16 @@ def _missing(what: str) -> None:
 
 
 def _tools() -> dict[str, str]:
-    code_server = os.environ.get("CODE_SERVER") or str(CACHED_CODE_SERVER)
+    cached = sorted(
+        CACHE.glob(f"code-server-{CODE_SERVER_VERSION}-node*/node_modules/.bin/code-server")
+    )
+    code_server = os.environ.get("CODE_SERVER") or (str(cached[-1]) if cached else "")
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or ""
     node = shutil.which("node") or ""
-    if not Path(code_server).exists():
+    if not code_server or not Path(code_server).exists():
         _missing(
-            f"code-server {CODE_SERVER_VERSION} not found ({code_server}); .ci/run installs it"
+            f"code-server {CODE_SERVER_VERSION} not found (CODE_SERVER or {CACHE}); "
+            "editors/vscode/e2e/install-deps.sh installs it"
         )
     if not chromium:
         _missing("Chromium not found (apt-get install -y chromium)")
