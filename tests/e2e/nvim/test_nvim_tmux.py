@@ -159,10 +159,16 @@ def test_accepting_is_its_own_undo_step_and_only_the_edited_buffer_asks(
         lambda s: s["file"] == str(shapes) and (s.get("client") or {}).get("attached"),
         "shapes.py to attach",
     )
+    # Every completion counts as slow from here: the status line says so.
+    editor.lua(
+        "vim.lsp.get_clients({ name = 'ai_ide' })[1]:notify('workspace/didChangeConfiguration',"
+        " { settings = { aiIde = { thinkingDelayMs = 0 } } })"
+    )
     editor.keys("G")
     editor.type("o")
     editor.type("def cube(y", pause=0.05)
     state = wait_ghost(editor, "a suggestion after `def cube(y`")
+    editor.wait_for(lambda s: s["thinking_seen"], '"ai-ide: thinking…" in the status line')
     typed = state["text"]
     editor.keys("Tab")
     accepted = editor.wait_for(lambda s: s["text"] != typed, "<Tab> to accept")["text"]

@@ -36,6 +36,19 @@ local function instrument(c)
   end
 end
 
+-- Whether the status line ever said "thinking" (the server's $/progress for
+-- a slow completion), which a screen read may fall between.
+local thinking_seen = false
+vim.api.nvim_create_autocmd('LspProgress', {
+  callback = function()
+    vim.schedule(function()
+      if require('ai_ide').statusline() == 'ai-ide: thinking…' then
+        thinking_seen = true
+      end
+    end)
+  end,
+})
+
 vim.api.nvim_create_autocmd('LspAttach', {
   callback = function(args)
     local c = vim.lsp.get_client_by_id(args.data.client_id)
@@ -84,6 +97,7 @@ function probe.state()
     messages = vim.api.nvim_exec2('messages', { output = true }).output,
     errmsg = vim.v.errmsg,
     changedtick = vim.api.nvim_buf_get_changedtick(bufnr),
+    thinking_seen = thinking_seen,
   })
 end
 
