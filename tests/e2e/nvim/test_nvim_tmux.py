@@ -218,17 +218,32 @@ def test_a_killed_server_comes_back_with_every_buffer(editor: TmuxNvim, tmp_path
     first = editor.language_server_pid()
     assert first is not None
     os.kill(first, signal.SIGTERM)
-    # Typing on while the server is down (it restarts after a second).
+    # Typing on, in Insert mode, as the server restarts: the restart must not
+    # disturb the typing, and the new server must follow it (with a client-less
+    # moment, Neovim stops tracking the buffer's changes for good).
     editor.keys("g", "g", "O")
-    editor.type("# edited while the server was down")
+    editor.type("# edited while the server was down", pause=0.1)
     editor.keys("Escape")
     state = editor.wait_for(
-        lambda s: "restarting in 1 s" in s["messages"], "the message that it restarts"
+        lambda s: "restarting it" in s["messages"], "the message that it restarts"
     )
-    assert "the server stopped (signal 15)" in state["messages"]
+    assert "the server stopped (signal 15); restarting it" in state["messages"]
     editor.wait_for(
         lambda s: model_loaded(s) and editor.language_server_pid() not in (None, first),
         "a new server with the model loaded",
+    )
+    # Stopped again soon after: this restart waits a second (backoff); typing
+    # during that wait must reach the next server too.
+    second = editor.language_server_pid()
+    assert second is not None
+    os.kill(second, signal.SIGTERM)
+    editor.wait_for(lambda s: "restarting in 1 s" in s["messages"], "the backoff message")
+    editor.keys("G", "o")
+    editor.type("# typed while it waited", pause=0.05)
+    editor.keys("Escape")
+    editor.wait_for(
+        lambda s: model_loaded(s) and editor.language_server_pid() not in (None, first, second),
+        "a third server with the model loaded",
     )
 
     # The new server has the text as it is now: a refactoring computed on it
@@ -254,6 +269,7 @@ def test_a_killed_server_comes_back_with_every_buffer(editor: TmuxNvim, tmp_path
     assert re.search(
         r"\n    total, count = \w+\(items\)\n    print\(total / count\)", state["text"]
     )
+    assert "# typed while it waited" in state["text"]
     assert state["mode"] == "n"
 
 

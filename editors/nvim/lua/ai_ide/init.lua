@@ -30,13 +30,13 @@ M.notification = 'ai-ide/modelStatus'
 ---@type { options: ai_ide.Options?, models: table<string, ai_ide.ModelStatus>, server: string, thinking: boolean, crashed: boolean }
 M.state = { options = nil, models = {}, server = 'stopped', thinking = false, crashed = false }
 
---- Automatic restarts: delays double from 1 s up to 16 s; after more than
---- `max_crashes` stops within `window_ms` the server is left stopped until
---- :AiIdeRestart.
+--- Automatic restarts: at once, then after delays doubling from 1 s up to
+--- 16 s; after more than `max_crashes` stops within `window_ms` the server is
+--- left stopped until :AiIdeRestart.
 M.restart_policy = { first_delay_ms = 1000, max_delay_ms = 16000, max_crashes = 5, window_ms = 180000 }
 
----@type { crashes: integer[], timer: uv.uv_timer_t?, stopping: boolean }
-local restarts = { crashes = {}, timer = nil, stopping = false }
+---@type { crashes: integer[], stopping: boolean }
+local restarts = { crashes = {}, stopping = false }
 
 --- Progress tokens of the server's "thinking" report start with this.
 local THINKING_TOKEN = 'ai-ide-thinking-'
@@ -244,24 +244,42 @@ local function on_apply_edit(_, params, ctx)
   return { applied = true }
 end
 
-local function stop_restart_timer()
-  local timer = restarts.timer
-  restarts.timer = nil
-  if timer and not timer:is_closing() then
-    timer:stop()
-    timer:close()
-  end
-end
-
 --- Starts the server for every loaded buffer it serves: each is attached and
 --- sent in full (didOpen), so the new process has the text as it is now.
-local function start_all()
-  stop_restart_timer()
-  if not M.state.options then
+---
+--- The client is created and attached at once, even when the restart waits
+--- {delay_ms}: the wait happens in the new process (`sleep`, then the server).
+--- A buffer left without any client for a moment loses Neovim's change
+--- tracking for good (its on_lines callback detaches on the first change and
+--- is never attached again), and every later server would keep a frozen copy.
+---@param delay_ms integer
+local function start_all(delay_ms)
+  local options = M.state.options
+  if not options then
     return
   end
-  M.state.server = 'starting'
-  vim.lsp.enable(M.name)
+  local base = vim.lsp.config[M.name]
+  if not base then
+    return
+  end
+  local config_copy = vim.deepcopy(base)
+  local cmd = config.server_cmd(options)
+  if delay_ms > 0 then
+    cmd = vim.list_extend({ 'sh', '-c', 'sleep "$0" && exec "$@"', ('%.1f'):format(delay_ms / 1000) }, cmd)
+  end
+  config_copy.cmd = cmd
+  local filetypes = config.filetypes(options)
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if
+      vim.api.nvim_buf_is_loaded(bufnr)
+      and vim.bo[bufnr].buftype == ''
+      and vim.list_contains(filetypes, vim.bo[bufnr].filetype)
+      and #vim.lsp.get_clients({ bufnr = bufnr, name = M.name, _uninitialized = true }) == 0
+    then
+      M.state.server = 'starting'
+      vim.lsp.start(config_copy, { bufnr = bufnr, _root_markers = options.root_markers })
+    end
+  end
 end
 
 --- Decides what follows a stop the user did not ask for.
@@ -289,16 +307,16 @@ local function on_crash(code, signal)
     )
     return
   end
-  local delay = math.min(policy.max_delay_ms, policy.first_delay_ms * 2 ^ (#recent - 1))
-  M.state.server = 'restarting'
+  -- At once the first time, then after 1, 2, 4, 8 s... if it keeps stopping.
+  local delay = #recent == 1 and 0
+    or math.min(policy.max_delay_ms, policy.first_delay_ms * 2 ^ (#recent - 2))
   M.notify(
-    ('ai-ide: the server stopped (%s); restarting in %d s'):format(why, math.floor(delay / 1000)),
+    delay == 0 and ('ai-ide: the server stopped (%s); restarting it'):format(why)
+      or ('ai-ide: the server stopped (%s); restarting in %d s'):format(why, math.floor(delay / 1000)),
     vim.log.levels.WARN
   )
-  stop_restart_timer()
-  local timer = assert(vim.uv.new_timer())
-  restarts.timer = timer
-  timer:start(delay, 0, vim.schedule_wrap(start_all))
+  start_all(delay)
+  M.state.server = 'restarting'
 end
 
 local function on_exit(code, signal, client_id)
@@ -337,7 +355,6 @@ function M.restart()
     M.notify('ai-ide: setup() was not called', vim.log.levels.WARN)
     return
   end
-  stop_restart_timer()
   restarts.crashes = {}
   M.state.crashed = false
   local clients = vim.lsp.get_clients({ name = M.name })
@@ -361,7 +378,7 @@ function M.restart()
   -- The exit callbacks run scheduled: let them see `stopping` first.
   vim.schedule(function()
     restarts.stopping = false
-    start_all()
+    start_all(0)
   end)
 end
 
