@@ -296,3 +296,18 @@ def test_an_edit_for_an_older_version_is_refused(editor: TmuxNvim, tmp_path: Pat
     assert "the file changed" in state["messages"]
     assert state["text"] == edited["text"], "a stale edit was applied"
     editor.wait_screen("not applied", "the refusal on the screen")
+
+    # :AiIdeRestart gives a server with the buffer as it is: the action applies.
+    editor.lua("ai_ide_probe.drop('textDocument/didChange', false)")
+    before = editor.language_server_pid()
+    editor.command("AiIdeRestart")
+    editor.wait_for(
+        lambda s: model_loaded(s) and editor.language_server_pid() not in (None, before),
+        "the restarted server",
+    )
+    select_and_act(
+        editor, 2, line.index("price") + 1, ["v", f"{len('price * quantity') - 1}l"],
+        "Extract variable",
+    )  # fmt: skip
+    state = editor.wait_for(lambda s: "product = price" in s["text"], "Extract variable")
+    assert state["text"].endswith("# a note the server never saw")

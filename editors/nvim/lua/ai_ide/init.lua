@@ -375,10 +375,11 @@ function M.restart()
       client:stop(true)
     end
   end
-  -- The exit callbacks run scheduled: let them see `stopping` first.
+  -- At once, before any key is typed into a buffer without a client (see
+  -- start_all); the exit callbacks run scheduled, so `stopping` is reset after them.
+  start_all(0)
   vim.schedule(function()
     restarts.stopping = false
-    start_all(0)
   end)
 end
 
