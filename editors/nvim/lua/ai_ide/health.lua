@@ -195,10 +195,10 @@ function M.check()
   else
     health.error('Neovim 0.11 or newer is needed (vim.lsp.config, vim.lsp.enable)')
   end
-  if vim.lsp.inline_completion then
-    health.ok('vim.lsp.inline_completion is available (ghost-text suggestions)')
+  if vim.fn.has('nvim-0.12') == 1 then
+    health.ok('Neovim 0.12: ghost-text suggestions')
   else
-    health.warn('vim.lsp.inline_completion needs Neovim 0.12; completion items are used instead')
+    health.warn('ghost-text suggestions need Neovim 0.12; completion items are used instead')
   end
 
   local options = ai_ide.state.options
