@@ -26,6 +26,7 @@ class DroppingQueueHandler(logging.handlers.QueueHandler):
         super().__init__(records)
         self._lock_dropped = threading.Lock()
         self.dropped = 0
+        self.listener: logging.handlers.QueueListener | None = None
 
     def enqueue(self, record: logging.LogRecord) -> None:
         """Queue the record without waiting."""
@@ -36,17 +37,34 @@ class DroppingQueueHandler(logging.handlers.QueueHandler):
                 self.dropped += 1
 
 
-def configure_logging(level: str, *, capacity: int = 10_000) -> DroppingQueueHandler:
-    """Send every log record to stderr through a bounded queue and a writer thread."""
+class _QuietStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to stderr; when stderr is gone there is nobody left to tell, so no noise."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the record."""
+
+
+def configure_logging(
+    level: str, *, capacity: int = 10_000, force: bool = False
+) -> DroppingQueueHandler | None:
+    """Send every log record to stderr through a bounded queue and a writer thread.
+
+    Like ``logging.basicConfig``, this does nothing when the root logger
+    already has handlers (a host such as a test runner configured it) unless
+    ``force`` is set. Returns the queue handler it installed, if any.
+    """
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return None
     records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=capacity)
-    writer = logging.StreamHandler(sys.stderr)
+    writer = _QuietStreamHandler(sys.stderr)
     writer.setFormatter(logging.Formatter(_FORMAT))
     handler = DroppingQueueHandler(records)
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     listener = logging.handlers.QueueListener(records, writer, respect_handler_level=False)
     listener.start()  # a daemon thread: it may block on stderr, nothing waits for it
+    handler.listener = listener
     return handler
