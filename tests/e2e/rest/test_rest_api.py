@@ -165,7 +165,8 @@ async def test_failed_job_keeps_the_error(engine: Engine, settings: Settings) ->
 
 
 async def test_jobs_run_again_after_a_restart(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
-    settings = make_settings(tmp_path, tiny_models)
+    # A long job on a busy machine must not end by its own deadline instead.
+    settings = make_settings(tmp_path, tiny_models, inference={"request_timeout_seconds": 900})
     headers = auth_headers(settings)
     request = {
         "model_id": "tiny-deepseek",
