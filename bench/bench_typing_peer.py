@@ -51,6 +51,7 @@ from pygls.lsp.client import LanguageClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.peers.llama_server import running_llama_server
+from bench.quality.clients import language_server
 from engine.completion.prompts import TextPrompt
 from engine.config import Settings, load_settings
 from engine.engine import Engine
@@ -450,33 +451,6 @@ async def rest_server(
         await task
 
 
-@asynccontextmanager
-async def lsp_server(model_path: Path, data: Path) -> AsyncIterator[LanguageClient]:
-    config = data / "lsp.toml"
-    config.write_text(
-        f'data_dir = "{data / "lsp-data"}"\n\n[inference]\nn_threads = {os.cpu_count()}\n\n'
-        f'[[models]]\nid = "bench"\nname = "bench"\npath = "{model_path}"\n',
-        encoding="utf-8",
-    )
-    client = LanguageClient("bench", "1")
-    await client.start_io(
-        sys.executable, "-m", "lsp_server.cli", "lsp", "--no-http", "--config", str(config)
-    )
-    await client.initialize_async(
-        types.InitializeParams(
-            capabilities=types.ClientCapabilities(),
-            initialization_options={"model": "bench", "maxTokens": MAX_TOKENS},
-        )
-    )
-    client.initialized(types.InitializedParams())
-    try:
-        yield client
-    finally:
-        await client.shutdown_async(None)
-        client.exit(None)
-        await client.stop()
-
-
 async def main(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="ai-ide-peer-bench-"))
     base_settings = load_settings(None, data_dir=data / "engine")
@@ -505,7 +479,7 @@ async def main(args: argparse.Namespace) -> None:
         async with (
             httpx.AsyncClient(timeout=300) as peer_http,
             rest_server(engine, services, settings) as rest_http,
-            lsp_server(model_path, data) as client,
+            language_server(model_path, data, MAX_TOKENS, os.cpu_count() or 2) as client,
         ):
             lsp, rest, peer = LspLeg(client), RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
             run_id = 0
