@@ -100,6 +100,41 @@ class JobSettings(BaseModel):
         description="Runs of a job that end in a crash (of its model or of the server) "
         "before it fails for good instead of running again.",
     )
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A running job is leased to its replica for this long, renewed every "
+        "third of it; a replica that dies loses its jobs to another after the lease expires.",
+    )
+    poll_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often the job table is checked for work queued by other replicas "
+        "(a job submitted here starts at once).",
+    )
+    concurrency: int = Field(4, ge=1, le=64, description="Jobs one replica runs at once.")
+
+
+class StoreSettings(BaseModel):
+    """Where jobs, batches, API keys, webhooks and metrics are stored."""
+
+    url: SecretStr | None = Field(
+        None,
+        description="Database URL. Unset: the SQLite file in data_dir (one process). "
+        "postgresql://user:password@host:5432/db: PostgreSQL, shared by several API replicas.",
+    )
+    pool_size: int = Field(
+        5, ge=1, le=100, description="PostgreSQL connections a replica keeps open."
+    )
+    connect_timeout_seconds: float = Field(10.0, gt=0, description="PostgreSQL connect timeout.")
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> StoreSettings:
+        if self.url is not None:
+            scheme = self.url.get_secret_value().split(":", 1)[0].lower()
+            if scheme not in {"sqlite", "postgresql", "postgres", "postgresql+psycopg"}:
+                raise ValueError("store.url must start with postgresql:// or sqlite://")
+        return self
 
 
 class WebhookSettings(BaseModel):
@@ -209,6 +244,17 @@ class RateLimitSettings(BaseModel):
     """Per-caller request limits (sliding one-minute windows) and inference concurrency."""
 
     enabled: bool = Field(True, description="Enforce the limits below.")
+    redis_url: SecretStr | None = Field(
+        None,
+        description="redis://host:6379/0: keep the request windows in Redis, shared by every "
+        "API replica. Unset: in this process's memory.",
+    )
+    redis_timeout_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="Upper bound for one Redis round trip; slower or failing: this replica "
+        "limits alone (in memory) until Redis answers again.",
+    )
     requests_per_minute: int = Field(1000, ge=1, description="All requests of one caller.")
     inference_per_minute: int = Field(
         100, ge=1, description="Requests under /inference and /orchestration."
@@ -248,6 +294,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

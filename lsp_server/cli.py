@@ -195,10 +195,10 @@ def _auth_banner(services: Services, settings: Settings, base: str) -> list[str]
 def cmd_keys(args: argparse.Namespace) -> int:
     """``ai-ide keys create|list|revoke``."""
     from services.keys import ApiKeyStore
-    from services.store import DATABASE_FILE, Store
+    from services.store import Store
 
     settings = _settings(args)
-    store = Store(settings.data_dir / DATABASE_FILE)
+    store = Store.from_settings(settings)
     try:
         keys = ApiKeyStore.in_data_dir(store, settings.data_dir)
         if args.keys_command == "create":

@@ -17,24 +17,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import select, update
+
 from engine.errors import EngineError, InferenceTimeoutError, NotFoundError
 from engine.events import EngineEvent, utc_timestamp
 from services.events import StateEventBus
 from services.store import Store
 
 BatchStatus = Literal["running", "completed", "partial", "failed"]
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS batches (
-        id TEXT PRIMARY KEY,
-        owner TEXT,
-        status TEXT NOT NULL,
-        background INTEGER NOT NULL,
-        response TEXT,
-        created_at TEXT NOT NULL,
-        finished_at TEXT
-    )""",
-)
 
 
 @dataclass(frozen=True)
@@ -101,16 +91,20 @@ class BatchStore:
 
     def __init__(self, store: Store, bus: StateEventBus) -> None:
         self._store = store
+        self._batches = store.tables.batches
         self._bus = bus
-        store.ensure_schema("batches", _SCHEMA)
 
     def create(self, owner: str | None, background: bool) -> str:
         """A new batch id, stored as running."""
         batch_id = f"batch_{uuid.uuid4().hex[:20]}"
         self._store.execute(
-            "INSERT INTO batches (id, owner, status, background, created_at) "
-            "VALUES (?, ?, 'running', ?, ?)",
-            (batch_id, owner, int(background), utc_timestamp()),
+            self._batches.insert().values(
+                id=batch_id,
+                owner=owner,
+                status="running",
+                background=int(background),
+                created_at=utc_timestamp(),
+            )
         )
         return batch_id
 
@@ -121,8 +115,9 @@ class BatchStore:
         summary = response.get("summary", {})
         with self._store.transaction() as tx:
             tx.execute(
-                "UPDATE batches SET status = ?, response = ?, finished_at = ? WHERE id = ?",
-                (status, json.dumps(response), utc_timestamp(), batch_id),
+                update(self._batches)
+                .where(self._batches.c.id == batch_id)
+                .values(status=status, response=json.dumps(response), finished_at=utc_timestamp())
             )
             self._bus.publish(
                 EngineEvent(
@@ -135,8 +130,9 @@ class BatchStore:
 
     def get(self, batch_id: str, owner: str | None) -> tuple[BatchStatus, dict[str, Any] | None]:
         """Status and stored response of a batch of this owner (404 otherwise)."""
+        b = self._batches
         rows = self._store.query(
-            "SELECT owner, status, response FROM batches WHERE id = ?", (batch_id,)
+            select(b.c.owner, b.c.status, b.c.response).where(b.c.id == batch_id)
         )
         if not rows or rows[0]["owner"] != owner:
             raise NotFoundError(f"batch '{batch_id}' not found", {"batch_id": batch_id})
@@ -147,10 +143,15 @@ class BatchStore:
         """Mark synchronous batches cut off by a restart as failed; returns how many.
 
         Background batches are jobs and run again; a synchronous one lost its
-        client with the process, so it can only be reported as failed.
+        client with the process, so it can only be reported as failed. With
+        several replicas on one store, another replica's batch may be running
+        right now: only a replica that owns the store alone (SQLite) can tell.
         """
+        if self._store.shared:
+            return 0
+        b = self._batches
         return self._store.execute(
-            "UPDATE batches SET status = 'failed', finished_at = ? "
-            "WHERE status = 'running' AND background = 0",
-            (utc_timestamp(),),
+            update(b)
+            .where(b.c.status == "running", b.c.background == 0)
+            .values(status="failed", finished_at=utc_timestamp())
         )

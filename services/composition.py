@@ -9,7 +9,7 @@ from services.events import StateEventBus
 from services.jobs import JobService
 from services.loop_monitor import LoopLagMonitor
 from services.metrics import MetricsRecorder
-from services.store import DATABASE_FILE, Store
+from services.store import Store
 from services.webhooks.service import WebhookService
 
 
@@ -25,11 +25,16 @@ class Services:
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
-        self.store = Store(settings.data_dir / DATABASE_FILE)
+        self.store = Store.from_settings(settings)
         self.state_events = StateEventBus()
         self.metrics = MetricsRecorder(self.store)
         self.jobs = JobService(
-            self.store, self.state_events, max_attempts=settings.jobs.max_attempts
+            self.store,
+            self.state_events,
+            concurrency=settings.jobs.concurrency,
+            max_attempts=settings.jobs.max_attempts,
+            lease_seconds=settings.jobs.lease_seconds,
+            poll_interval_seconds=settings.jobs.poll_interval_seconds,
         )
         self.batches = BatchStore(self.store, self.state_events)
         self.webhooks = WebhookService(self.store, settings.webhooks)

@@ -1,6 +1,6 @@
 """Events that accompany a change of stored state (a job or a batch finished).
 
-A service that changes stored state publishes its event inside the same SQLite
+A service that changes stored state publishes its event inside the same store
 transaction, so a sink that writes to the same database (the webhook outbox)
 commits together with the change: no state change without its event, and no
 event without its change.
@@ -8,13 +8,14 @@ event without its change.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import Connection
+
 from engine.events import EngineEvent
 
-StateEventSink = Callable[[EngineEvent, sqlite3.Connection], None]
+StateEventSink = Callable[[EngineEvent, Connection], None]
 
 
 class StateEventBus:
@@ -29,7 +30,7 @@ class StateEventBus:
         with self._lock:
             self._sinks.append(sink)
 
-    def publish(self, event: EngineEvent, tx: sqlite3.Connection) -> None:
+    def publish(self, event: EngineEvent, tx: Connection) -> None:
         """Deliver an event inside ``tx``; a failing sink raises, so ``tx`` rolls back."""
         with self._lock:
             sinks = list(self._sinks)

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
+from sqlalchemy import func, select, update
+
 from services.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,19 +43,6 @@ _KEY = re.compile(r"^aiide_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 # Writing last_used on every request would turn each read into a write.
 _LAST_USED_EVERY_SECONDS = 60.0
-
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS api_keys (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        digest TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        last_used_at TEXT,
-        revoked_at TEXT
-    )
-    """,
-)
 
 
 class KeyStatus(Enum):
@@ -145,7 +134,7 @@ def load_server_secret(data_dir: Path) -> bytes:
 
 
 class ApiKeyStore:
-    """API keys in the engine's SQLite database."""
+    """API keys in the store (SQLite or PostgreSQL)."""
 
     def __init__(
         self, store: Store, secret: bytes, *, clock: Callable[[], float] = time.monotonic
@@ -153,10 +142,10 @@ class ApiKeyStore:
         if len(secret) < 32:
             raise ValueError("the server secret must be at least 32 bytes")
         self._store = store
+        self._keys = store.tables.api_keys
         self._secret = secret
         self._clock = clock
         self._last_used_written: dict[str, float] = {}
-        store.ensure_schema("api_keys", _SCHEMA)
 
     @classmethod
     def in_data_dir(cls, store: Store, data_dir: Path) -> ApiKeyStore:
@@ -176,21 +165,29 @@ class ApiKeyStore:
             if _KEY.match(key) is None:  # token_urlsafe(32) is always 43 characters
                 continue
             created = _utc_now()
+            t = self._keys
             with self._store.transaction() as tx:
-                if tx.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,)).fetchone():
+                if tx.execute(select(t.c.id).where(t.c.id == key_id)).first():
                     continue
                 tx.execute(
-                    "INSERT INTO api_keys (id, name, digest, created_at) VALUES (?, ?, ?, ?)",
-                    (key_id, name, self._digest(key), created),
+                    t.insert().values(
+                        id=key_id,
+                        name=name,
+                        digest=self._digest(key),
+                        created_at=created,
+                        seq=select(func.coalesce(func.max(t.c.seq), 0) + 1).scalar_subquery(),
+                    )
                 )
             return CreatedKey(ApiKeyInfo(key_id, name, created, None, None), key)
         raise RuntimeError("could not allocate a unique key id")
 
     def list_keys(self) -> list[ApiKeyInfo]:
         """Every key, oldest first, revoked ones included."""
+        t = self._keys
         rows = self._store.query(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys "
-            "ORDER BY created_at, rowid"
+            select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at).order_by(
+                t.c.created_at, t.c.seq, t.c.id
+            )
         )
         return [
             ApiKeyInfo(r["id"], r["name"], r["created_at"], r["last_used_at"], r["revoked_at"])
@@ -199,7 +196,10 @@ class ApiKeyStore:
 
     def active_count(self) -> int:
         """How many keys are not revoked."""
-        rows = self._store.query("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL")
+        t = self._keys
+        rows = self._store.query(
+            select(func.count().label("n")).select_from(t).where(t.c.revoked_at.is_(None))
+        )
         return int(rows[0]["n"])
 
     def revoke(self, key_id: str) -> ApiKeyInfo | None:
@@ -207,13 +207,16 @@ class ApiKeyStore:
 
         Returns the key's record (already revoked ones unchanged), None if no such key.
         """
+        t = self._keys
         self._store.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (_utc_now(), key_id),
+            update(t)
+            .where(t.c.id == key_id, t.c.revoked_at.is_(None))
+            .values(revoked_at=_utc_now())
         )
         rows = self._store.query(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys WHERE id = ?",
-            (key_id,),
+            select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at).where(
+                t.c.id == key_id
+            )
         )
         if not rows:
             return None
@@ -230,7 +233,8 @@ class ApiKeyStore:
             return KeyCheck(KeyStatus.MALFORMED)
         key_id = match.group(1)
         presented = self._digest(key)
-        rows = self._store.query("SELECT digest, revoked_at FROM api_keys WHERE id = ?", (key_id,))
+        t = self._keys
+        rows = self._store.query(select(t.c.digest, t.c.revoked_at).where(t.c.id == key_id))
         # Compare against something even for unknown ids, so both paths cost the same.
         stored = rows[0]["digest"] if rows else "0" * len(presented)
         if not hmac.compare_digest(presented.encode(), str(stored).encode()) or not rows:
@@ -247,9 +251,8 @@ class ApiKeyStore:
         if last is not None and now - last < _LAST_USED_EVERY_SECONDS:
             return
         self._last_used_written[key_id] = now
-        self._store.execute(
-            "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (_utc_now(), key_id)
-        )
+        t = self._keys
+        self._store.execute(update(t).where(t.c.id == key_id).values(last_used_at=_utc_now()))
 
 
 def ensure_initial_key(keys: ApiKeyStore, data_dir: Path, *, needed: bool) -> Path | None:

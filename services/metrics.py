@@ -1,4 +1,4 @@
-"""Per-model inference metrics from recorded events, kept in SQLite.
+"""Per-model inference metrics from recorded events, kept in the store.
 
 Each inference is recorded with its measured duration and outcome; every
 figure the API reports is computed from those records, so the numbers survive
@@ -13,26 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+
 from engine.events import InferenceRecord
 from services.store import Store
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS inference_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        model_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        duration_ms REAL NOT NULL,
-        success INTEGER NOT NULL,
-        cached INTEGER NOT NULL,
-        tokens INTEGER NOT NULL,
-        error_code TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS inference_events_model_time "
-    "ON inference_events (model_id, started_at)",
-)
 
 
 @dataclass(frozen=True)
@@ -90,7 +76,7 @@ def aggregate(records: list[InferenceRecord]) -> ModelMetrics:
 
 
 class MetricsRecorder:
-    """Stores inference records in SQLite, in batches, off the event loop.
+    """Stores inference records in the store, in batches, off the event loop.
 
     :meth:`record` only appends to a buffer, so it is safe to call from the
     event loop on every keystroke. A writer thread flushes the buffer every
@@ -100,6 +86,7 @@ class MetricsRecorder:
 
     def __init__(self, store: Store, *, flush_seconds: float = 0.5, batch_size: int = 256) -> None:
         self._store = store
+        self._events = store.tables.inference_events
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
         self._pending: list[InferenceRecord] = []
@@ -109,7 +96,6 @@ class MetricsRecorder:
         self._wake = threading.Event()
         self._closed = False
         self._writer: threading.Thread | None = None
-        store.ensure_schema("metrics", _SCHEMA)
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
@@ -144,20 +130,19 @@ class MetricsRecorder:
             if not batch:
                 return 0
             with self._store.transaction() as tx:
-                tx.executemany(
-                    "INSERT INTO inference_events (model_id, kind, started_at, duration_ms,"
-                    " success, cached, tokens, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                tx.execute(
+                    self._events.insert(),
                     [
-                        (
-                            r.model_id,
-                            r.kind,
-                            r.started_at,
-                            r.duration_ms,
-                            int(r.success),
-                            int(r.cached),
-                            r.tokens,
-                            r.error_code,
-                        )
+                        {
+                            "model_id": r.model_id,
+                            "kind": r.kind,
+                            "started_at": r.started_at,
+                            "duration_ms": r.duration_ms,
+                            "success": int(r.success),
+                            "cached": int(r.cached),
+                            "tokens": r.tokens,
+                            "error_code": r.error_code,
+                        }
                         for r in batch
                     ],
                 )
@@ -177,11 +162,24 @@ class MetricsRecorder:
     ) -> list[InferenceRecord]:
         """Records of a model, optionally within [start, end] (Unix time)."""
         self.flush()
+        e = self._events
         rows = self._store.query(
-            "SELECT model_id, kind, started_at, duration_ms, success, cached, tokens, error_code "
-            "FROM inference_events WHERE model_id = ? AND started_at >= ? AND started_at <= ? "
-            "ORDER BY started_at",
-            (model_id, start if start is not None else -1.0, end if end is not None else 1e18),
+            select(
+                e.c.model_id,
+                e.c.kind,
+                e.c.started_at,
+                e.c.duration_ms,
+                e.c.success,
+                e.c.cached,
+                e.c.tokens,
+                e.c.error_code,
+            )
+            .where(
+                e.c.model_id == model_id,
+                e.c.started_at >= (start if start is not None else -1.0),
+                e.c.started_at <= (end if end is not None else 1e18),
+            )
+            .order_by(e.c.started_at, e.c.id)
         )
         return [
             InferenceRecord(
@@ -206,10 +204,18 @@ class MetricsRecorder:
     def totals(self) -> list[ModelTotals]:
         """All-time counters per model."""
         self.flush()
+        e = self._events
         rows = self._store.query(
-            "SELECT model_id, SUM(success) AS ok, SUM(1 - success) AS failed, "
-            "SUM(cached) AS hits, SUM(duration_ms) AS ms, SUM(tokens) AS tokens "
-            "FROM inference_events GROUP BY model_id ORDER BY model_id"
+            select(
+                e.c.model_id,
+                func.sum(e.c.success).label("ok"),
+                func.sum(1 - e.c.success).label("failed"),
+                func.sum(e.c.cached).label("hits"),
+                func.sum(e.c.duration_ms).label("ms"),
+                func.sum(e.c.tokens).label("tokens"),
+            )
+            .group_by(e.c.model_id)
+            .order_by(e.c.model_id)
         )
         return [
             ModelTotals(

@@ -16,7 +16,12 @@ from engine.engine import Engine
 from engine.models.catalog import ModelSpec
 from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
-from services.store import DATABASE_FILE, Store
+from services.store import Store
+from tests.support.servers import (  # noqa: F401 (fixtures for every test module)
+    postgres_server,
+    redis_server,
+    store_url,
+)
 from tests.support.tiny_models import build_model_set
 
 # Keep the tests independent of a developer's own configuration.
@@ -58,8 +63,8 @@ def make_settings(data_dir: Path, models: dict[str, Path], **overrides: object) 
 
 
 def create_api_key(settings: Settings, name: str = "tests") -> str:
-    """A new API key in the settings' data directory (what ``ai-ide keys create`` does)."""
-    store = Store(settings.data_dir / DATABASE_FILE)
+    """A new API key in the settings' store (what ``ai-ide keys create`` does)."""
+    store = Store.from_settings(settings)
     try:
         return ApiKeyStore.in_data_dir(store, settings.data_dir).create(name).key
     finally:

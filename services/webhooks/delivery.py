@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import sqlite3
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.config import WebhookSettings
 from services.webhooks.outbox import Claimed, Outbox
@@ -184,8 +184,8 @@ class DeliveryWorker:
             task.cancel()
         await asyncio.gather(runner, *tasks, return_exceptions=True)
         self._tasks.clear()
-        with contextlib.suppress(sqlite3.Error):
-            self._outbox.release_leases()
+        with contextlib.suppress(SQLAlchemyError):
+            await asyncio.to_thread(self._outbox.release_leases)
         await self._sender.close()
         self._loop = None
         self._wake = None
@@ -208,7 +208,7 @@ class DeliveryWorker:
                         self._tasks.add(task)
                         task.add_done_callback(self._task_done)
                 if self._clock() - last_reload >= settings.poll_interval_seconds:
-                    # Another process on the data directory may have changed
+                    # Another replica on the store may have changed
                     # subscriptions; local changes reach the index at once.
                     last_reload = self._clock()
                     await asyncio.to_thread(self._subscriptions.reload)

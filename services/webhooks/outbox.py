@@ -3,11 +3,12 @@
 Rows are written in the transaction of the event's publisher when there is
 one, so an event commits, or rolls back, with the state change that caused
 it. The delivery loop claims due rows with a lease that names this process
-(so two processes on one data directory, or a restart, never lose or
-double-claim a row) and records each attempt's outcome as the retry policy
-decides it. Rows stay until delivered or failed, so a restart or ``kill -9``
-resumes them: delivery is at least once, always under the same event id.
-Finished rows are pruned after the retention period.
+(so replicas on one store, or a restart, never lose or double-claim a row:
+on PostgreSQL the claim reads with ``FOR UPDATE SKIP LOCKED``, so replicas
+claiming together skip each other's rows instead of waiting) and records
+each attempt's outcome as the retry policy decides it. Rows stay until
+delivered or failed, so a restart or ``kill -9`` resumes them: delivery is
+at least once, always under the same event id. Finished rows are pruned after the retention period.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 import random
-import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from sqlalchemy import Connection, Table, and_, case, delete, exists, func, literal, select, update
 
 from engine.events import EngineEvent
 from services.store import Store
@@ -31,33 +33,6 @@ from services.webhooks.subscriptions import SubscriptionStore
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 MAX_ERROR_CHARS = 300
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
-        id TEXT PRIMARY KEY,
-        subscription_id TEXT NOT NULL
-            REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
-        event_id TEXT NOT NULL,
-        event_type TEXT NOT NULL,
-        event_timestamp TEXT NOT NULL,
-        data TEXT NOT NULL,
-        status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_status_code INTEGER,
-        last_error TEXT,
-        next_attempt_at REAL NOT NULL,
-        lease_until REAL NOT NULL DEFAULT 0,
-        lease_owner TEXT,
-        created_at REAL NOT NULL,
-        delivered_at REAL,
-        finished_at REAL,
-        UNIQUE (subscription_id, event_id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due"
-    " ON webhook_deliveries (status, next_attempt_at)",
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_subscription"
-    " ON webhook_deliveries (subscription_id, created_at)",
-)
 
 
 @dataclass(frozen=True)
@@ -113,7 +88,7 @@ def _rfc3339(value: float | None) -> str | None:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Any) -> Delivery:
     status: DeliveryStatus = row["status"]
     return Delivery(
         id=row["id"],
@@ -144,6 +119,8 @@ class Outbox:
         rng: random.Random,
     ) -> None:
         self._store = store
+        self._table: Table = store.tables.webhook_deliveries
+        self._subs: Table = store.tables.webhook_subscriptions
         self._subscriptions = subscriptions
         self._policy = policy
         self._clock = clock
@@ -152,11 +129,8 @@ class Outbox:
         # Leases name their holder, so rows of a process that died are only
         # taken over once its lease has expired.
         self._lease_owner = uuid.uuid4().hex
-        store.ensure_schema("webhook_deliveries", SCHEMA)
 
-    def write(
-        self, tx: sqlite3.Connection, event: EngineEvent, subscription_ids: Sequence[str]
-    ) -> int:
+    def write(self, tx: Connection, event: EngineEvent, subscription_ids: Sequence[str]) -> int:
         """Write the event's rows for ``subscription_ids`` in ``tx``; returns how many.
 
         Each row is written only if its subscription is still there and active
@@ -170,44 +144,79 @@ class Outbox:
         # publisher's state change, nor make the row unsendable later.
         data = json.dumps(plain_json(event.data), ensure_ascii=False, allow_nan=False)
         now = self._clock()
+        d, s = self._table, self._subs
         written = 0
         for subscription_id in subscription_ids:
+            # One row per (subscription, event): an event written twice (a
+            # retried publisher) adds nothing, in either dialect.
+            already = exists().where(d.c.subscription_id == s.c.id, d.c.event_id == event.id)
+            source = select(
+                literal(f"whd_{uuid.uuid4().hex}"),
+                s.c.id,
+                literal(event.id),
+                literal(event.type),
+                literal(event.timestamp),
+                literal(data),
+                literal("pending"),
+                literal(now),
+                literal(now),
+            ).where(s.c.id == subscription_id, s.c.active == 1, ~already)
             written += tx.execute(
-                "INSERT OR IGNORE INTO webhook_deliveries (id, subscription_id, event_id,"
-                " event_type, event_timestamp, data, status, next_attempt_at, created_at)"
-                " SELECT ?, id, ?, ?, ?, ?, 'pending', ?, ? FROM webhook_subscriptions"
-                " WHERE id = ? AND active = 1",
-                (
-                    f"whd_{uuid.uuid4().hex}",
-                    event.id,
-                    event.type,
-                    event.timestamp,
-                    data,
-                    now,
-                    now,
-                    subscription_id,
-                ),
+                d.insert().from_select(
+                    [
+                        "id",
+                        "subscription_id",
+                        "event_id",
+                        "event_type",
+                        "event_timestamp",
+                        "data",
+                        "status",
+                        "next_attempt_at",
+                        "created_at",
+                    ],
+                    source,
+                )
             ).rowcount
         return written
 
     def claim(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due rows of active subscriptions for one attempt each."""
         now = self._clock()
+        d, s = self._table, self._subs
         with self._store.transaction() as tx:
-            rows = tx.execute(
-                "SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.event_timestamp,"
-                " d.data, s.url, s.secret"
-                " FROM webhook_deliveries d JOIN webhook_subscriptions s"
-                " ON s.id = d.subscription_id"
-                " WHERE d.status = 'pending' AND s.active = 1"
-                " AND d.next_attempt_at <= ? AND d.lease_until <= ?"
-                " ORDER BY d.next_attempt_at, d.created_at LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-            for row in rows:
+            rows = (
                 tx.execute(
-                    "UPDATE webhook_deliveries SET lease_until = ?, lease_owner = ? WHERE id = ?",
-                    (now + self._lease_seconds, self._lease_owner, row["id"]),
+                    select(
+                        d.c.id,
+                        d.c.subscription_id,
+                        d.c.event_id,
+                        d.c.event_type,
+                        d.c.event_timestamp,
+                        d.c.data,
+                        s.c.url,
+                        s.c.secret,
+                    )
+                    .join(s, s.c.id == d.c.subscription_id)
+                    .where(
+                        d.c.status == "pending",
+                        s.c.active == 1,
+                        d.c.next_attempt_at <= now,
+                        d.c.lease_until <= now,
+                    )
+                    .order_by(d.c.next_attempt_at, d.c.created_at)
+                    .limit(limit)
+                    # Lock only the delivery rows; rows another replica is
+                    # claiming right now are skipped, not waited for.
+                    .with_for_update(skip_locked=True, of=d)
+                )
+                .mappings()
+                .all()
+            )
+            if rows:
+                tx.execute(
+                    update(d)
+                    .where(d.c.id.in_([row["id"] for row in rows]))
+                    .values(lease_until=now + self._lease_seconds, lease_owner=self._lease_owner)
                 )
         return [
             Claimed(
@@ -228,27 +237,39 @@ class Outbox:
 
     def next_due(self) -> float | None:
         """When the earliest pending row of an active subscription can be claimed."""
-        rows = self._store.query(
-            "SELECT MIN(MAX(d.next_attempt_at, d.lease_until))"
-            " FROM webhook_deliveries d JOIN webhook_subscriptions s"
-            " ON s.id = d.subscription_id WHERE d.status = 'pending' AND s.active = 1"
+        d, s = self._table, self._subs
+        later = case(
+            (d.c.lease_until > d.c.next_attempt_at, d.c.lease_until), else_=d.c.next_attempt_at
         )
-        due = rows[0][0] if rows else None
+        rows = self._store.query(
+            select(func.min(later).label("due"))
+            .select_from(d.join(s, s.c.id == d.c.subscription_id))
+            .where(d.c.status == "pending", s.c.active == 1)
+        )
+        due = rows[0]["due"] if rows else None
         return None if due is None else float(due)
 
     def record(self, claimed: Claimed, result: AttemptResult) -> Decision | None:
         """Record one attempt as the retry policy decides; None if the row is no longer ours."""
         now = self._clock()
+        d = self._table
         with self._store.transaction() as tx:
-            row = tx.execute(
-                "SELECT attempts, lease_owner FROM webhook_deliveries WHERE id = ?",
-                (claimed.id,),
-            ).fetchone()
-            if row is None or row["lease_owner"] != self._lease_owner:
-                return None  # deleted meanwhile, or our lease ran out and another took it
+            # The subscription's row first, then the delivery's: every
+            # transaction locks in that order, so replicas never deadlock.
             health = self._subscriptions.health(tx, claimed.subscription_id)
             if health is None:
-                return None  # unreachable while the foreign key cascades; kept for safety
+                return None  # deleted meanwhile (its deliveries went with it)
+            row = (
+                tx.execute(
+                    select(d.c.attempts, d.c.lease_owner)
+                    .where(d.c.id == claimed.id)
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["lease_owner"] != self._lease_owner:
+                return None  # deleted meanwhile, or our lease ran out and another took it
             decision = self._policy.decide(
                 result,
                 attempts_before=int(row["attempts"]),
@@ -265,70 +286,78 @@ class Outbox:
             self._subscriptions.committed_active(claimed.subscription_id, False)
         return decision
 
-    @staticmethod
-    def _apply(tx: sqlite3.Connection, delivery_id: str, decision: Decision, now: float) -> None:
+    def _apply(self, tx: Connection, delivery_id: str, decision: Decision, now: float) -> None:
+        row = update(self._table).where(self._table.c.id == delivery_id)
+        released = {"lease_until": 0.0, "lease_owner": None}
         if decision.outcome == "delivered":
             tx.execute(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = ?,"
-                " last_status_code = ?, last_error = NULL, delivered_at = ?,"
-                " finished_at = ?, lease_until = 0, lease_owner = NULL WHERE id = ?",
-                (decision.attempts, decision.status_code, now, now, delivery_id),
+                row.values(
+                    status="delivered",
+                    attempts=decision.attempts,
+                    last_status_code=decision.status_code,
+                    last_error=None,
+                    delivered_at=now,
+                    finished_at=now,
+                    **released,
+                )
             )
         elif decision.outcome == "retry":
             tx.execute(
-                "UPDATE webhook_deliveries SET attempts = ?, last_status_code = ?,"
-                " last_error = ?, next_attempt_at = ?, lease_until = 0, lease_owner = NULL"
-                " WHERE id = ?",
-                (
-                    decision.attempts,
-                    decision.status_code,
-                    short(decision.error or "failed"),
-                    decision.retry_at,
-                    delivery_id,
-                ),
+                row.values(
+                    attempts=decision.attempts,
+                    last_status_code=decision.status_code,
+                    last_error=short(decision.error or "failed"),
+                    next_attempt_at=decision.retry_at,
+                    **released,
+                )
             )
         else:
             tx.execute(
-                "UPDATE webhook_deliveries SET status = 'failed', attempts = ?,"
-                " last_status_code = ?, last_error = ?, finished_at = ?,"
-                " lease_until = 0, lease_owner = NULL WHERE id = ?",
-                (
-                    decision.attempts,
-                    decision.status_code,
-                    short(decision.error or "failed"),
-                    now,
-                    delivery_id,
-                ),
+                row.values(
+                    status="failed",
+                    attempts=decision.attempts,
+                    last_status_code=decision.status_code,
+                    last_error=short(decision.error or "failed"),
+                    finished_at=now,
+                    **released,
+                )
             )
 
-    @staticmethod
     def _fail_pending(
-        tx: sqlite3.Connection, subscription_id: str, reason: str | None, now: float
+        self, tx: Connection, subscription_id: str, reason: str | None, now: float
     ) -> None:
         # Nothing more goes to a disabled subscription; its queue ends here
         # (a redelivery brings single deliveries back). An attempt in flight
         # still records its own outcome.
+        d = self._table
         tx.execute(
-            "UPDATE webhook_deliveries SET status = 'failed', last_error = ?, finished_at = ?"
-            " WHERE subscription_id = ? AND status = 'pending'",
-            (short(f"subscription disabled: {reason}"), now, subscription_id),
+            update(d)
+            .where(d.c.subscription_id == subscription_id, d.c.status == "pending")
+            .values(
+                status="failed",
+                last_error=short(f"subscription disabled: {reason}"),
+                finished_at=now,
+            )
         )
 
     def release_leases(self) -> None:
         """Give up this process's leases, so the next start retries those rows at once."""
+        d = self._table
         self._store.execute(
-            "UPDATE webhook_deliveries SET lease_until = 0, lease_owner = NULL"
-            " WHERE lease_owner = ?",
-            (self._lease_owner,),
+            update(d)
+            .where(d.c.lease_owner == self._lease_owner)
+            .values(lease_until=0.0, lease_owner=None)
         )
 
     def prune(self, retention_seconds: float) -> int:
         """Delete delivered and failed rows older than the retention; returns how many."""
         cutoff = self._clock() - retention_seconds
+        d = self._table
         return self._store.execute(
-            "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed')"
-            " AND COALESCE(finished_at, created_at) < ?",
-            (cutoff,),
+            delete(d).where(
+                d.c.status.in_(["delivered", "failed"]),
+                func.coalesce(d.c.finished_at, d.c.created_at) < cutoff,
+            )
         )
 
     def log(
@@ -339,32 +368,37 @@ class Outbox:
         status: DeliveryStatus | None = None,
     ) -> tuple[list[Delivery], int]:
         """A subscription's deliveries, newest first, and their total count."""
-        where = "subscription_id = ?"
-        params: list[Any] = [subscription_id]
+        d = self._table
+        where = d.c.subscription_id == subscription_id
         if status is not None:
-            where += " AND status = ?"
-            params.append(status)
+            where = and_(where, d.c.status == status)
         rows = self._store.query(
-            f"SELECT * FROM webhook_deliveries WHERE {where}"
-            " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset),
+            select(d)
+            .where(where)
+            .order_by(d.c.created_at.desc(), d.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
-        (total,) = self._store.query(
-            f"SELECT COUNT(*) FROM webhook_deliveries WHERE {where}", params
-        )[0]
+        total = self._store.query(select(func.count().label("n")).select_from(d).where(where))[0][
+            "n"
+        ]
         return [_delivery(r) for r in rows], int(total)
 
-    def reset(
-        self, tx: sqlite3.Connection, subscription_id: str, delivery_id: str
-    ) -> Delivery | None:
+    def reset(self, tx: Connection, subscription_id: str, delivery_id: str) -> Delivery | None:
         """Make a delivery pending again, due now, with no attempts (in ``tx``); None if absent."""
+        d = self._table
         changed = tx.execute(
-            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
-            " next_attempt_at = ?, delivered_at = NULL, finished_at = NULL"
-            " WHERE id = ? AND subscription_id = ?",
-            (self._clock(), delivery_id, subscription_id),
+            update(d)
+            .where(d.c.id == delivery_id, d.c.subscription_id == subscription_id)
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=self._clock(),
+                delivered_at=None,
+                finished_at=None,
+            )
         ).rowcount
         if not changed:
             return None
-        row = tx.execute("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        row = tx.execute(select(d).where(d.c.id == delivery_id)).mappings().first()
         return _delivery(row)

@@ -24,9 +24,10 @@ so an event nobody subscribed to costs a dictionary lookup.
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection
 
 from engine.config import WebhookSettings
 from engine.errors import InvalidRequestError, NotFoundError
@@ -154,7 +155,7 @@ class WebhookService:
 
     # -- the outbox ------------------------------------------------------------------
 
-    def enqueue(self, event: EngineEvent, tx: sqlite3.Connection) -> int:
+    def enqueue(self, event: EngineEvent, tx: Connection) -> int:
         """Write the event's outbox rows in ``tx``; returns how many were written.
 
         Global events (no ``owner``: model events) go to every active
@@ -164,7 +165,7 @@ class WebhookService:
         """
         return self._outbox.write(tx, event, self._subscriptions.targets(event))
 
-    def on_state_event(self, event: EngineEvent, tx: sqlite3.Connection) -> None:
+    def on_state_event(self, event: EngineEvent, tx: Connection) -> None:
         """Sink of the state event bus: outbox rows commit with the state change."""
         if self.enqueue(event, tx):
             self._worker.notify()

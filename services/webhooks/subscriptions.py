@@ -7,7 +7,7 @@ Matching an event to subscribers reads no database: a :class:`SubscriberIndex`
 of active subscriptions (owner -> event type -> ids) is loaded when the
 service is built, changed after each local create, delete, disable or
 re-enable commits, and reloaded by the delivery loop so that changes made by
-another process on the same data directory are seen within a poll interval.
+another process on the same store (a replica) are seen within a poll interval.
 The outbox re-checks each target inside its transaction, so an index that
 lags a deletion or a disable never writes a row for it.
 """
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, select, update
 
 from engine.errors import InvalidRequestError, NotFoundError
 from engine.events import EVENT_TYPES, EngineEvent, utc_timestamp
@@ -37,22 +39,6 @@ MAX_SECRET_LENGTH = 512
 CALLER_SCOPED_EVENTS = frozenset(
     {"inference_completed", "error_occurred", "job_completed", "batch_completed"}
 )
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS webhook_subscriptions (
-        id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        url TEXT NOT NULL,
-        events TEXT NOT NULL,
-        secret TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        active INTEGER NOT NULL DEFAULT 1,
-        disabled_reason TEXT,
-        consecutive_failures INTEGER NOT NULL DEFAULT 0
-    )""",
-    "CREATE INDEX IF NOT EXISTS webhook_subscriptions_owner ON webhook_subscriptions (owner)",
-)
-
 
 @dataclass(frozen=True)
 class Subscription:
@@ -203,7 +189,7 @@ class SubscriberIndex:
         self._by_type = {t: frozenset(ids) for t, ids in by_type.items()}
 
 
-def _subscription(row: sqlite3.Row) -> Subscription:
+def _subscription(row: Any) -> Subscription:
     return Subscription(
         id=row["id"],
         owner=row["owner"],
@@ -220,9 +206,9 @@ class SubscriptionStore:
 
     def __init__(self, store: Store, max_per_owner: int) -> None:
         self._store = store
+        self._table: Table = store.tables.webhook_subscriptions
         self._max_per_owner = max_per_owner
         self._index = SubscriberIndex()
-        store.ensure_schema("webhook_subscriptions", SCHEMA)
         self.reload()
 
     def targets(self, event: EngineEvent) -> list[str]:
@@ -232,7 +218,8 @@ class SubscriptionStore:
     def reload(self) -> None:
         """Read the index from the table again (for changes made by other processes)."""
         version = self._index.version
-        rows = self._store.query("SELECT id, owner, events, active FROM webhook_subscriptions")
+        t = self._table
+        rows = self._store.query(select(t.c.id, t.c.owner, t.c.events, t.c.active))
         # A local change between the read and now wins; the next reload catches up.
         self._index.replace(
             (
@@ -256,10 +243,11 @@ class SubscriptionStore:
             disabled_reason=None,
         )
         limit = self._max_per_owner
+        t = self._table
         with self._store.transaction() as tx:
-            (count,) = tx.execute(
-                "SELECT COUNT(*) FROM webhook_subscriptions WHERE owner = ?", (owner,)
-            ).fetchone()
+            count = tx.execute(
+                select(func.count()).select_from(t).where(t.c.owner == owner)
+            ).scalar_one()
             if count >= limit:
                 raise InvalidRequestError(
                     "webhooks",
@@ -267,16 +255,15 @@ class SubscriptionStore:
                     limit=limit,
                 )
             tx.execute(
-                "INSERT INTO webhook_subscriptions (id, owner, url, events, secret, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    subscription.id,
-                    owner,
-                    url,
-                    json.dumps(list(subscription.events)),
-                    secret,
-                    subscription.created_at,
-                ),
+                t.insert().values(
+                    id=subscription.id,
+                    owner=owner,
+                    url=url,
+                    events=json.dumps(list(subscription.events)),
+                    secret=secret,
+                    created_at=subscription.created_at,
+                    seq=select(func.coalesce(func.max(t.c.seq), 0) + 1).scalar_subquery(),
+                )
             )
         self._index.put(
             IndexEntry(subscription.id, owner, frozenset(subscription.events), active=True)
@@ -285,59 +272,72 @@ class SubscriptionStore:
 
     def list(self, owner: str, limit: int = 100, offset: int = 0) -> tuple[list[Subscription], int]:
         """The owner's subscriptions (oldest first) and their total count."""
+        t = self._table
         rows = self._store.query(
-            "SELECT * FROM webhook_subscriptions WHERE owner = ?"
-            " ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-            (owner, limit, offset),
+            select(t)
+            .where(t.c.owner == owner)
+            .order_by(t.c.created_at, t.c.seq, t.c.id)
+            .limit(limit)
+            .offset(offset)
         )
-        (total,) = self._store.query(
-            "SELECT COUNT(*) FROM webhook_subscriptions WHERE owner = ?", (owner,)
-        )[0]
+        total = self._store.query(
+            select(func.count().label("n")).select_from(t).where(t.c.owner == owner)
+        )[0]["n"]
         return [_subscription(r) for r in rows], int(total)
 
     def get(self, owner: str, subscription_id: str) -> Subscription:
         """One of the owner's subscriptions; NOT_FOUND for anyone else's."""
-        rows = self._store.query(
-            "SELECT * FROM webhook_subscriptions WHERE id = ? AND owner = ?",
-            (subscription_id, owner),
-        )
+        t = self._table
+        rows = self._store.query(select(t).where(t.c.id == subscription_id, t.c.owner == owner))
         if not rows:
             raise not_found(subscription_id)
         return _subscription(rows[0])
 
     def delete(self, owner: str, subscription_id: str) -> None:
         """Delete a subscription; its deliveries go with it (ON DELETE CASCADE)."""
+        t = self._table
         with self._store.transaction() as tx:
             deleted = tx.execute(
-                "DELETE FROM webhook_subscriptions WHERE id = ? AND owner = ?",
-                (subscription_id, owner),
+                delete(t).where(t.c.id == subscription_id, t.c.owner == owner)
             ).rowcount
         if not deleted:
             raise not_found(subscription_id)
         self._index.remove(subscription_id)
 
-    @staticmethod
-    def owned(tx: sqlite3.Connection, owner: str, subscription_id: str) -> bool:
-        """Whether ``subscription_id`` exists and belongs to ``owner`` (in ``tx``)."""
+    def owned(self, tx: Connection, owner: str, subscription_id: str) -> bool:
+        """Whether ``subscription_id`` exists and belongs to ``owner`` (in ``tx``, locked).
+
+        The row stays locked until ``tx`` ends, like in :meth:`health`: a
+        subscription row is always locked before its deliveries' rows.
+        """
+        t = self._table
         row = tx.execute(
-            "SELECT 1 FROM webhook_subscriptions WHERE id = ? AND owner = ?",
-            (subscription_id, owner),
-        ).fetchone()
+            select(t.c.id).where(t.c.id == subscription_id, t.c.owner == owner).with_for_update()
+        ).first()
         return row is not None
 
-    @staticmethod
-    def health(tx: sqlite3.Connection, subscription_id: str) -> SubscriptionHealth | None:
-        """The subscription's active flag and failure streak (in ``tx``); None if deleted."""
-        row = tx.execute(
-            "SELECT active, consecutive_failures FROM webhook_subscriptions WHERE id = ?",
-            (subscription_id,),
-        ).fetchone()
+    def health(self, tx: Connection, subscription_id: str) -> SubscriptionHealth | None:
+        """The subscription's active flag and failure streak (in ``tx``); None if deleted.
+
+        On PostgreSQL the row stays locked until ``tx`` ends, so that two
+        replicas recording attempts for one subscription count its failure
+        streak one after the other.
+        """
+        t = self._table
+        row = (
+            tx.execute(
+                select(t.c.active, t.c.consecutive_failures)
+                .where(t.c.id == subscription_id)
+                .with_for_update()
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         return SubscriptionHealth(bool(row["active"]), int(row["consecutive_failures"]))
 
-    @staticmethod
-    def apply(tx: sqlite3.Connection, subscription_id: str, decision: Decision) -> None:
+    def apply(self, tx: Connection, subscription_id: str, decision: Decision) -> None:
         """Record what an attempt's decision means for the subscription (in ``tx``).
 
         After the transaction commits, a ``disable`` must also reach the index:
@@ -345,29 +345,35 @@ class SubscriptionStore:
         """
         if decision.outcome == "retry":
             return  # the streak counts deliveries, not attempts
+        t = self._table
         if decision.outcome == "disable":
             log.warning("webhook %s disabled: %s", subscription_id, decision.disable_reason)
             tx.execute(
-                "UPDATE webhook_subscriptions SET active = 0, disabled_reason = ?,"
-                " consecutive_failures = ? WHERE id = ?",
-                (decision.disable_reason, decision.consecutive_failures, subscription_id),
+                update(t)
+                .where(t.c.id == subscription_id)
+                .values(
+                    active=0,
+                    disabled_reason=decision.disable_reason,
+                    consecutive_failures=decision.consecutive_failures,
+                )
             )
             return
         tx.execute(
-            "UPDATE webhook_subscriptions SET consecutive_failures = ? WHERE id = ?",
-            (decision.consecutive_failures, subscription_id),
+            update(t)
+            .where(t.c.id == subscription_id)
+            .values(consecutive_failures=decision.consecutive_failures)
         )
 
-    @staticmethod
-    def reactivate(tx: sqlite3.Connection, subscription_id: str) -> None:
+    def reactivate(self, tx: Connection, subscription_id: str) -> None:
         """Enable a subscription again with a clean streak (in ``tx``).
 
         After the commit, call :meth:`committed_active` so the index follows.
         """
+        t = self._table
         tx.execute(
-            "UPDATE webhook_subscriptions SET active = 1, disabled_reason = NULL,"
-            " consecutive_failures = 0 WHERE id = ?",
-            (subscription_id,),
+            update(t)
+            .where(t.c.id == subscription_id)
+            .values(active=1, disabled_reason=None, consecutive_failures=0)
         )
 
     def committed_active(self, subscription_id: str, active: bool) -> None:

@@ -1,14 +1,13 @@
 """Poison jobs: a job that keeps crashing what runs it ends failed instead of looping.
 
-The job service runs on a real SQLite store with a handler of its own kind;
-no model is needed to decide what happens to a crashing job.
+The job service runs on a real store (SQLite, then PostgreSQL) with a handler
+of its own kind; no model is needed to decide what happens to a crashing job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelCrashedError
@@ -20,10 +19,10 @@ from services.store import Store
 OWNER = "key:owner"
 
 
-def service(tmp_path: Path, events: list[EngineEvent]) -> JobService:
+def service(store_url: str, events: list[EngineEvent]) -> JobService:
     bus = StateEventBus()
     bus.subscribe(lambda event, tx: events.append(event))
-    return JobService(Store(tmp_path / "jobs.sqlite3"), bus, concurrency=1, max_attempts=3)
+    return JobService(Store(store_url), bus, concurrency=1, max_attempts=3)
 
 
 async def finished(jobs: JobService, job_id: str) -> JobRecord:
@@ -35,9 +34,9 @@ async def finished(jobs: JobService, job_id: str) -> JobRecord:
     raise AssertionError(f"job {job_id} did not finish")
 
 
-async def test_a_job_whose_model_keeps_crashing_fails_after_its_attempts(tmp_path: Path) -> None:
+async def test_a_job_whose_model_keeps_crashing_fails_after_its_attempts(store_url: str) -> None:
     events: list[EngineEvent] = []
-    jobs = service(tmp_path, events)
+    jobs = service(store_url, events)
     runs: list[int] = []
 
     async def crashing(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
@@ -56,10 +55,10 @@ async def test_a_job_whose_model_keeps_crashing_fails_after_its_attempts(tmp_pat
     assert len(completed) == 1 and completed[0].data["status"] == "failed"
 
 
-async def test_a_job_that_crashed_the_server_is_not_run_again_forever(tmp_path: Path) -> None:
+async def test_a_job_that_crashed_the_server_is_not_run_again_forever(store_url: str) -> None:
     """Rows left 'running' by processes that died: re-run until the attempts are spent."""
     events: list[EngineEvent] = []
-    jobs = service(tmp_path, events)
+    jobs = service(store_url, events)
     runs: list[str] = []
 
     async def handler(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
@@ -67,12 +66,21 @@ async def test_a_job_that_crashed_the_server_is_not_run_again_forever(tmp_path: 
         return {"ok": True}
 
     jobs.register("work", handler)
-    store = Store(tmp_path / "jobs.sqlite3")
+    store = Store(store_url)
     for name, attempts in (("spent", 3), ("retry", 1)):
+        # What a process that died leaves behind: running, under a lease long expired.
         store.execute(
-            "INSERT INTO jobs (id, kind, owner, status, payload, attempts, created_at) "
-            "VALUES (?, 'work', ?, 'running', ?, ?, '2026-12-01T00:00:00Z')",
-            (f"job_{name}", OWNER, json.dumps({"name": name}), attempts),
+            store.tables.jobs.insert().values(
+                id=f"job_{name}",
+                kind="work",
+                owner=OWNER,
+                status="running",
+                payload=json.dumps({"name": name}),
+                attempts=attempts,
+                created_at="2026-12-01T00:00:00Z",
+                lease_owner="dead-replica",
+                lease_until=1.0,
+            )
         )
     store.close()
     await jobs.start()
@@ -83,14 +91,15 @@ async def test_a_job_that_crashed_the_server_is_not_run_again_forever(tmp_path: 
     assert spent.error["code"] == "MODEL_CRASHED"
     assert retried.status == "completed" and retried.attempts == 2
     assert runs == ["retry"]
-    assert [e.data["job_id"] for e in events if e.type == "job_completed"] == [
-        "job_spent",
+    # One completion each (the two were created in the same second: no order between them).
+    assert sorted(e.data["job_id"] for e in events if e.type == "job_completed") == [
         "job_retry",
+        "job_spent",
     ]
 
 
-async def test_a_graceful_stop_does_not_count_as_an_attempt(tmp_path: Path) -> None:
-    jobs = service(tmp_path, [])
+async def test_a_graceful_stop_does_not_count_as_an_attempt(store_url: str) -> None:
+    jobs = service(store_url, [])
     started = asyncio.Event()
 
     async def slow(payload: dict[str, Any], owner: str | None) -> dict[str, Any]:
