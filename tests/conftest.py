@@ -77,9 +77,31 @@ def auth_headers(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tiny_models: dict[str, Path]) -> Settings:
-    """Test settings over the tiny models."""
-    return make_settings(tmp_path / "data", tiny_models)
+def store_backend() -> str:
+    """The store the ``settings`` fixture uses: SQLite unless a module asks for more.
+
+    A module overrides this fixture with ``params=["sqlite", "postgresql"]``
+    to run each of its tests on both stores.
+    """
+    return "sqlite"
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+    store_backend: str,
+) -> Settings:
+    """Test settings over the tiny models (on a fresh PostgreSQL database if asked)."""
+    return make_settings(tmp_path / "data", tiny_models, **store_overrides(request, store_backend))
+
+
+def store_overrides(request: pytest.FixtureRequest, backend: str) -> dict[str, object]:
+    """Settings overrides for ``backend``: none for SQLite, a fresh database for PostgreSQL."""
+    if backend == "postgresql":
+        return {"store": {"url": request.getfixturevalue("postgres_server").create_database()}}
+    return {}
 
 
 @pytest_asyncio.fixture

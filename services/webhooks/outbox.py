@@ -161,22 +161,27 @@ class Outbox:
                 literal(now),
                 literal(now),
             ).where(s.c.id == subscription_id, s.c.active == 1, ~already)
-            written += tx.execute(
-                d.insert().from_select(
-                    [
-                        "id",
-                        "subscription_id",
-                        "event_id",
-                        "event_type",
-                        "event_timestamp",
-                        "data",
-                        "status",
-                        "next_attempt_at",
-                        "created_at",
-                    ],
-                    source,
-                )
-            ).rowcount
+            # Counted from RETURNING: psycopg reports no rowcount for an INSERT.
+            written += len(
+                tx.execute(
+                    d.insert()
+                    .from_select(
+                        [
+                            "id",
+                            "subscription_id",
+                            "event_id",
+                            "event_type",
+                            "event_timestamp",
+                            "data",
+                            "status",
+                            "next_attempt_at",
+                            "created_at",
+                        ],
+                        source,
+                    )
+                    .returning(d.c.id)
+                ).all()
+            )
         return written
 
     def claim(self, limit: int) -> list[Claimed]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from engine.config import Settings
 from engine.engine import Engine
 from engine.events import EngineEvent
@@ -13,6 +15,13 @@ from tests.support.rest_client import BASE, api_client
 from tests.support.worker_watch import PeakActive
 
 RUST = "fn main() {"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Batches are stored: every test runs on SQLite, then on PostgreSQL."""
+    backend: str = request.param
+    return backend
 
 
 def completion(item_id: str, model_id: str, code: str = "def f(x):\n    return ") -> dict[str, Any]:

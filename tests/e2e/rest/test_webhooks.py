@@ -41,7 +41,7 @@ from services.composition import Services, shutdown
 from services.webhooks.retry import backoff_delay, retry_after_seconds
 from services.webhooks.signing import build_body
 from services.webhooks.url_guard import UrlGuard, UrlRefusedError, address_refusal, parse_ipv4_loose
-from tests.conftest import create_api_key, make_settings
+from tests.conftest import create_api_key, make_settings, store_overrides
 
 BASE = "/v1/ai"
 HOOKS = f"{BASE}/webhooks/ai-events"
@@ -208,10 +208,24 @@ async def eventually(
 # -- fixtures ------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every test that uses ``settings`` runs on SQLite, then on PostgreSQL."""
+    backend: str = request.param
+    return backend
+
+
 @pytest.fixture
-def settings(tmp_path: Path, tiny_models: dict[str, Path]) -> Settings:
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, tiny_models: dict[str, Path], store_backend: str
+) -> Settings:
     """Overrides conftest's: the tiny models plus fast, loopback-allowing webhooks."""
-    return make_settings(tmp_path / "data", tiny_models, webhooks=dict(FAST_WEBHOOKS))
+    return make_settings(
+        tmp_path / "data",
+        tiny_models,
+        webhooks=dict(FAST_WEBHOOKS),
+        **store_overrides(request, store_backend),
+    )
 
 
 @dataclass
