@@ -96,11 +96,11 @@ async def main(rounds: int) -> None:
 
     from tests.support.tiny_models import write_tiny_model
 
-    engine = Engine(default_model_settings(n_threads=os.cpu_count()))
+    engine = Engine(default_model_settings(n_threads=os.cpu_count(), isolation="thread"))
     await measure("default_model", engine, engine.default_model_id(), rounds)
     await engine.close()
     tiny = write_tiny_model(Path(tempfile.mkdtemp()) / "tiny.gguf", fim=None, seed=3)
-    settings = default_model_settings(n_threads=os.cpu_count())
+    settings = default_model_settings(n_threads=os.cpu_count(), isolation="thread")
     settings.models = [ModelSpec(id="tiny", name="tiny", path=tiny, context_length=2048)]
     engine = Engine(settings)
     await measure("tiny_model", engine, "tiny", rounds)

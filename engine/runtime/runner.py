@@ -28,6 +28,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
+import queue
 import signal
 import threading
 from collections.abc import Callable
@@ -53,9 +54,6 @@ log = logging.getLogger(__name__)
 Isolation = Literal["process", "thread"]
 ExitListener = Callable[[str], None]
 Connection = multiprocessing.connection.Connection
-
-# How often the child reports its queue and active counts when they change.
-_STATE_POLL_SECONDS = 0.005
 
 
 class _NoSink:
@@ -102,16 +100,62 @@ def _to_wire(event: WorkerEvent) -> tuple[str, Any]:
 # -- the child side --------------------------------------------------------------
 
 
-class _PipeSink:
-    """Sends a request's events to the parent (from the worker thread)."""
+_CLOSE = object()  # ends the outbox
 
-    def __init__(self, send: Callable[[Any], None]) -> None:
-        self._send = send
+
+class _Outbox:
+    """Everything the child sends, in order, written by one sender thread.
+
+    The worker thread only queues an event: no system call on the decode
+    path (a pipe write that wakes the parent costs tens of microseconds
+    here). The sender writes whatever has queued up as one message, so a
+    decode step of many sequences crosses the pipe once, and the write
+    overlaps the next decode, since llama.cpp releases the GIL while it
+    decodes.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._pump, name="runner-sender", daemon=True)
+        self._thread.start()
+
+    def put(self, message: Any) -> None:
+        """Queue one message for the parent (never blocks)."""
+        self._queue.put(message)
+
+    def close(self) -> None:
+        """Send what is queued, then stop the sender."""
+        self._queue.put(_CLOSE)
+        self._thread.join(timeout=5)
+
+    def _pump(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._queue.get_nowait())
+            closing = batch[-1] is _CLOSE
+            if closing:
+                batch.pop()
+            if batch:
+                try:
+                    self._conn.send(batch[0] if len(batch) == 1 else ("batch", batch))
+                except (OSError, ValueError):
+                    return  # the parent is gone, which ends this child anyway
+            if closing:
+                return
+
+
+class _PipeSink:
+    """Queues a request's events for the parent (called on the worker thread)."""
+
+    def __init__(self, outbox: _Outbox) -> None:
+        self._outbox = outbox
 
     def emit(self, event: WorkerEvent) -> None:
-        """Forward one event; a parent that went away ends the child anyway."""
-        with contextlib.suppress(OSError, ValueError):
-            self._send(_to_wire(event))
+        """Forward one event."""
+        self._outbox.put(_to_wire(event))
 
 
 def serve_runner(
@@ -121,30 +165,51 @@ def serve_runner(
     from engine.runtime.llama_backend import route_native_logs
 
     route_native_logs()
-    lock = threading.Lock()
+    outbox = _Outbox(conn)
+    try:
+        _serve(conn, outbox, model_id, config, load_timeout)
+    finally:
+        outbox.close()
 
-    def send(message: Any) -> None:
-        with lock:
-            conn.send(message)
 
-    worker = ModelWorker(model_id, config, on_progress=lambda value: send(("progress", value)))
+def _serve(
+    conn: Connection,
+    outbox: _Outbox,
+    model_id: str,
+    config: WorkerConfig,
+    load_timeout: float | None,
+) -> None:
+    # The worker says when its queue or active count may have changed (on
+    # admission, release, submit and cancel, never per token); a reporter
+    # thread then sends the new counts. Nothing polls, so nothing wakes up
+    # between tokens to compete with the decode threads.
+    changed = threading.Event()
+    worker = ModelWorker(
+        model_id,
+        config,
+        on_progress=lambda value: outbox.put(("progress", value)),
+        on_state=changed.set,
+    )
     try:
         info = worker.start(timeout=load_timeout)
     except EngineError as exc:
-        send(("load_failed", WireError.of(exc)))
+        outbox.put(("load_failed", WireError.of(exc)))
         return
-    send(("loaded", info))
-    sink = _PipeSink(send)
+    outbox.put(("loaded", info))
+    sink = _PipeSink(outbox)
     stop_state = threading.Event()
 
     def report_state() -> None:
         last = (-1, -1)
-        while not stop_state.wait(_STATE_POLL_SECONDS):
+        while True:
+            changed.wait()
+            changed.clear()
+            if stop_state.is_set():
+                return
             now = (worker.queue_length, worker.active_requests)
             if now != last:
                 last = now
-                with contextlib.suppress(OSError, ValueError):
-                    send(("state", now))
+                outbox.put(("state", now))
 
     reporter = threading.Thread(target=report_state, name="runner-state", daemon=True)
     reporter.start()
@@ -168,10 +233,10 @@ def serve_runner(
                 return
     finally:
         stop_state.set()
+        changed.set()
         worker.stop()  # fails what is queued ("unloaded") and frees the model
         reporter.join(timeout=1)
-        with contextlib.suppress(OSError, ValueError):
-            send(("stopped",))
+        outbox.put(("stopped",))
 
 
 def _child_main(
@@ -366,6 +431,8 @@ class RunnerClient:
 
     def _dispatch(self, message: Any) -> bool:
         kind = message[0]
+        if kind == "batch":  # what queued up in the runner while it decoded
+            return all(self._dispatch(item) for item in message[1])
         if kind == "event":
             event: TokenEvent | DoneEvent = message[1]
             self._deliver(event.request_id, event, final=isinstance(event, DoneEvent))

@@ -63,6 +63,10 @@ from engine.runtime.text_stream import TextStream
 log = logging.getLogger(__name__)
 
 
+def _nothing() -> None:
+    """The default state listener."""
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """How a worker loads its model and sizes its context."""
@@ -117,10 +121,15 @@ class ModelWorker:
         model_id: str,
         config: WorkerConfig,
         on_progress: Callable[[float], None] | None = None,
+        on_state: Callable[[], None] | None = None,
     ) -> None:
         self.model_id = model_id
         self.config = config
         self._on_progress = on_progress
+        # Told (cheaply, possibly under the lock) whenever the queue or the
+        # active count may have changed, so that a runner reports its state
+        # when it changes instead of polling it.
+        self._on_state = on_state or _nothing
         self._lock = threading.Condition()
         context = config.context
         # Sized from the configuration until the context reports its real sizes.
@@ -176,12 +185,14 @@ class ModelWorker:
                 raise ModelLoadFailedError(f"model '{self.model_id}' is unloading")
             self._scheduler.add(request, time.monotonic())
             self._lock.notify_all()
+        self._on_state()
 
     def cancel(self, request_id: str, reason: EngineError | None = None) -> None:
         """Stop a request between decode steps (or drop it from the queue)."""
         with self._lock:
             self._scheduler.cancel(request_id, reason or RequestCancelledError("request cancelled"))
             self._lock.notify_all()
+        self._on_state()
 
     @property
     def queue_length(self) -> int:
@@ -344,6 +355,8 @@ class ModelWorker:
                 request.sink.emit(ErrorEvent(request.request_id, error))
             for seq_id in plan.evict:
                 ctx.seq_remove(seq_id, 0, -1)
+            if plan.rejected or plan.admission is not None:
+                self._on_state()
             admission = plan.admission
             if admission is None:
                 return
@@ -453,6 +466,7 @@ class ModelWorker:
         job.sampler.close()
         self._jobs[job.seq.seq_id] = None
         self._slots.release(job.seq, time.monotonic())
+        self._on_state()
 
     def _fail(self, job: _Job, error: EngineError, clear_cache: bool = False) -> None:
         self._release(job)
