@@ -13,7 +13,7 @@ from engine.engine import Engine
 from lsp_server.sidecar.auth import Authenticator, AuthMiddleware, docs_page, require_caller
 from lsp_server.sidecar.errors import install_error_handlers
 from lsp_server.sidecar.middleware import RequestContextMiddleware
-from lsp_server.sidecar.ratelimit import RateLimiter, RateLimitMiddleware
+from lsp_server.sidecar.ratelimit import RateLimitMiddleware, build_rate_limiter
 from lsp_server.sidecar.routes import (
     batch,
     inference,
@@ -81,8 +81,10 @@ def create_app(
     # authentication (before routing, so unknown paths are 401 too), then limits.
     app.state.rate_limiter = None
     if settings.rate_limits.enabled:
-        limiter = RateLimiter(settings.rate_limits, API_PREFIX, clock=clock)
+        # In Redis with rate_limits.redis_url (shared by replicas), else in memory.
+        limiter = build_rate_limiter(settings.rate_limits, API_PREFIX, clock=clock)
         app.state.rate_limiter = limiter
+        app.router.on_shutdown.append(limiter.close)
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(
         AuthMiddleware, authenticator=authenticator, public_paths=frozenset({docs_url})

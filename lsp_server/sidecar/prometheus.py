@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.engine import Engine
+from lsp_server.sidecar.ratelimit import RateLimiter, SharedRateLimiter
 from services.composition import Services
 
 
@@ -12,7 +13,11 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_prometheus(engine: Engine, services: Services) -> str:
+def render_prometheus(
+    engine: Engine,
+    services: Services,
+    limiter: RateLimiter | SharedRateLimiter | None = None,
+) -> str:
     """Counters from the recorded inferences, live model and queue gauges, loop stalls."""
     lines: list[str] = []
 
@@ -92,4 +97,11 @@ def render_prometheus(engine: Engine, services: Services) -> str:
         "Longest event-loop delay measured since start.",
         [("", lag.max_lag_ms / 1000.0)],
     )
+    if isinstance(limiter, SharedRateLimiter):
+        metric(
+            "ai_ide_rate_limit_fallbacks_total",
+            "counter",
+            "Requests this replica limited in its own memory because Redis failed.",
+            [("", limiter.fallbacks)],
+        )
     return "\n".join(lines) + "\n"

@@ -16,23 +16,51 @@ draft-ietf-httpapi-ratelimit-headers, e.g. ``RateLimit-Policy:
 "inference";q=100;w=60`` and ``RateLimit: "inference";r=99;t=60``.
 
 The limiter lives on one event loop (the app's); it holds no locks.
+
+Several API replicas share their windows through Redis
+(``rate_limits.redis_url``): :class:`SharedRateLimiter` keeps the same
+sliding-window log per caller and policy in a sorted set, checked and
+counted by one Lua script, so the check and the count are atomic across
+replicas, timed by Redis's own clock so that replicas' clocks cannot
+disagree. The concurrency cap stays per replica: it protects that replica's
+model queues, and a replica killed with slots held must not leave them taken
+in Redis. When Redis fails or is slower than ``redis_timeout_seconds`` the
+replica falls back to its own in-memory windows (logged, and counted in
+``ai_ide_rate_limit_fallbacks_total``) and asks Redis again a few seconds
+later: a Redis outage then loosens the limits to one quota per replica
+instead of taking the whole API down with it (rate limits guard capacity;
+authentication, which guards access, does not depend on Redis).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.config import RateLimitSettings
 from lsp_server.sidecar.deps import Caller
 from lsp_server.sidecar.errors import envelope, new_request_id
 
+log = logging.getLogger(__name__)
+
 WINDOW_SECONDS = 60
+# After a Redis failure, this replica limits alone for this long before asking again,
+# so that an unreachable Redis costs one timeout per interval, not one per request.
+REDIS_RETRY_SECONDS = 5.0
+# A failure is logged at most this often (a Redis outage would flood the log).
+REDIS_LOG_EVERY_SECONDS = 60.0
+REDIS_KEY_PREFIX = "ai-ide:ratelimit"
 
 Clock = Callable[[], float]
 
@@ -186,20 +214,13 @@ class RateLimiter:
                     refusal = Refusal(
                         policy.name, policy.quota, policy.window_seconds, retry, policy.message
                     )
-        if refusal is None and slot and self._in_flight.get(caller_id, 0) >= self.max_concurrent:
-            refusal = Refusal(
-                "concurrency",
-                self.max_concurrent,
-                0,
-                1,
-                f"Too many concurrent inference requests (at most {self.max_concurrent} "
-                "per caller); wait for one to finish",
-            )
+        if refusal is None and slot:
+            refusal = self.concurrency_refusal(caller_id)
         if refusal is None:
             for log in logs:
                 log.append(now)
             if slot:
-                self._in_flight[caller_id] = self._in_flight.get(caller_id, 0) + 1
+                self.take_slot(caller_id)
         quotas = tuple(
             QuotaState(
                 p,
@@ -222,6 +243,208 @@ class RateLimiter:
         """Inference requests the caller has running."""
         return self._in_flight.get(caller_id, 0)
 
+    def concurrency_refusal(self, caller_id: str) -> Refusal | None:
+        """The refusal for a caller whose inference slots are all taken, else None."""
+        if self._in_flight.get(caller_id, 0) < self.max_concurrent:
+            return None
+        return Refusal(
+            "concurrency",
+            self.max_concurrent,
+            0,
+            1,
+            f"Too many concurrent inference requests (at most {self.max_concurrent} "
+            "per caller); wait for one to finish",
+        )
+
+    def take_slot(self, caller_id: str) -> None:
+        """Count one running inference request of the caller (see :meth:`release`)."""
+        self._in_flight[caller_id] = self._in_flight.get(caller_id, 0) + 1
+
+    async def check(self, caller_id: str, policies: tuple[Policy, ...], *, slot: bool) -> Admission:
+        """:meth:`admit`, as the middleware calls every limiter."""
+        return self.admit(caller_id, policies, slot=slot)
+
+    async def close(self) -> None:
+        """Nothing to close (the windows are in memory)."""
+
+
+class Limiter(Protocol):
+    """What :class:`RateLimitMiddleware` needs of a limiter (in memory or shared)."""
+
+    def classify(self, method: str, path: str) -> tuple[tuple[Policy, ...], bool]:
+        """The policies a request counts against, and whether it takes an inference slot."""
+        ...
+
+    async def check(self, caller_id: str, policies: tuple[Policy, ...], *, slot: bool) -> Admission:
+        """Count one request if every policy has room (and take a slot if asked)."""
+        ...
+
+    def release(self, caller_id: str) -> None:
+        """Give back an inference slot taken by :meth:`check`."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+# KEYS: one sorted set per policy. ARGV: a unique member, then quota and window per key.
+# Returns the 1-based index of the refusing policy (0: admitted), its retry-after in
+# whole seconds, then per key the requests in the window and the seconds until the
+# oldest leaves it (Lua numbers come back as integers: everything is rounded up here).
+_SLIDING_WINDOW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local n = #KEYS
+local counts = {}
+local refused, retry = 0, 0
+for i = 1, n do
+  local quota = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  local count = redis.call('ZCARD', KEYS[i])
+  counts[i] = count
+  if count >= quota then
+    local oldest = redis.call('ZRANGE', KEYS[i], count - quota, count - quota, 'WITHSCORES')
+    local wait = math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
+    if wait > retry then
+      refused, retry = i, wait
+    end
+  end
+end
+if refused == 0 then
+  for i = 1, n do
+    redis.call('ZADD', KEYS[i], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[2 * i + 1]) * 1000) + 1000)
+    counts[i] = counts[i] + 1
+  end
+end
+local out = {refused, retry}
+for i = 1, n do
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  local reset = 0
+  if first[2] then
+    reset = math.max(0, math.ceil(tonumber(first[2]) + tonumber(ARGV[2 * i + 1]) - now))
+  end
+  out[#out + 1] = counts[i]
+  out[#out + 1] = reset
+end
+return out
+"""
+
+
+class SharedRateLimiter:
+    """The request windows in Redis, shared by every replica; slots per replica.
+
+    Falls back to ``local`` (this replica's in-memory windows) while Redis
+    fails, and counts each fallback in :attr:`fallbacks`.
+    """
+
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        api_prefix: str,
+        client: aioredis.Redis,
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.local = RateLimiter(settings, api_prefix, clock=clock)
+        self._client = client
+        self._script = client.register_script(_SLIDING_WINDOW_LUA)
+        self._timeout = settings.redis_timeout_seconds
+        self._clock = clock
+        self._skip_until = 0.0
+        self._next_log = 0.0
+        self.fallbacks = 0
+
+    @classmethod
+    def from_url(
+        cls,
+        settings: RateLimitSettings,
+        api_prefix: str,
+        url: str,
+        *,
+        clock: Clock = time.monotonic,
+    ) -> SharedRateLimiter:
+        """A limiter over the Redis at ``url`` (connections open at the first request)."""
+        timeout = settings.redis_timeout_seconds
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+        )
+        return cls(settings, api_prefix, client, clock=clock)
+
+    def classify(self, method: str, path: str) -> tuple[tuple[Policy, ...], bool]:
+        """The policies a request counts against, and whether it takes an inference slot."""
+        return self.local.classify(method, path)
+
+    def release(self, caller_id: str) -> None:
+        """Give back an inference slot (slots are this replica's own)."""
+        self.local.release(caller_id)
+
+    async def close(self) -> None:
+        """Close the Redis connections."""
+        await self._client.aclose()
+
+    async def check(self, caller_id: str, policies: tuple[Policy, ...], *, slot: bool) -> Admission:
+        """Count one request in Redis if every policy has room; locally while Redis fails."""
+        if self._clock() < self._skip_until:
+            return self._fallback(caller_id, policies, slot=slot)
+        # Slots first, and locally: a request refused for concurrency is not counted.
+        refusal = self.local.concurrency_refusal(caller_id) if slot else None
+        if refusal is not None:
+            return Admission((), refusal)
+        keys = [f"{REDIS_KEY_PREFIX}:{{{caller_id}}}:{p.name}" for p in policies]
+        args: list[str | int] = [uuid.uuid4().hex]
+        for policy in policies:
+            args += [policy.quota, policy.window_seconds]
+        try:
+            async with asyncio.timeout(self._timeout):
+                raw = await self._script(keys=keys, args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return self._fallback(caller_id, policies, slot=slot)
+        refused, retry = int(raw[0]), int(raw[1])
+        quotas = tuple(
+            QuotaState(p, max(0, p.quota - int(raw[2 + 2 * i])), int(raw[3 + 2 * i]))
+            for i, p in enumerate(policies)
+        )
+        if refused:
+            policy = policies[refused - 1]
+            refusal = Refusal(
+                policy.name, policy.quota, policy.window_seconds, retry, policy.message
+            )
+            return Admission(quotas, refusal)
+        if slot:
+            self.local.take_slot(caller_id)
+        return Admission(quotas, None, holds_slot=slot)
+
+    def _fallback(self, caller_id: str, policies: tuple[Policy, ...], *, slot: bool) -> Admission:
+        self.fallbacks += 1
+        return self.local.admit(caller_id, policies, slot=slot)
+
+    def _failed(self, exc: BaseException) -> None:
+        now = self._clock()
+        self._skip_until = now + REDIS_RETRY_SECONDS
+        if now >= self._next_log:
+            self._next_log = now + REDIS_LOG_EVERY_SECONDS
+            log.warning(
+                "rate limits: Redis failed (%s); this replica limits alone, in memory, "
+                "and tries Redis again in %g s",
+                type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}",
+                REDIS_RETRY_SECONDS,
+            )
+
+
+def build_rate_limiter(
+    settings: RateLimitSettings, api_prefix: str, *, clock: Clock = time.monotonic
+) -> RateLimiter | SharedRateLimiter:
+    """The limiter the settings ask for: shared in Redis with ``redis_url``, else in memory."""
+    if settings.redis_url is not None:
+        return SharedRateLimiter.from_url(
+            settings, api_prefix, settings.redis_url.get_secret_value(), clock=clock
+        )
+    return RateLimiter(settings, api_prefix, clock=clock)
+
 
 class RateLimitMiddleware:
     """Apply :class:`RateLimiter` to authenticated requests (runs after authentication).
@@ -230,7 +453,7 @@ class RateLimitMiddleware:
     completely: for a stream, until its last event or the client's disconnect.
     """
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: Limiter) -> None:
         self.app = app
         self.limiter = limiter
 
@@ -242,7 +465,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         policies, slot = self.limiter.classify(scope["method"], scope["path"])
-        admission = self.limiter.admit(caller.id, policies, slot=slot)
+        admission = await self.limiter.check(caller.id, policies, slot=slot)
         headers = admission.headers()
         if admission.refusal is not None:
             refusal = admission.refusal

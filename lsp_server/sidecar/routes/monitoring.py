@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from engine.engine import Engine
@@ -68,9 +68,11 @@ async def model_metrics(
     response_class=PlainTextResponse,
     summary="Metrics in Prometheus text format",
 )
-async def prometheus(engine: EngineDep, services: ServicesDep) -> PlainTextResponse:
+async def prometheus(
+    request: Request, engine: EngineDep, services: ServicesDep
+) -> PlainTextResponse:
     """The same counters as the JSON metrics, for a Prometheus scraper."""
     return PlainTextResponse(
-        render_prometheus(engine, services),
+        render_prometheus(engine, services, request.app.state.rate_limiter),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )
