@@ -19,16 +19,8 @@ from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = (
-    "model_loaded",
-    "model_unloaded",
-    "model_load_failed",
-    "model_crashed",
-    "inference_completed",
-    "error_occurred",
-    "job_completed",
-    "batch_completed",
-)
+# The event types (``EngineEvent.type``) are listed once, in the wire contract
+# (ai_ide.wire.webhooks.EVENT_TYPES); a test checks every published type is there.
 
 
 def utc_timestamp() -> str:

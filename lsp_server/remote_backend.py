@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from ai_ide.wire import DOCUMENT_HEADER, PRIORITY_HEADER
 from engine.codegen.prompt import CodeGenRequest, CodeGenResult
 from engine.completion.pipeline import Completion, CompletionRequest, CompletionResult
 from engine.documents import DocumentStore
@@ -25,7 +26,6 @@ from engine.models.registry import ModelStatus, RegistryEvent, UnloadResult
 from engine.refactor import Alternative, RefactorRequest, RefactorResult, SafetyCheck, TextEdit
 from engine.runtime.messages import GenerationResult, Priority
 from lsp_server.backend import Listener, ModelSummary, StatusReport
-from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
 
 log = logging.getLogger(__name__)
 

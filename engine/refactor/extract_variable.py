@@ -42,6 +42,47 @@ _MEMBER_KINDS = frozenset(
     {"field_expression", "member_expression", "attribute", "selector_expression", "field_access"}
 )
 _JAVA_NEEDS_TARGET_TYPE = frozenset({"lambda_expression", "method_reference", "array_initializer"})
+# Rust macros whose format string is their first argument (write!/writeln!: second).
+_RUST_FORMAT_MACROS = frozenset(
+    {"print", "println", "eprint", "eprintln", "format", "panic", "format_args"}
+)
+_RUST_WRITE_MACROS = frozenset({"write", "writeln"})
+
+
+def _rust_macro_argument(expression: Node) -> Node | None:
+    """The macro invocation whose token tree directly holds ``expression``, if any."""
+    parent = expression.parent
+    if parent is None or parent.type != "token_tree":
+        return None
+    macro = parent.parent
+    return macro if macro is not None and macro.type == "macro_invocation" else None
+
+
+def _is_rust_format_string(ctx: RefactorContext, expression: Node) -> bool:
+    """A plain string literal in the format-string position of ``println!`` and its kin.
+
+    A macro takes tokens, so a variable cannot stand where the format string
+    must be a literal; ``"{}", name`` can, and prints the same text when the
+    literal has no braces of its own.
+    """
+    if ctx.spec.name != "rust" or expression.type != "string_literal":
+        return False
+    macro = _rust_macro_argument(expression)
+    token_tree = expression.parent
+    if macro is None or token_tree is None:
+        return False
+    name_node = macro.child_by_field_name("macro")
+    name = ctx.document.node_text(name_node).split("::")[-1] if name_node is not None else ""
+    tokens = [c for c in token_tree.children if c.type not in ("(", ")", "[", "]", "{", "}")]
+    position = 2 if name in _RUST_WRITE_MACROS else 0 if name in _RUST_FORMAT_MACROS else -1
+    literal = ctx.document.node_text(expression)
+    return (
+        position >= 0
+        and len(tokens) > position
+        and tokens[position].id == expression.id
+        and "{" not in literal
+        and "}" not in literal
+    )
 
 
 def plan_extract_variable(ctx: RefactorContext, generator: TextGenerator | None) -> list[Candidate]:
@@ -186,6 +227,10 @@ def _position_problem(ctx: RefactorContext, expression: Node) -> str | None:
         return "its address is taken; a copy would have a different address"
     if parent.type in ("decorator", "delete_statement"):
         return f"it is part of a {parent.type.replace('_', ' ')}"
+    if _rust_macro_argument(expression) is not None and not _is_rust_format_string(
+        ctx, expression
+    ):
+        return "it is a token of a macro's arguments, not a value"
     child: Node = expression
     node: Node | None = parent
     while node is not None and node.type not in ctx.spec.statement_containers:
@@ -283,7 +328,8 @@ def _edits(
     document = ctx.document
     binding = ctx.spec.binding(name, document.node_text(expression), type_text)
     start, end = document.node_range(expression)
-    edits = [TextEdit(start, end, name)]
+    replacement = f'"{{}}", {name}' if _is_rust_format_string(ctx, expression) else name
+    edits = [TextEdit(start, end, replacement)]
     edits.extend(_insert_before_statement(ctx, anchor, container, binding))
     return edits
 

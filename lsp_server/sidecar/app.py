@@ -13,6 +13,7 @@ from engine.engine import Engine
 from lsp_server.sidecar.auth import Authenticator, AuthMiddleware, docs_page, require_caller
 from lsp_server.sidecar.errors import install_error_handlers
 from lsp_server.sidecar.middleware import RequestContextMiddleware
+from lsp_server.sidecar.openapi import install_openapi
 from lsp_server.sidecar.ratelimit import RateLimitMiddleware, build_rate_limiter
 from lsp_server.sidecar.routes import (
     batch,
@@ -59,6 +60,7 @@ def create_app(
     app.state.settings = settings
     app.state.authenticator = authenticator = Authenticator.from_settings(settings, services.store)
     install_error_handlers(app)
+    install_openapi(app)
     inference.register_jobs(engine, services.jobs)
     batch.register_jobs(engine, services)
     for router in (

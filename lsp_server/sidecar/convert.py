@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ai_ide import wire as s
 from engine.codegen.prompt import CodeGenResult
 from engine.completion.cache import CacheStats
 from engine.completion.pipeline import CompletionResult
 from engine.engine import HealthReport
 from engine.models.registry import LoadTicket, ModelView, UnloadResult
 from engine.refactor import RefactorResult
-from lsp_server.sidecar import schemas as s
+from engine.runtime.messages import GenerationResult
 from services.jobs import JobRecord
 from services.metrics import ModelMetrics
 
@@ -66,6 +67,17 @@ def to_unload_response(result: UnloadResult) -> s.UnloadResponse:
     )
 
 
+def to_timings(generation: GenerationResult) -> s.Timings:
+    """Where one generation's time went, as the worker measured it."""
+    return s.Timings(
+        queue_ms=round(generation.queue_ms, 2),
+        prompt_ms=round(generation.prompt_ms, 2),
+        decode_ms=round(generation.decode_ms, 2),
+        first_token_ms=round(generation.first_token_ms, 2),
+        total_ms=round(generation.total_ms, 2),
+    )
+
+
 def to_completion_response(result: CompletionResult) -> s.CompletionResponse:
     """The documented completion body; suggestions say how they were produced."""
     primary = result.completion
@@ -96,6 +108,9 @@ def to_completion_response(result: CompletionResult) -> s.CompletionResponse:
                 used_fim=generation.used_fim,
                 cached=result.cached,
                 replace_range=(primary.replace_start, primary.replace_end),
+                raw_text=primary.raw_text,
+                context_snippets=result.context_snippets,
+                timings=to_timings(generation),
             ),
         ),
         suggestions=suggestions,
@@ -148,8 +163,10 @@ def to_generation_response(result: CodeGenResult) -> s.GenerationResponse:
                 tokens_used=generation.prompt_tokens + generation.completion_tokens,
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,
+                cached_prompt_tokens=generation.cached_prompt_tokens,
                 processing_time_ms=round(result.processing_time_ms, 2),
                 finish_reason=generation.finish_reason,
+                timings=to_timings(generation),
                 prompt_style="chat" if result.prompt_style == "chat" else "comment",
             ),
         )

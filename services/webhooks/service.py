@@ -37,8 +37,6 @@ from services.webhooks.delivery import DeliveryWorker, HttpSender
 from services.webhooks.outbox import Delivery, DeliveryStatus, Outbox
 from services.webhooks.retry import RetryPolicy
 from services.webhooks.subscriptions import (
-    MAX_SECRET_LENGTH,
-    MIN_SECRET_LENGTH,
     Subscription,
     SubscriptionStore,
     not_found,
@@ -47,8 +45,6 @@ from services.webhooks.subscriptions import (
 from services.webhooks.url_guard import UrlGuard, UrlRefusedError
 
 __all__ = [
-    "MAX_SECRET_LENGTH",
-    "MIN_SECRET_LENGTH",
     "Delivery",
     "DeliveryStatus",
     "Subscription",

@@ -24,15 +24,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, select, update
 
+from ai_ide.wire.webhooks import EVENT_TYPES, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
 from engine.errors import InvalidRequestError, NotFoundError
-from engine.events import EVENT_TYPES, EngineEvent, utc_timestamp
+from engine.events import EngineEvent, utc_timestamp
 from services.store import Store
 from services.webhooks.retry import Decision
 
 log = logging.getLogger(__name__)
 
-MIN_SECRET_LENGTH = 16
-MAX_SECRET_LENGTH = 512
 # Events about one request. Without an owner they came from the editor (LSP)
 # face, which has no API caller: they carry the user's code, so they go to
 # nobody rather than to every subscriber.

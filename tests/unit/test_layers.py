@@ -1,5 +1,11 @@
 """The arrows point down: faces import services and the engine, services import the engine.
 
+The wire contract (``ai_ide.wire``) is a leaf: it imports no first-party
+package, so the server, the SDK and scripts share it without the engine. The
+SDK client (``ai_ide.client``) speaks HTTP only and never imports the server
+side; of the server side, only the faces (the script commands and the
+shared-engine backend) use it.
+
 Read from the source with ``ast`` (imports inside functions count too), so a
 lazy import cannot hide an upward arrow.
 """
@@ -15,9 +21,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # package -> the first-party packages it must never import
 FORBIDDEN = {
-    "engine": ("services", "lsp_server"),
-    "services": ("lsp_server",),
+    "engine": ("services", "lsp_server", "ai_ide"),
+    "services": ("lsp_server", "ai_ide.client"),
+    "lsp_server": (),
+    "ai_ide": ("engine", "services", "lsp_server"),
+    "ai_ide/wire": ("ai_ide.client",),
 }
+SOURCE_ROOTS = {"ai_ide": ROOT / "sdk" / "python"}
+
+
+def _forbidden(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -33,15 +47,27 @@ def imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_no_upward_imports(package: str) -> None:
-    files = sorted((ROOT / package).rglob("*.py"))
+    top = package.split("/", maxsplit=1)[0]
+    files = sorted((SOURCE_ROOTS.get(top, ROOT) / package).rglob("*.py"))
     assert files, f"no modules found under {package}/"
     upward = [
         f"{path.relative_to(ROOT)} imports {module}"
         for path in files
         for module in sorted(imported_modules(path))
-        if module.split(".")[0] in FORBIDDEN[package]
+        if _forbidden(module, FORBIDDEN[package])
     ]
     assert upward == []
+
+
+def test_the_server_uses_the_contract_not_the_sdk_client() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for package in ("engine", "services")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for module in sorted(imported_modules(path))
+        if _forbidden(module, ("ai_ide.client",))
+    ]
+    assert offenders == []
 
 
 def test_the_engine_uses_no_sqlite_and_no_http() -> None:

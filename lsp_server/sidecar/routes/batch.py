@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import JSONResponse
 
+from ai_ide import wire as s
 from engine.engine import Engine
 from engine.errors import InvalidRequestError
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
 from lsp_server.sidecar.errors import error_object
 from lsp_server.sidecar.routes.tasks import run_task

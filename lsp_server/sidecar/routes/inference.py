@@ -10,17 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from ai_ide import wire as s
+from ai_ide.wire import DOCUMENT_HEADER, PRIORITY_HEADER
 from engine.codegen.prompt import CodeGenRequest
 from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidRequestError, UnsupportedLanguageError
+from engine.languages import all_languages
 from engine.refactor import RefactorRequest
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.sidecar import convert
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
 from lsp_server.sidecar.errors import error_object, request_id_of
-from lsp_server.sidecar.schemas import DOCUMENT_HEADER, PRIORITY_HEADER
 from services.composition import Services
 from services.jobs import JobService
 
@@ -104,9 +105,27 @@ async def run_generation(
     return convert.to_generation_response(result)
 
 
+def guess_language(engine: Engine, code: str) -> str | None:
+    """The one supported language whose grammar parses ``code`` without errors, if unique.
+
+    The documented SDK examples send code without ``context.language``; a
+    snippet such as ``fn f() { println!("x"); }`` is valid in one grammar only.
+    Code several grammars accept (``x = 1``) stays ambiguous: None.
+    """
+    source = code.encode("utf-8", "surrogatepass")
+    clean = [
+        language.id
+        for language in all_languages()
+        if not engine.parsers.parse(language.id, source).root_node.has_error
+    ]
+    return clean[0] if len(clean) == 1 else None
+
+
 def to_refactor_request(engine: Engine, body: s.RefactorRequestBody) -> RefactorRequest:
     """Translate the API body into the engine's refactoring request."""
     language = engine.resolve_language(body.context.language, body.context.file_path)
+    if language is None and body.context.language is None and body.context.file_path is None:
+        language = guess_language(engine, body.code)
     if language is None:
         raise UnsupportedLanguageError(
             "context.language is missing or not supported (rust, python, typescript, tsx, "

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from ai_ide import wire as s
 from lsp_server.sidecar import convert
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, get_caller, get_services
 from services.composition import Services
 

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from ai_ide import wire as s
 from engine.engine import Engine
 from engine.errors import InvalidRequestError
 from lsp_server.sidecar import convert
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
 from lsp_server.sidecar.prometheus import render_prometheus
 from services.composition import Services

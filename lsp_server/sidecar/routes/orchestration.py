@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from ai_ide import wire as s
 from engine.engine import Engine
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
 from lsp_server.sidecar.routes.tasks import run_task
 from services.orchestration import ModelAnswer, orchestrate

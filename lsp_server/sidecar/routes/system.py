@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from ai_ide import wire as s
 from engine.engine import Engine
 from lsp_server.sidecar import convert
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.deps import get_engine
 
 router = APIRouter(tags=["system"])

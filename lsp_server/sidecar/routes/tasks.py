@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ai_ide import wire as s
 from engine.engine import Engine
-from lsp_server.sidecar import schemas as s
 from lsp_server.sidecar.routes.inference import run_completion, run_generation, run_refactor
 
 AnyTask = s.CompletionTask | s.GenerationTask | s.RefactorTask

@@ -7,16 +7,15 @@ Delivery itself runs in the webhook service (``services/webhooks/``), never on a
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, Field
 
-from engine.events import EVENT_TYPES
-from lsp_server.sidecar import schemas as s
+from ai_ide import wire as s
+from ai_ide.wire import CreateWebhook, DeliveryEntry, DeliveryList, WebhookEntry, WebhookList
 from lsp_server.sidecar.deps import Caller, get_caller, get_services
 from services.composition import Services
-from services.webhooks.service import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Delivery, Subscription
+from services.webhooks.service import Delivery, Subscription
 
 router = APIRouter(prefix="/webhooks/ai-events", tags=["webhooks"])
 
@@ -26,80 +25,6 @@ WebhookId = Annotated[str, Path(max_length=64, description="Subscription id (wh_
 DeliveryId = Annotated[str, Path(max_length=64, description="Delivery id (whd_...)")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-
-EventType = Literal[
-    "model_loaded",
-    "model_unloaded",
-    "model_load_failed",
-    "model_crashed",
-    "inference_completed",
-    "error_occurred",
-    "job_completed",
-    "batch_completed",
-]
-if set(get_args(EventType)) != set(EVENT_TYPES):
-    raise RuntimeError("EventType must list exactly engine.events.EVENT_TYPES")
-
-
-class CreateWebhook(s.StrictModel):
-    """``POST /webhooks/ai-events``."""
-
-    url: str = Field(
-        min_length=1,
-        max_length=2048,
-        description="http(s) URL of the receiver; private and loopback addresses are refused "
-        "unless the server's webhooks.allow_hosts names them.",
-        examples=["https://your-app.com/webhooks/ai-events"],
-    )
-    events: list[EventType] = Field(
-        min_length=1, max_length=len(EVENT_TYPES), description="Event types to receive."
-    )
-    secret: str = Field(
-        min_length=MIN_SECRET_LENGTH,
-        max_length=MAX_SECRET_LENGTH,
-        description="Shared secret for the HMAC signatures; never returned.",
-    )
-
-
-class WebhookEntry(BaseModel):
-    """A subscription (its secret is never shown)."""
-
-    id: str
-    url: str
-    events: list[str]
-    created_at: str = Field(description="RFC 3339, UTC")
-    active: bool = Field(description="False once disabled (410 Gone, repeated failures).")
-    disabled_reason: str | None
-
-
-class WebhookList(BaseModel):
-    """The caller's subscriptions."""
-
-    webhooks: list[WebhookEntry]
-    pagination: s.Pagination
-
-
-class DeliveryEntry(BaseModel):
-    """One event for one subscription and the state of its attempts."""
-
-    id: str
-    event_id: str = Field(description="Sent as the webhook-id header; the same on every attempt.")
-    event_type: str
-    status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-    next_attempt_at: str | None = Field(description="RFC 3339; null unless pending")
-    delivered_at: str | None
-    created_at: str
-
-
-class DeliveryList(BaseModel):
-    """A subscription's delivery log, newest first."""
-
-    deliveries: list[DeliveryEntry]
-    pagination: s.Pagination
-
 
 def to_webhook_entry(subscription: Subscription) -> WebhookEntry:
     """The API view of a subscription."""

@@ -1,0 +1,46 @@
+"""The served OpenAPI document is the committed ``sdk/openapi.json``.
+
+A change to a wire model changes the served document; this test then fails
+until ``python -m lsp_server.sidecar.openapi`` rewrites the committed one
+(and the TypeScript types generated from it, checked by the SDK's own test).
+"""
+
+from __future__ import annotations
+
+import json
+
+from engine.config import Settings
+from engine.engine import Engine
+from lsp_server.sidecar.openapi import COMMITTED_DOCUMENT, render
+from tests.support.rest_client import BASE, api_client
+
+
+async def test_served_document_is_the_committed_one(engine: Engine, settings: Settings) -> None:
+    async with api_client(engine, settings) as client:
+        response = await client.get(f"{BASE}/openapi.json")
+    assert response.status_code == 200
+    committed = COMMITTED_DOCUMENT.read_text(encoding="utf-8")
+    assert render(response.json()) == committed, (
+        "sdk/openapi.json is out of date: run python -m lsp_server.sidecar.openapi"
+    )
+
+
+async def test_document_carries_the_contract_not_fastapis_defaults(
+    engine: Engine, settings: Settings
+) -> None:
+    document = json.loads(COMMITTED_DOCUMENT.read_text(encoding="utf-8"))
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert {"ErrorEnvelope", "TokenEvent", "WebhookPayload", "ErrorCode", "EventType"} <= set(
+        schemas
+    )
+    envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            default = operation["responses"]["default"]["content"]["application/json"]
+            assert default["schema"] == envelope_ref, (method, path)
+    # A refusal on the wire really has that shape.
+    async with api_client(engine, settings) as client:
+        response = await client.post(f"{BASE}/inference/completion", json={"context": {}})
+    assert response.status_code == 422
+    assert set(response.json()) == {"error"}
