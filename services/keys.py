@@ -147,6 +147,11 @@ class ApiKeyStore:
         self._clock = clock
         self._last_used_written: dict[str, float] = {}
 
+    @property
+    def remote(self) -> bool:
+        """True when a lookup is a network round trip (keys in PostgreSQL, not a local file)."""
+        return self._store.shared
+
     @classmethod
     def in_data_dir(cls, store: Store, data_dir: Path) -> ApiKeyStore:
         """Keys in ``store``, digested with the server secret kept in ``data_dir``."""

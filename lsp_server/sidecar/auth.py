@@ -12,6 +12,7 @@ Failures are 401 ``UNAUTHORIZED`` in the error envelope, with
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -140,6 +141,9 @@ class Authenticator:
         self.keys = keys
         self.verifier = verifier
         self.initial_key_file = initial_key_file
+        # A key lookup in PostgreSQL waits on the network: off the event loop
+        # (which the language server may share), unlike a local SQLite read.
+        self.blocks = keys is not None and keys.remote
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> Authenticator:
@@ -236,8 +240,13 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        headers = scope.get("headers") or []
         try:
-            state["caller"] = self.authenticator.authenticate_headers(scope.get("headers") or [])
+            if self.authenticator.blocks:
+                caller = await asyncio.to_thread(self.authenticator.authenticate_headers, headers)
+            else:
+                caller = self.authenticator.authenticate_headers(headers)
+            state["caller"] = caller
         except AuthError as exc:
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
