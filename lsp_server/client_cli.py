@@ -1,21 +1,26 @@
 """Script commands that call a running server: complete, generate, refactor, batch.
 
-They print the server's JSON answer on stdout (exit status 1 on an error
-response) and read the API key from ``--api-key``, ``AI_IDE_API_KEY`` or the
-key file the server wrote into its data directory.
+They are thin users of the Python SDK (``ai_ide.client``): each builds its
+request from the wire contract, prints the server's JSON answer on stdout
+(exit status 1 on an error response) and reads the API key from
+``--api-key``, ``AI_IDE_API_KEY`` or the key file the server wrote into its
+data directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+from pydantic import BaseModel, ValidationError
 
+from ai_ide import wire
+from ai_ide.client import AIIDE, resolve_api_key
+from ai_ide.client.errors import APIConnectionError, APIStatusError
 from engine.config import Settings
 from services.keys import INITIAL_KEY_FILE
 
@@ -93,22 +98,9 @@ def add_parsers(
     )
 
 
-def api_key(args: argparse.Namespace, settings: Settings) -> str | None:
-    """The key to send: the option, the environment, or the server's key file."""
-    if args.api_key:
-        return str(args.api_key)
-    return stored_api_key(settings)
-
-
 def stored_api_key(settings: Settings) -> str | None:
     """A key from ``AI_IDE_API_KEY`` or the key file the server wrote, if any."""
-    if os.environ.get("AI_IDE_API_KEY"):
-        return os.environ["AI_IDE_API_KEY"]
-    key_file = settings.data_dir / INITIAL_KEY_FILE
-    try:
-        return key_file.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+    return resolve_api_key(None, settings.data_dir / INITIAL_KEY_FILE)
 
 
 def _read(path: str) -> str:
@@ -117,80 +109,102 @@ def _read(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def _body(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    model = {"model_id": args.model} if args.model else {}
-    if args.command == "complete":
-        code = _read(args.file)
-        context: dict[str, Any] = {"code": code, "language": args.language}
-        if args.file != "-":
-            context["file_path"] = args.file
-        if args.cursor is not None:
-            context["cursor_position"] = args.cursor
-        return "/inference/completion", {
-            **model,
-            "context": context,
-            "parameters": {"max_tokens": args.max_tokens},
-        }
-    if args.command == "generate":
-        generation_context: dict[str, Any] = {"language": args.language}
-        if args.existing:
-            generation_context["existing_code"] = _read(args.existing)
-        return "/inference/generation", {
-            **model,
-            "prompt": args.prompt,
-            "context": generation_context,
-            "parameters": {"max_tokens": args.max_tokens},
-        }
-    if args.command == "refactor":
-        refactor_context: dict[str, Any] = {"language": args.language}
-        if args.file != "-":
-            refactor_context["file_path"] = args.file
-        if args.start is not None:
-            refactor_context["selection_start"] = args.start
-        if args.end is not None:
-            refactor_context["selection_end"] = args.end
-        body: dict[str, Any] = {
-            **model,
-            "code": _read(args.file),
-            "operation": args.operation,
-            "context": refactor_context,
-        }
-        if args.new_name:
-            body["new_name"] = args.new_name
-        return "/inference/refactor", body
+def _complete(client: AIIDE, args: argparse.Namespace) -> BaseModel:
+    return client.ai.inference.completion(
+        wire.CompletionRequestBody(
+            model_id=args.model,
+            context=wire.CompletionContext(
+                code=_read(args.file),
+                language=args.language,
+                file_path=None if args.file == "-" else args.file,
+                cursor_position=args.cursor,
+            ),
+            parameters=wire.CompletionParameters(max_tokens=args.max_tokens),
+        )
+    )
+
+
+def _generate(client: AIIDE, args: argparse.Namespace) -> BaseModel:
+    context = wire.GenerationContext(language=args.language)
+    if args.existing:
+        context = wire.GenerationContext(language=args.language, existing_code=_read(args.existing))
+    return client.ai.inference.generation(
+        wire.GenerationRequestBody(
+            model_id=args.model,
+            prompt=args.prompt,
+            context=context,
+            parameters=wire.GenerationParameters(max_tokens=args.max_tokens),
+        )
+    )
+
+
+def _refactor(client: AIIDE, args: argparse.Namespace) -> BaseModel:
+    return client.ai.inference.refactor(
+        wire.RefactorRequestBody(
+            model_id=args.model,
+            new_name=args.new_name or None,
+            code=_read(args.file),
+            operation=args.operation,
+            context=wire.RefactorContext(
+                language=args.language,
+                file_path=None if args.file == "-" else args.file,
+                selection_start=args.start,
+                selection_end=args.end,
+            ),
+        )
+    )
+
+
+def _batch(client: AIIDE, args: argparse.Namespace) -> BaseModel:
     requests = [json.loads(line) for line in _read(args.file).splitlines() if line.strip()]
     if args.model:
         for request in requests:
             request.setdefault("model_id", args.model)
-    return "/batch/inference", {
-        "requests": requests,
-        "options": {
-            "parallel_execution": not args.sequential,
-            "max_concurrent": args.max_concurrent,
-            "timeout_seconds": args.batch_timeout,
-            "async": args.background,
-        },
-    }
+    return client.ai.batch.inference(
+        requests=requests,
+        options=wire.BatchOptions(
+            parallel_execution=not args.sequential,
+            max_concurrent=args.max_concurrent,
+            timeout_seconds=args.batch_timeout,
+        ),
+        background=args.background,
+    )
+
+
+_COMMANDS: dict[str, Callable[[AIIDE, argparse.Namespace], BaseModel]] = {
+    "complete": _complete,
+    "generate": _generate,
+    "refactor": _refactor,
+    "batch": _batch,
+}
+
+
+def _print(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Send the request, print the JSON answer; 0 on success, 1 on an error answer."""
-    base = args.url or f"http://{settings.http.host}:{settings.http.port}"
-    path, body = _body(args)
-    headers = {}
-    key = api_key(args, settings)
-    if key:
-        headers["X-API-Key"] = key
+    """Send the request with the SDK, print the JSON answer; 0 on success, 1 on an error."""
+    client = AIIDE(
+        api_key=args.api_key,
+        key_file=str(settings.data_dir / INITIAL_KEY_FILE),
+        base_url=args.url or f"http://{settings.http.host}:{settings.http.port}",
+        timeout=args.timeout,
+    )
     try:
-        response = httpx.post(
-            f"{base.rstrip('/')}/v1/ai{path}", json=body, headers=headers, timeout=args.timeout
-        )
-    except httpx.HTTPError as exc:
-        print(json.dumps({"error": {"code": "CONNECTION_FAILED", "message": str(exc)}}))
+        result = _COMMANDS[args.command](client, args)
+    except APIStatusError as exc:
+        _print(exc.envelope.model_dump(mode="json"))
         return 1
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = {"error": {"code": "BAD_RESPONSE", "message": response.text[:500]}}
-    print(json.dumps(payload, indent=2, ensure_ascii=False))
-    return 0 if response.is_success else 1
+    except APIConnectionError as exc:
+        _print({"error": {"code": "CONNECTION_FAILED", "message": str(exc)}})
+        return 1
+    except (ValidationError, json.JSONDecodeError) as exc:
+        # Refused before sending: the same contract the server validates with.
+        _print({"error": {"code": "VALIDATION_ERROR", "message": str(exc)}})
+        return 1
+    finally:
+        client.close()
+    # Only what the server sent (unset defaults are not invented).
+    _print(result.model_dump(mode="json", by_alias=True, exclude_unset=True))
+    return 0

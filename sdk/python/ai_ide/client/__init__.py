@@ -5,7 +5,7 @@ errors are one exception class per error code (:mod:`ai_ide.client.errors`).
 """
 
 from ai_ide.client._async import AsyncAI, AsyncAIIDE, AsyncStream
-from ai_ide.client._core import RetryInfo, default_key_file
+from ai_ide.client._core import RetryInfo, default_key_file, resolve_api_key
 from ai_ide.client._sync import AI, AIIDE, Stream
 from ai_ide.client.errors import *  # noqa: F403  (the exception classes are the API)
 from ai_ide.client.errors import ERROR_CLASSES, AIIDEError, APIStatusError
@@ -24,5 +24,6 @@ __all__ = [
     "Stream",
     "WebhookVerificationError",
     "default_key_file",
+    "resolve_api_key",
     "verify_webhook",
 ]

@@ -41,7 +41,8 @@ class WireModel(BaseModel):
     """
 
     def __getitem__(self, key: str) -> Any:
-        if key.startswith("_") or (not hasattr(type(self), key) and key not in self.model_fields):
+        known = hasattr(type(self), key) or key in type(self).model_fields
+        if key.startswith("_") or not known:
             raise KeyError(key)
         return getattr(self, key)
 
