@@ -60,6 +60,13 @@ class InferenceSettings(BaseModel):
         False, description="mmap weights (shared page cache) instead of reading them."
     )
     max_queue: int = Field(64, ge=1, description="Pending requests per model before 503.")
+    cache_reuse_tokens: int = Field(
+        256,
+        ge=0,
+        description="When a prompt loses tokens in the middle (its window moved, a snippet "
+        "went away), cached runs of at least this many tokens are shifted into place "
+        "instead of decoded again, like llama-server's --cache-reuse (0: off).",
+    )
     request_timeout_seconds: float = Field(
         120.0, gt=0, description="Upper bound for one generation (504 after it)."
     )

@@ -710,7 +710,7 @@ class Engine:
             completion=primary,
             alternatives=alternatives,
             processing_time_ms=(time.monotonic() - started) * 1000.0,
-            context_snippets=len(prompt.snippets),
+            context_snippets=results[0].snippets_used,
         )
 
     async def stream_complete(
@@ -751,7 +751,7 @@ class Engine:
                     completion=completion,
                     alternatives=[],
                     processing_time_ms=(time.monotonic() - started) * 1000.0,
-                    context_snippets=len(prompt.snippets),
+                    context_snippets=event.result.snippets_used,
                 )
                 self._succeeded(
                     "completion",

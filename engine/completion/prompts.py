@@ -151,6 +151,23 @@ def _head_lines(tokenize: Tokenize, text: str, budget: int) -> tuple[str, list[i
     return best
 
 
+def _anchor_line(lines: list[str], index: int) -> int:
+    """The first line from ``index`` on, within its step, that starts at column 0 with code.
+
+    When the window moves down, the lines that stay in it keep their cached
+    KV (shifted into place), but only if they tokenize as they did inside
+    the longer text: a window that began on a blank or indented line would
+    start with a whitespace token that the old prompt had merged with the
+    newline before it, and that one differing token would cost the whole
+    window. No tokenizer merges a newline into the letter after it.
+    """
+    for candidate in range(index, min(index + WINDOW_STEP_LINES, len(lines))):
+        line = lines[candidate]
+        if line[:1] not in ("", " ", "\t", "\n", "\r"):
+            return candidate
+    return index
+
+
 def _anchored_tail(
     tokenize: Tokenize, text: str, budget: int, char_cap: int
 ) -> tuple[str, list[int]]:
@@ -183,13 +200,15 @@ def _anchored_tail(
     low, high = first_step, last_step
     while low <= high:  # the smallest anchored start that fits
         mid = (low + high) // 2
-        candidate = tail(mid * WINDOW_STEP_LINES)
+        candidate = tail(_anchor_line(lines, mid * WINDOW_STEP_LINES))
         if len(candidate[1]) <= budget:
             best_step, best = mid, candidate
             high = mid - 1
         else:
             low = mid + 1
-    step_start = best_step * WINDOW_STEP_LINES if best_step is not None else len(lines)
+    step_start = (
+        _anchor_line(lines, best_step * WINDOW_STEP_LINES) if best_step is not None else len(lines)
+    )
     if len(best[1]) * 2 >= budget or step_start == lowest:
         return best
     # Less than half the budget used: one step of lines is too big, so refine
@@ -218,8 +237,9 @@ def build_fim_prompt(
 
     The budget is split so that typing does not move the windows: the cursor
     line has a fixed reserve (an eighth of the budget; a longer line takes
-    the excess from the prefix), the suffix up to a quarter of the rest, the
-    prefix what the suffix leaves, and snippets whatever is left after that.
+    the excess from the prefix), the suffix up to a quarter of the rest, then
+    snippets and the prefix share what the suffix leaves (snippets up to a
+    quarter of it, or more where the prefix is short).
     The prefix window starts on an anchor line (see :func:`_anchored_tail`).
     """
     check_cursor_line(prompt.line_prefix, prompt.budget_tokens)
@@ -240,8 +260,15 @@ def build_fim_prompt(
     )
     prefix_budget = window_budget - len(suffix_tokens)
     prefix_text, prefix_tokens = _anchored_tail(tokenize, prompt.prefix, prefix_budget, char_cap)
-    spare = prefix_budget - len(prefix_tokens)
-
+    # Snippets may take what the prefix leaves, and at least a quarter of its
+    # budget: in a long file the prefix alone would fill it, and definitions
+    # from other files would never be seen. They are chosen against the
+    # window the prefix would have alone, and the prefix then gets the rest,
+    # so that neither depends on how far the window has grown since it last
+    # moved: typing new lines changes the snippets only when the window
+    # moves a step, and the cached prompt keeps its head (snippets come
+    # first) while the window's lines are shifted into place.
+    spare = max(prefix_budget // 4, prefix_budget - len(prefix_tokens))
     snippet_tokens: list[int] = []
     used = 0
     for snippet in prompt.snippets:
@@ -253,6 +280,10 @@ def build_fim_prompt(
         snippet_tokens.extend(ids)
         spare -= len(ids)
         used += 1
+    if len(prefix_tokens) + len(snippet_tokens) > prefix_budget:
+        prefix_text, prefix_tokens = _anchored_tail(
+            tokenize, prompt.prefix, prefix_budget - len(snippet_tokens), char_cap
+        )
 
     head = [bos] if bos is not None else []
     if not use_fim:

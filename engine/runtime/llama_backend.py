@@ -250,6 +250,10 @@ class LlamaContext:
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
         self.n_batch = int(llama_cpp.llama_n_batch(ctx))
         self.memory = llama_cpp.llama_get_memory(ctx)
+        # Whether cached cells can move to other positions (llama.cpp re-rotates
+        # their keys): not for recurrent state, some architectures, or
+        # sliding-window caches smaller than the context (hence swa_full).
+        self.can_shift = bool(llama_cpp.llama_memory_can_shift(self.memory))
         self.batch = TokenBatch(self.n_batch)
 
     def decode(self) -> None:
@@ -268,6 +272,10 @@ class LlamaContext:
     def seq_remove(self, seq_id: int, start: int, end: int = -1) -> bool:
         """Drop cached positions [start, end) of a sequence; False if impossible."""
         return bool(llama_cpp.llama_memory_seq_rm(self.memory, seq_id, start, end))
+
+    def seq_shift(self, seq_id: int, start: int, end: int, delta: int) -> None:
+        """Move cached positions [start, end) of a sequence by ``delta`` (needs can_shift)."""
+        llama_cpp.llama_memory_seq_add(self.memory, seq_id, start, end, delta)
 
     def seq_copy(self, src: int, dst: int, start: int, end: int) -> None:
         """Share cached positions [start, end) of ``src`` with ``dst`` (no recompute)."""

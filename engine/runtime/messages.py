@@ -92,6 +92,8 @@ class GenerationResult:
     first_token_ms: float
     total_ms: float
     used_fim: bool = False
+    # Context snippets that fit in the prompt (of those the request offered).
+    snippets_used: int = 0
 
 
 @dataclass(frozen=True)

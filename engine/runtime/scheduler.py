@@ -44,7 +44,14 @@ from engine.errors import (
     RequestCancelledError,
 )
 from engine.runtime.messages import GenerationRequest, Priority
-from engine.runtime.slots import Running, Slot, SlotTable, common_prefix
+from engine.runtime.slots import (
+    ChunkMove,
+    Running,
+    Slot,
+    SlotTable,
+    common_prefix,
+    reusable_chunks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +67,10 @@ class Admission:
     """Start a request: its sequence is already recorded in its slot.
 
     The worker makes the slot's cache hold the first ``reuse`` prompt tokens:
-    by copying them from ``donor`` when it is set, otherwise by dropping the
-    rest of the slot's own cache.
+    by copying them from ``donor`` when it is set, otherwise by moving the
+    chunks in ``moves`` into place (each: drop the cells between the chunk's
+    target and its source, then shift it left) and dropping the rest of the
+    slot's own cache.
     """
 
     seq: Running
@@ -69,6 +78,7 @@ class Admission:
     submitted: float
     donor: int | None
     reuse: int
+    moves: tuple[ChunkMove, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +101,15 @@ class Scheduler:
         max_queue: int,
         prepare: PreparePrompt,
         model_id: str = "model",
+        cache_reuse_min: int = 0,
     ) -> None:
         self.slots = SlotTable(n_slots)
+        # Chunks of at least this many cached tokens are shifted into place
+        # rather than decoded again (0: only the common prefix is reused), when
+        # the context can shift positions: the worker sets ``can_shift`` once
+        # it has one (recurrent models and some architectures cannot).
+        self.cache_reuse_min = cache_reuse_min
+        self.can_shift = False
         # The context's real sizes: the worker sets them again once it exists.
         self.n_ctx = n_ctx
         self.batch_capacity = batch_capacity
@@ -196,8 +213,9 @@ class Scheduler:
             if request.priority >= Priority.NORMAL and len(free) <= self.reserved_slots:
                 break  # the last slot stays free for the editor's next keystroke
             tokens = built.tokens
-            slot = max(free, key=lambda s: (common_prefix(s.cached, tokens), -s.last_used))
-            own = common_prefix(slot.cached, tokens)
+            reuse = {s.seq_id: self._reuse_plan(s, tokens) for s in free}
+            slot = max(free, key=lambda s: (reuse[s.seq_id][0], -s.last_used))
+            own = reuse[slot.seq_id][0]
             if self._shared_prompt_pending(tokens, own):
                 break
             evict, fits = self._make_room(slot, len(tokens) + request.params.max_tokens, tokens)
@@ -205,7 +223,9 @@ class Scheduler:
                 return Plan(rejected, evict, None)  # wait for running sequences to finish
             heapq.heappop(queue)
             self._prompts.pop(request.request_id, None)
-            return Plan(rejected, evict, self._start(slot, request, built, submitted))
+            return Plan(
+                rejected, evict, self._start(slot, request, built, submitted, reuse[slot.seq_id])
+            )
         return Plan(rejected, [], None)
 
     def _prepared(self, request: GenerationRequest) -> BuiltPrompt:
@@ -263,16 +283,34 @@ class Scheduler:
                 return evicted, True
         return evicted, False
 
+    def _reuse_plan(self, slot: Slot, tokens: list[int]) -> tuple[int, tuple[ChunkMove, ...]]:
+        """How many prompt tokens ``slot``'s cache can serve, and the moves that takes.
+
+        One short of the prompt at most: its last token must be decoded again
+        to produce the logits the first sample is drawn from.
+        """
+        limit = len(tokens) - 1
+        prefix = min(common_prefix(slot.cached, tokens), limit)
+        if not (self.can_shift and self.cache_reuse_min) or len(slot.cached) <= prefix:
+            return prefix, ()
+        reused, moves = reusable_chunks(slot.cached, tokens, prefix, self.cache_reuse_min, limit)
+        return reused, tuple(moves)
+
     def _start(
-        self, slot: Slot, request: GenerationRequest, built: BuiltPrompt, submitted: float
+        self,
+        slot: Slot,
+        request: GenerationRequest,
+        built: BuiltPrompt,
+        submitted: float,
+        plan: tuple[int, tuple[ChunkMove, ...]],
     ) -> Admission:
         tokens = built.tokens
-        reuse = min(common_prefix(slot.cached, tokens), len(tokens) - 1)
+        reuse, moves = plan
         donor, shared = self.slots.best_donor(slot, tokens)
         donor_id: int | None = None
         if donor is not None and shared > reuse:
             # Another sequence holds more of this prompt: share its cells.
-            donor_id, reuse = donor.seq_id, shared
+            donor_id, reuse, moves = donor.seq_id, shared, ()
         seq = Running(
             request=request,
             seq_id=slot.seq_id,
@@ -282,7 +320,7 @@ class Scheduler:
             reserved=len(tokens) + request.params.max_tokens,
         )
         self.slots.occupy(slot, seq)
-        return Admission(seq, built, submitted, donor_id, reuse)
+        return Admission(seq, built, submitted, donor_id, reuse, moves)
 
     # -- decoding ----------------------------------------------------------
 

@@ -26,6 +26,49 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkMove:
+    """Cached cells at positions [source, source + length) move to [target, target + length)."""
+
+    source: int
+    target: int
+    length: int
+
+
+def reusable_chunks(
+    cached: Sequence[int], tokens: Sequence[int], start: int, min_chunk: int, limit: int
+) -> tuple[int, list[ChunkMove]]:
+    """Runs of ``cached`` past ``start`` that ``tokens`` repeats further left.
+
+    The mechanism behind llama-server's ``--cache-reuse``: when a prompt loses
+    tokens in the middle (the prefix window moved down, a context snippet
+    went away), the cached cells after the gap are still good, only at the
+    wrong positions. Walking both lists from the end of their common prefix,
+    every run of at least ``min_chunk`` equal tokens is kept and moved left
+    over the gap (llama.cpp re-rotates the moved keys), instead of being
+    decoded again. Returns how many leading prompt tokens the cache then
+    holds (at most ``limit``) and the moves, in the order to apply them.
+    """
+    head_c = head_p = start
+    moves: list[ChunkMove] = []
+    n_cached, n_tokens = len(cached), min(len(tokens), limit)
+    while head_c < n_cached and head_p < n_tokens:
+        n_match = 0
+        while (
+            head_c + n_match < n_cached
+            and head_p + n_match < n_tokens
+            and cached[head_c + n_match] == tokens[head_p + n_match]
+        ):
+            n_match += 1
+        if n_match >= min_chunk:
+            moves.append(ChunkMove(head_c, head_p, n_match))
+            head_c += n_match
+            head_p += n_match
+        else:
+            head_c += 1
+    return head_p, moves
+
+
 @dataclass(eq=False, slots=True)
 class Running:
     """A request admitted into a slot, and how far its sequence has been decoded."""

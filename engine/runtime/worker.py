@@ -77,6 +77,9 @@ class WorkerConfig:
     context: ContextConfig
     fim_family: str  # "auto", "none" or a family name from engine.completion.prompts
     max_queue: int = 64
+    # Cached runs of at least this many tokens are shifted into place when a
+    # prompt loses tokens in the middle (0: off); see slots.reusable_chunks.
+    cache_reuse_min: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class ModelWorker:
             max_queue=config.max_queue,
             prepare=self._build_prompt,
             model_id=model_id,
+            cache_reuse_min=config.cache_reuse_min,
         )
         self._slots = self._scheduler.slots
         self._jobs: list[_Job | None] = [None] * context.n_seq_max  # by sequence id
@@ -244,6 +248,7 @@ class ModelWorker:
         with self._lock:
             self._scheduler.n_ctx = ctx.n_ctx
             self._scheduler.batch_capacity = ctx.batch.capacity
+            self._scheduler.can_shift = ctx.can_shift
         self.info = ModelInfo(
             description=model.description,
             size_bytes=model.size_bytes,
@@ -379,7 +384,14 @@ class ModelWorker:
         if admission.donor is not None:
             ctx.seq_remove(seq.seq_id, 0, -1)
             ctx.seq_copy(admission.donor, seq.seq_id, 0, kept)
-        elif not ctx.seq_remove(seq.seq_id, kept, -1):
+        else:
+            for move in admission.moves:
+                # Drop the gap before the chunk, then slide the chunk over it.
+                ctx.seq_remove(seq.seq_id, move.target, move.source)
+                ctx.seq_shift(
+                    seq.seq_id, move.source, move.source + move.length, move.target - move.source
+                )
+        if admission.donor is None and not ctx.seq_remove(seq.seq_id, kept, -1):
             # Some caches (recurrent state) cannot drop a tail: start over.
             ctx.seq_remove(seq.seq_id, 0, -1)
             self._slots.rewind(seq)
@@ -502,5 +514,6 @@ class ModelWorker:
             first_token_ms=(first - job.submitted) * 1000.0,
             total_ms=(now - job.submitted) * 1000.0,
             used_fim=job.prompt.used_fim,
+            snippets_used=job.prompt.snippets_used,
         )
         request.sink.emit(DoneEvent(request.request_id, result))

@@ -10,6 +10,7 @@ target); a window that moves with the cursor line's length scores about 94%.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -18,6 +19,7 @@ from engine.completion.pipeline import CompletionRequest
 from engine.config import Settings
 from engine.engine import Engine
 from engine.runtime.messages import Priority, SamplingParams
+from tests.conftest import make_settings
 
 TYPED = "total = area(width, height) + 1"[:20]
 
@@ -94,3 +96,69 @@ async def test_typing_with_the_default_model_is_served_from_the_cache(
     model_id = gemma.default_model_id()
     share = await typing_share(gemma, model_id, code, cursor_positions(code)[where])
     assert share >= 0.95
+
+
+async def new_line_shares(engine: Engine, model_id: str, code: str, lines: int) -> list[float]:
+    """Type ``lines`` new lines at the end of ``code``; each request's cached share.
+
+    Requests whose context snippets changed are left out: snippets come first
+    in the prompt, so a changed snippet means reading the window again (that
+    happens when the window moves past a definition the cursor uses).
+    """
+    shares: list[float] = []
+    snippets = -1
+    for index in range(lines):
+        code += f"    total_{index} = width * height + {index}\n"
+        result = await engine.complete(
+            CompletionRequest(
+                code=code,
+                cursor=len(code),
+                language="python",
+                file_path="/project/areas.py",
+                model_id=model_id,
+                params=SamplingParams(max_tokens=2),
+                priority=Priority.INTERACTIVE,
+                document_key="file:///project/areas.py",
+            )
+        )
+        generation = result.completion.generation
+        if index and not result.cached and result.context_snippets == snippets:
+            shares.append(generation.cached_prompt_tokens / generation.prompt_tokens)
+        snippets = result.context_snippets
+    return shares
+
+
+@pytest.mark.parametrize("model_id", ["tiny-starcoder", "tiny-nofim"])
+async def test_a_window_that_moves_down_is_shifted_not_read_again(
+    engine: Engine, settings: Settings, model_id: str
+) -> None:
+    # 80 new lines of about 12 tokens outgrow the prompt window several times:
+    # each time it moves down a step, the lines that stay in it move left in
+    # the KV cache instead of being decoded again.
+    assert settings.inference.cache_reuse_tokens > 0
+    shares = await new_line_shares(engine, model_id, long_file(), 80)
+    assert len(shares) >= 60
+    assert min(shares) >= 0.6, shares
+
+
+async def test_without_cache_reuse_a_moved_window_is_read_again(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    # The control for the test above: the same typing with shifting off
+    # re-reads the whole window whenever it moves.
+    settings = make_settings(tmp_path / "data", tiny_models, inference={"cache_reuse_tokens": 0})
+    engine = Engine(settings)
+    try:
+        shares = await new_line_shares(engine, "tiny-nofim", long_file(), 80)
+    finally:
+        await engine.close()
+    assert min(shares) < 0.2, shares
+
+
+@pytest.mark.default_model
+async def test_a_moved_window_is_shifted_with_the_default_model(gemma: Engine) -> None:
+    # Gemma 3 attends to a sliding window in most layers; its cache is kept
+    # full size (swa_full), which is what lets llama.cpp shift it.
+    shares = await new_line_shares(gemma, gemma.default_model_id(), long_file(), 80)
+    assert len(shares) >= 60
+    assert min(shares) >= 0.6, shares

@@ -25,7 +25,7 @@ from engine.runtime.messages import (
     WorkerEvent,
 )
 from engine.runtime.scheduler import SHARE_MIN_TOKENS, Admission, Scheduler
-from engine.runtime.slots import Running, common_prefix
+from engine.runtime.slots import ChunkMove, Running, common_prefix, reusable_chunks
 
 SAMPLED = 7
 
@@ -506,3 +506,68 @@ def test_slots_keep_their_tokens_after_a_request_ends() -> None:
     assert s.slots.slots[0].last_used == 9.0
     assert s.slots.slots[0].cached == [1, 2, 3, SAMPLED]
     assert s.slots.kv_in_use() == 4
+
+
+# -- shifting cached chunks into place (cache reuse) ---------------------------
+
+
+def test_chunks_after_a_gap_are_moved_left_over_it() -> None:
+    head, dropped, kept, tail = tokens(1, 4), tokens(100, 10), tokens(200, 30), tokens(300, 5)
+    cached = head + dropped + kept
+    reused, moves = reusable_chunks(cached, head + kept + tail, 4, 8, 1000)
+    assert moves == [ChunkMove(source=14, target=4, length=30)]
+    assert reused == 34  # the head and the moved chunk; the new tail is decoded
+
+
+def test_runs_shorter_than_the_minimum_are_not_moved() -> None:
+    head, dropped, short = tokens(1, 4), tokens(100, 10), tokens(200, 5)
+    reused, moves = reusable_chunks(head + dropped + short, head + short, 4, 8, 1000)
+    assert (reused, moves) == (4, [])
+
+
+def test_several_chunks_move_in_order_and_the_limit_holds() -> None:
+    a, b = tokens(200, 20), tokens(300, 20)
+    cached = [1, *tokens(100, 5), *a, *tokens(150, 3), *b]
+    reused, moves = reusable_chunks(cached, [1, *a, *b], 1, 8, 40)
+    assert moves == [ChunkMove(6, 1, 20), ChunkMove(29, 21, 19)]
+    assert reused == 40  # one short of the prompt: its last token is decoded again
+
+
+def shifting_scheduler(n_slots: int = 2) -> Scheduler:
+    s = Scheduler(n_slots, 4096, 512, 64, prepare, model_id="fake", cache_reuse_min=8)
+    s.can_shift = True
+    return s
+
+
+def test_a_moved_window_is_served_by_shifting_the_cache() -> None:
+    s = shifting_scheduler()
+    head, gone, window, line = [1], tokens(100, 32), tokens(200, 64), tokens(400, 3)
+    s.slots.slots[1].cached = head + gone + window
+    s.add(req("moved", head + window + line, Priority.INTERACTIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    assert admission.seq.seq_id == 1 and admission.donor is None
+    assert admission.moves == (ChunkMove(33, 1, 64),)
+    assert admission.reuse == admission.seq.n_past == 65
+    assert admission.seq.pending == line
+    assert s.slots.slots[1].cached == head + window
+
+
+def test_the_slot_that_can_serve_most_by_shifting_is_chosen() -> None:
+    s = shifting_scheduler(n_slots=3)
+    head, window = [1, 2], tokens(200, 64)
+    s.slots.slots[0].cached = [*head, 3, 4]  # more recently used, the same prefix
+    s.slots.slots[0].last_used = 5.0
+    s.slots.slots[2].cached = [*head, *tokens(100, 10), *window]
+    s.add(req("moved", [*head, *window, 9], Priority.INTERACTIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    assert admission.seq.seq_id == 2 and admission.reuse == 66
+
+
+def test_without_shifting_only_the_common_prefix_is_reused() -> None:
+    s = shifting_scheduler()
+    s.can_shift = False  # a recurrent model, say
+    head, gone, window = [1], tokens(100, 32), tokens(200, 64)
+    s.slots.slots[1].cached = head + gone + window
+    s.add(req("moved", [*head, *window, 7], Priority.INTERACTIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    assert admission.moves == () and admission.reuse == 1
