@@ -5,12 +5,21 @@ run concurrently, so that model's worker decodes them in one continuous batch;
 items for different models run in parallel. ``max_concurrent`` bounds both.
 Finished batches are stored and published as ``batch_completed`` in the same
 transaction.
+
+A synchronous batch runs inside its HTTP request, so a process that dies
+takes it along: it can only be reported as failed. Each one is leased to the
+replica running it, renewed while that replica lives; a batch whose lease
+expired is marked failed by whichever replica notices (on SQLite, which has
+one process, every running one is at the next start). Background batches
+are jobs, taken over like any job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +32,8 @@ from engine.errors import EngineError, InferenceTimeoutError, NotFoundError
 from engine.events import EngineEvent, utc_timestamp
 from services.events import StateEventBus
 from services.store import Store
+
+log = logging.getLogger(__name__)
 
 BatchStatus = Literal["running", "completed", "partial", "failed"]
 
@@ -87,15 +98,26 @@ def batch_status(outcomes: Sequence[ItemOutcome]) -> BatchStatus:
 
 
 class BatchStore:
-    """Stored batches, owned by their caller."""
+    """Stored batches, owned by their caller, leased to the replica that runs them."""
 
-    def __init__(self, store: Store, bus: StateEventBus) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: StateEventBus,
+        *,
+        lease_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._batches = store.tables.batches
         self._bus = bus
+        self._lease_seconds = lease_seconds
+        self._clock = clock
+        self._owner = uuid.uuid4().hex
+        self._watcher: asyncio.Task[None] | None = None
 
     def create(self, owner: str | None, background: bool) -> str:
-        """A new batch id, stored as running."""
+        """A new batch id, stored as running (leased to this replica when synchronous)."""
         batch_id = f"batch_{uuid.uuid4().hex[:20]}"
         self._store.execute(
             self._batches.insert().values(
@@ -104,6 +126,8 @@ class BatchStore:
                 status="running",
                 background=int(background),
                 created_at=utc_timestamp(),
+                lease_owner=None if background else self._owner,
+                lease_until=0.0 if background else self._clock() + self._lease_seconds,
             )
         )
         return batch_id
@@ -117,7 +141,13 @@ class BatchStore:
             tx.execute(
                 update(self._batches)
                 .where(self._batches.c.id == batch_id)
-                .values(status=status, response=json.dumps(response), finished_at=utc_timestamp())
+                .values(
+                    status=status,
+                    response=json.dumps(response),
+                    finished_at=utc_timestamp(),
+                    lease_owner=None,
+                    lease_until=0.0,
+                )
             )
             self._bus.publish(
                 EngineEvent(
@@ -140,18 +170,54 @@ class BatchStore:
         return rows[0]["status"], response
 
     def fail_interrupted(self) -> int:
-        """Mark synchronous batches cut off by a restart as failed; returns how many.
+        """Mark synchronous batches cut off by a dead process as failed; returns how many.
 
-        Background batches are jobs and run again; a synchronous one lost its
-        client with the process, so it can only be reported as failed. With
-        several replicas on one store, another replica's batch may be running
-        right now: only a replica that owns the store alone (SQLite) can tell.
+        On SQLite (one process) that is every running one at start; on a
+        shared store, those whose replica stopped renewing their lease.
         """
+        b = self._batches
+        cut_off = [b.c.status == "running", b.c.background == 0]
         if self._store.shared:
-            return 0
+            cut_off.append(b.c.lease_until < self._clock())
+        failed = self._store.execute(
+            update(b)
+            .where(*cut_off)
+            .values(status="failed", finished_at=utc_timestamp(), lease_owner=None, lease_until=0.0)
+        )
+        if failed:
+            log.warning("%d synchronous batch(es) were cut off by a dead process: failed", failed)
+        return failed
+
+    def renew(self) -> int:
+        """Extend the leases of the synchronous batches this replica runs; returns how many."""
         b = self._batches
         return self._store.execute(
             update(b)
-            .where(b.c.status == "running", b.c.background == 0)
-            .values(status="failed", finished_at=utc_timestamp())
+            .where(b.c.lease_owner == self._owner, b.c.status == "running")
+            .values(lease_until=self._clock() + self._lease_seconds)
         )
+
+    async def start(self) -> None:
+        """Fail what a dead process left running; on a shared store, keep watching."""
+        await asyncio.to_thread(self.fail_interrupted)
+        if self._store.shared and self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(), name="batch-leases")
+
+    async def stop(self) -> None:
+        """Stop renewing (a batch still running here fails once its lease expires)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is None:
+            return
+        watcher.cancel()
+        if watcher.get_loop() is asyncio.get_running_loop():
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                await asyncio.to_thread(self.renew)
+                await asyncio.to_thread(self.fail_interrupted)
+            except Exception:
+                log.exception("renewing batch leases failed")

@@ -36,7 +36,9 @@ class Services:
             lease_seconds=settings.jobs.lease_seconds,
             poll_interval_seconds=settings.jobs.poll_interval_seconds,
         )
-        self.batches = BatchStore(self.store, self.state_events)
+        self.batches = BatchStore(
+            self.store, self.state_events, lease_seconds=settings.jobs.lease_seconds
+        )
         self.webhooks = WebhookService(self.store, settings.webhooks)
         self.loop_monitor = LoopLagMonitor()
         self.state_events.subscribe(self.webhooks.on_state_event)
@@ -47,7 +49,7 @@ class Services:
         """Resume stored work: interrupted batches fail, queued jobs and deliveries run."""
         self.loop_monitor.start()
         self.metrics.start()
-        self.batches.fail_interrupted()
+        await self.batches.start()
         await self.jobs.start()
         await self.webhooks.start()
 
@@ -60,6 +62,7 @@ class Services:
         self._engine.records.unsubscribe(self.metrics.record)
         self._engine.bus.unsubscribe(self.webhooks.on_engine_event)
         await self.jobs.stop()
+        await self.batches.stop()
         await self.webhooks.stop()
         await self.loop_monitor.stop()
         self.metrics.close()

@@ -42,7 +42,7 @@ from sqlalchemy import (
 log = logging.getLogger(__name__)
 
 # Bumped with every entry of _MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # pg_advisory_xact_lock key: any constant, the same in every replica ("aiide").
 _MIGRATION_LOCK = 0x616969646500
 
@@ -99,6 +99,9 @@ def define_tables() -> Tables:
         Column("response", Text),
         Column("created_at", Text, nullable=False),
         Column("finished_at", Text),
+        # The replica running a synchronous batch and until when (see services.batch).
+        Column("lease_owner", Text),
+        Column("lease_until", Float, nullable=False, server_default=text("0")),
     )
     api_keys = Table(
         "api_keys",
@@ -183,18 +186,12 @@ def define_tables() -> Tables:
     )
 
 
-def _add_missing_columns(conn: Connection, tables: Tables) -> None:
-    """Version 2: job leases, and creation order for keys and subscriptions.
+def _add_columns(conn: Connection, wanted: tuple[tuple[Table, str, str, str | None], ...]) -> None:
+    """Add each (table, column, DDL type, SQLite backfill) that the table lacks.
 
-    Tables made by version 1 (SQLite only: PostgreSQL came with version 2)
-    lack these columns; tables made by :func:`migrate` have them already.
+    Tables made by :func:`migrate` have the columns already (``create_all``
+    makes the current shape); tables of an older version get them here.
     """
-    wanted = (
-        (tables.jobs, "lease_owner", "TEXT", None),
-        (tables.jobs, "lease_until", "REAL NOT NULL DEFAULT 0", None),
-        (tables.api_keys, "seq", "BIGINT", "rowid"),
-        (tables.webhook_subscriptions, "seq", "BIGINT", "rowid"),
-    )
     inspector = inspect(conn)
     for table, column, ddl, backfill in wanted:
         present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -207,8 +204,37 @@ def _add_missing_columns(conn: Connection, tables: Tables) -> None:
             conn.execute(text(f"UPDATE {table.name} SET {column} = {backfill}"))
 
 
+def _v2_leases_and_order(conn: Connection, tables: Tables) -> None:
+    """Version 2: job leases, and creation order for keys and subscriptions.
+
+    Version 1 was SQLite only: PostgreSQL came with version 2.
+    """
+    _add_columns(
+        conn,
+        (
+            (tables.jobs, "lease_owner", "TEXT", None),
+            (tables.jobs, "lease_until", "REAL NOT NULL DEFAULT 0", None),
+            (tables.api_keys, "seq", "BIGINT", "rowid"),
+            (tables.webhook_subscriptions, "seq", "BIGINT", "rowid"),
+        ),
+    )
+
+
+def _v3_batch_leases(conn: Connection, tables: Tables) -> None:
+    """Version 3: synchronous batches name the replica that runs them."""
+    real = "DOUBLE PRECISION" if conn.dialect.name == "postgresql" else "REAL"
+    _add_columns(
+        conn,
+        (
+            (tables.batches, "lease_owner", "TEXT", None),
+            (tables.batches, "lease_until", f"{real} NOT NULL DEFAULT 0", None),
+        ),
+    )
+
+
 _MIGRATIONS: tuple[tuple[int, Callable[[Connection, Tables], None]], ...] = (
-    (2, _add_missing_columns),
+    (2, _v2_leases_and_order),
+    (3, _v3_batch_leases),
 )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from engine.config import WebhookSettings
 from engine.events import EngineEvent
+from services.batch import BatchStore
 from services.events import StateEventBus
 from services.jobs import JobRecord, JobService
 from services.keys import ApiKeyStore
@@ -273,6 +274,10 @@ _VERSION_0 = (
     "INSERT INTO api_keys VALUES ('c', 'first', 'x', '2025-01-01T00:00:00Z', NULL, NULL)",
     "INSERT INTO jobs (id, kind, owner, status, payload, created_at)"
     " VALUES ('job_old', 'work', 'key:owner', 'queued', '{}', '2026-01-01T00:00:00Z')",
+    "CREATE TABLE batches (id TEXT PRIMARY KEY, owner TEXT, status TEXT NOT NULL,"
+    " background INTEGER NOT NULL, response TEXT, created_at TEXT NOT NULL, finished_at TEXT)",
+    "INSERT INTO batches (id, owner, status, background, created_at)"
+    " VALUES ('batch_old', 'key:owner', 'running', 0, '2026-01-01T00:00:00Z')",
 )
 
 
@@ -288,7 +293,35 @@ def test_an_old_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
     service.register("work", lambda payload, owner: asyncio.sleep(0, {}))
     job = service.claim()
     assert job is not None and job.id == "job_old" and job.attempts == 1
+    # The old process died with its synchronous batch: failed at this start.
+    assert BatchStore(store, StateEventBus()).fail_interrupted() == 1
+    assert BatchStore(store, StateEventBus()).get("batch_old", OWNER)[0] == "failed"
     version = store.query(select(store.tables.schema_version.c.version))
     assert [r["version"] for r in version] == [SCHEMA_VERSION]
     store.close()
     Store(path).close()  # opening again changes nothing and does not fail
+
+
+def test_a_dead_replicas_synchronous_batch_fails_after_its_lease(store_url: str) -> None:
+    clock = FakeClock()
+    store = Store(store_url)
+    dead = BatchStore(store, StateEventBus(), lease_seconds=30.0, clock=clock)
+    alive = BatchStore(store, StateEventBus(), lease_seconds=30.0, clock=clock)
+    cut_off = dead.create(OWNER, background=False)
+    running = alive.create(OWNER, background=False)
+    queued_as_job = dead.create(OWNER, background=True)
+    if store.shared:
+        # Replicas: a running batch may be another live replica's; only an
+        # expired lease says that its replica died.
+        assert alive.fail_interrupted() == 0
+        clock.now += 20.0
+        assert alive.renew() == 1
+        clock.now += 20.0  # the dead replica's lease has run out, the live one's not
+        assert alive.fail_interrupted() == 1
+        assert alive.get(running, OWNER)[0] == "running"
+    else:
+        # One process: whatever is running at start was cut off by the last one.
+        assert alive.fail_interrupted() == 2
+    assert alive.get(cut_off, OWNER)[0] == "failed"
+    assert alive.get(queued_as_job, OWNER)[0] == "running"  # a job: it runs again
+    store.close()
