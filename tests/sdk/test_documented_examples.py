@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import ROOT, LiveServer
+from tests.support.live_server import EXAMPLE_FILES as FILES
+from tests.support.live_server import EXAMPLES, ROOT, LiveServer, live_copy
 
-EXAMPLES = ROOT / "sdk" / "examples"
 SPEC = ROOT.parent / "shared" / "spec" / "ai-services-api.md"
-KEY_PLACEHOLDER = "your-api-key"
-URL_PLACEHOLDER = "https://api.rust-ai-ide.dev/v1"
 
 RENAMES = {
     "python": [
@@ -37,11 +35,6 @@ RENAMES = {
         ("RustAIIDE::new(", "AIIDE::new("),
     ],
 }
-FILES = {
-    "python": "documented_example.py",
-    "typescript": "documented-example.mjs",
-    "rust": "documented_example.rs",
-}
 
 
 def documented_blocks(text: str) -> dict[str, str]:
@@ -52,12 +45,6 @@ def documented_blocks(text: str) -> dict[str, str]:
     for match in re.finditer(r"```(\w+)\n(.*?)(?:```|\Z)", section, re.S):
         blocks[match.group(1)] = match.group(2)
     return blocks
-
-
-def live_copy(language: str, server: LiveServer) -> str:
-    """The committed example with the live server's key (and URL) in place."""
-    text = (EXAMPLES / FILES[language]).read_text(encoding="utf-8")
-    return text.replace(KEY_PLACEHOLDER, server.api_key).replace(URL_PLACEHOLDER, server.base_url)
 
 
 @pytest.mark.skipif(not SPEC.exists(), reason=f"the API documentation is not at {SPEC}")

@@ -14,9 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sdk.test_documented_examples import live_copy
-from tests.sdk.test_typescript_sdk import require
-from tests.support.live_server import ROOT, LiveServer
+from tests.support.live_server import ROOT, LiveServer, live_copy, require
 
 CRATE = ROOT / "sdk" / "rust"
 

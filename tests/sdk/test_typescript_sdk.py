@@ -8,26 +8,11 @@ unless ``SDK_TESTS=required`` (as in CI), which makes their absence a failure.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
-import pytest
-
-from tests.support.live_server import ROOT, LiveServer
+from tests.support.live_server import ROOT, LiveServer, require
 
 PACKAGE = ROOT / "sdk" / "typescript"
-
-
-def require(*tools: str) -> None:
-    """Skip (or, when SDK tests are required, fail) without these tools."""
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if not missing:
-        return
-    reason = f"{', '.join(missing)} not installed"
-    if os.environ.get("SDK_TESTS") == "required":
-        pytest.fail(f"SDK_TESTS=required but {reason}")
-    pytest.skip(reason)
 
 
 def test_typescript_sdk(live_server: LiveServer) -> None:
