@@ -82,13 +82,8 @@ def _generation(
 
 async def probe(base_url: str, wait_seconds: float = 1.0) -> bool:
     """True when ``base_url`` is an ai-ide REST API (answering, or asking for a key)."""
-    client = AsyncAIIDE(
-        api_key=None,
-        base_url=base_url,
-        timeout=wait_seconds,
-        max_retries=0,
-        key_file="/nonexistent",
-    )
+    # Whatever credentials resolve: an ai-ide answers 200, or 401 with its envelope.
+    client = AsyncAIIDE(base_url=base_url, timeout=wait_seconds, max_retries=0)
     try:
         await client.ai.health()
     except UnauthorizedError as exc:

@@ -41,8 +41,8 @@ class WireModel(BaseModel):
     """
 
     def __getitem__(self, key: str) -> Any:
-        known = hasattr(type(self), key) or key in type(self).model_fields
-        if key.startswith("_") or not known:
+        shortcut = isinstance(getattr(type(self), key, None), property)
+        if key.startswith("_") or not (key in type(self).model_fields or shortcut):
             raise KeyError(key)
         return getattr(self, key)
 
