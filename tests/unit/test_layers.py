@@ -71,11 +71,12 @@ def test_the_server_uses_the_contract_not_the_sdk_client() -> None:
 
 
 def test_the_engine_uses_no_sqlite_and_no_http() -> None:
-    """Storage and HTTP belong to the services and faces, not the inference core."""
+    """Storage (SQLite, PostgreSQL, Redis) and HTTP belong to the services and faces."""
     offenders = [
         f"{path.relative_to(ROOT)} imports {module}"
         for path in sorted((ROOT / "engine").rglob("*.py"))
         for module in sorted(imported_modules(path))
-        if module.split(".")[0] in ("sqlite3", "httpx", "fastapi", "starlette", "jwt")
+        if module.split(".")[0]
+        in ("sqlite3", "sqlalchemy", "psycopg", "redis", "httpx", "fastapi", "starlette", "jwt")
     ]
     assert offenders == []
