@@ -23,7 +23,9 @@ The policy: lower :class:`Priority` values run first and requests of one class
 in arrival order; one slot stays free for the editor's next keystroke when
 there are several; a keystroke cancels speculative work and runs alone for its
 few steps; a newer request of a group supersedes the older ones; a request
-takes the free slot whose cache shares the longest prefix with its prompt.
+takes the free slot whose cache serves most of its prompt, or, when none
+serves half of it, the least recently used one, so that switching between
+files keeps each file's prompt cached.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ log = logging.getLogger(__name__)
 # A request waits for a running one to finish reading a prompt when it shares
 # at least this many more tokens with it than with any cache it could use now.
 SHARE_MIN_TOKENS = 32
+
+# A request reuses a slot's cache when that serves at least this share of its
+# prompt (llama-server's --slot-prompt-similarity); otherwise it takes the
+# least recently used slot.
+SLOT_SIMILARITY = 0.5
 
 PreparePrompt = Callable[[GenerationRequest], BuiltPrompt]
 
@@ -215,6 +222,11 @@ class Scheduler:
             tokens = built.tokens
             reuse = {s.seq_id: self._reuse_plan(s, tokens) for s in free}
             slot = max(free, key=lambda s: (reuse[s.seq_id][0], -s.last_used))
+            if reuse[slot.seq_id][0] < len(tokens) * SLOT_SIMILARITY:
+                # Little of it is cached anywhere (another file, say): take the
+                # least recently used slot, an empty one first, rather than
+                # overwrite a cache that its document is likely to come back to.
+                slot = min(free, key=lambda s: (s.last_used, len(s.cached)))
             own = reuse[slot.seq_id][0]
             if self._shared_prompt_pending(tokens, own):
                 break
