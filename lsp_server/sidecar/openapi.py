@@ -38,6 +38,19 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "StreamEventType": wire.STREAM_EVENT_TYPES,
 }
 _ENVELOPE = {"application/json": {"schema": {"$ref": _REF.format(model="ErrorEnvelope")}}}
+# What a streamed completion (options.stream) sends: SSE events and their data.
+_STREAM = {
+    "schema": {
+        "type": "string",
+        "description": "Server-Sent Events: `token` events (data: TokenEvent), then one "
+        "`done` (data: CompletionResponse) or `error` (data: ErrorEnvelope).",
+    },
+    "x-sse-events": {
+        "token": {"$ref": _REF.format(model="TokenEvent")},
+        "done": {"$ref": _REF.format(model="CompletionResponse")},
+        "error": {"$ref": _REF.format(model="ErrorEnvelope")},
+    },
+}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -58,6 +71,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
+            content = responses.get("200", {}).get("content", {})
+            if "text/event-stream" in content:
+                content["text/event-stream"] = _STREAM
             if "422" in responses:
                 responses["422"]["content"] = _ENVELOPE
                 responses["422"]["description"] = "Validation error (VALIDATION_ERROR)"

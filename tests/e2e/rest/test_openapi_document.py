@@ -39,6 +39,9 @@ async def test_document_carries_the_contract_not_fastapis_defaults(
         for method, operation in item.items():
             default = operation["responses"]["default"]["content"]["application/json"]
             assert default["schema"] == envelope_ref, (method, path)
+    stream = document["paths"]["/v1/ai/inference/completion"]["post"]["responses"]["200"]
+    events = stream["content"]["text/event-stream"]["x-sse-events"]
+    assert set(events) == {"token", "done", "error"}
     # A refusal on the wire really has that shape.
     async with api_client(engine, settings) as client:
         response = await client.post(f"{BASE}/inference/completion", json={"context": {}})

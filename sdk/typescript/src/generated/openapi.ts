@@ -1738,7 +1738,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CompletionResponse"];
-                    "text/event-stream": unknown;
+                    "text/event-stream": string;
                 };
             };
             /** @description accepted as a job (options.async) */
