@@ -4,8 +4,10 @@ FastAPI documents only the models that routes name, and documents its own
 validation error shape for 422. The contract's error envelope is what every
 refusal really carries, and stream events and webhook payloads travel outside
 the request/response pairs, so they are added here. The result is committed
-as ``sdk/openapi.json`` (``python -m lsp_server.sidecar.openapi`` writes it);
-a test fails when the served and committed documents differ.
+as ``sdk/openapi.json``; ``python -m lsp_server.sidecar.openapi`` writes it and
+regenerates what derives from it (the Rust SDK's types, and the TypeScript
+SDK's when its node_modules are installed). A test fails when the served and
+committed documents differ.
 """
 
 from __future__ import annotations
@@ -135,7 +137,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     COMMITTED_DOCUMENT.write_text(text, encoding="utf-8")
     print(f"wrote {COMMITTED_DOCUMENT}")
-    return 0
+    return regenerate_sdk_types()
+
+
+def regenerate_sdk_types() -> int:
+    """Regenerate the TypeScript and Rust SDK types from the committed document."""
+    import shutil
+    import subprocess
+
+    sdk = COMMITTED_DOCUMENT.parent
+    status = subprocess.run(
+        [sys.executable, str(sdk / "rust" / "generate_types.py")], check=False
+    ).returncode
+    print("wrote sdk/rust/src/types.rs" if status == 0 else "sdk/rust/generate_types.py failed")
+    typescript = sdk / "typescript"
+    if (typescript / "node_modules" / ".bin" / "openapi-typescript").exists() and shutil.which(
+        "npm"
+    ):
+        status |= subprocess.run(
+            ["npm", "run", "--silent", "generate"], cwd=typescript, check=False
+        ).returncode
+    else:
+        print("sdk/typescript has no node_modules: run npm ci && npm run generate there")
+    return status
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The served OpenAPI document is the committed ``sdk/openapi.json``.
 
-A change to a wire model changes the served document; this test then fails
-until ``python -m lsp_server.sidecar.openapi`` rewrites the committed one
-(and the TypeScript types generated from it, checked by the SDK's own test).
+A change to a wire model (or a route's docstring) changes the served
+document; this test then fails until ``python -m lsp_server.sidecar.openapi``
+rewrites the committed one and the SDK types generated from it (checked by
+the TypeScript SDK's ``npm test`` and tests/sdk/test_rust_sdk.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ async def test_served_document_is_the_committed_one(engine: Engine, settings: Se
     assert response.status_code == 200
     committed = COMMITTED_DOCUMENT.read_text(encoding="utf-8")
     assert render(response.json()) == committed, (
-        "sdk/openapi.json is out of date: run python -m lsp_server.sidecar.openapi"
+        "sdk/openapi.json is out of date: run .venv/bin/python -m lsp_server.sidecar.openapi "
+        "(it regenerates the SDK types too)"
     )
 
 
