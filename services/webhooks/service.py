@@ -23,6 +23,7 @@ so an event nobody subscribed to costs a dictionary lookup.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -102,7 +103,8 @@ class WebhookService:
             await self.guard.check(url)
         except UrlRefusedError as exc:
             raise InvalidRequestError("url", f"Webhook URL refused: {exc}") from None
-        return self._subscriptions.create(owner, url, chosen, secret)
+        # On a thread: with PostgreSQL the insert is a network round trip.
+        return await asyncio.to_thread(self._subscriptions.create, owner, url, chosen, secret)
 
     def subscriptions(
         self, owner: str, limit: int = 100, offset: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -90,7 +91,9 @@ async def execute_batch(
         ),
         processing_time_ms=round((time.monotonic() - started) * 1000.0, 2),
     )
-    services.batches.finish(batch_id, caller, status, response.model_dump(mode="json"))
+    await asyncio.to_thread(
+        services.batches.finish, batch_id, caller, status, response.model_dump(mode="json")
+    )
     return response
 
 
@@ -121,7 +124,7 @@ async def batch_inference(
     """
     _validate(engine, body)
     background = body.options.async_
-    batch_id = services.batches.create(caller.id, background)
+    batch_id = await asyncio.to_thread(services.batches.create, caller.id, background)
     if not background:
         return await execute_batch(engine, services, batch_id, body, caller.id)
     payload = {"batch_id": batch_id, "body": body.model_dump(mode="json", by_alias=True)}
@@ -138,7 +141,7 @@ async def get_batch(
     batch_id: Annotated[str, Path(max_length=64)], services: ServicesDep, caller: CallerDep
 ) -> s.BatchResponse:
     """The batch's response once finished, or its status while running."""
-    status, response = services.batches.get(batch_id, caller.id)
+    status, response = await asyncio.to_thread(services.batches.get, batch_id, caller.id)
     if response is None:
         return s.BatchResponse(batch_id=batch_id, status=status)
     return s.BatchResponse.model_validate(response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -22,6 +23,7 @@ async def job_status(
 ) -> s.JobStatusResponse:
     """The job's status and, once completed, the body the synchronous call returns.
 
-    Jobs belong to their caller: another caller's job id is 404.
+    Jobs belong to their caller: another caller's job id is 404. The store
+    is read on a thread: with PostgreSQL it is a network round trip.
     """
-    return convert.to_job_status(services.jobs.get(job_id, caller.id))
+    return convert.to_job_status(await asyncio.to_thread(services.jobs.get, job_id, caller.id))

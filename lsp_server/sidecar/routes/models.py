@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
@@ -28,8 +29,11 @@ async def list_models(
     """Every catalog model with its status, measured memory and performance."""
     views = engine.list_models()
     page = views[offset : offset + limit]
+    # Reading metrics writes the pending records first: a store transaction,
+    # kept off the event loop (the language server may share it).
+    figures = await asyncio.to_thread(lambda: [services.metrics.metrics(v.spec.id) for v in page])
     return s.ModelList(
-        models=[convert.to_model_entry(v, services.metrics.metrics(v.spec.id)) for v in page],
+        models=[convert.to_model_entry(v, m) for v, m in zip(page, figures, strict=True)],
         pagination=s.Pagination(total_count=len(views), has_more=offset + limit < len(views)),
     )
 

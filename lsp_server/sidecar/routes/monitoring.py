@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -51,8 +52,12 @@ async def model_metrics(
     end_at = parse_time(end, "end") or datetime.now(UTC)
     if start_at is not None and start_at > end_at:
         raise InvalidRequestError("end", "end must not be before start")
-    metrics = services.metrics.metrics(
-        model_id, start_at.timestamp() if start_at else None, end_at.timestamp()
+    # Off the event loop: reading flushes pending records (a store transaction).
+    metrics = await asyncio.to_thread(
+        services.metrics.metrics,
+        model_id,
+        start_at.timestamp() if start_at else None,
+        end_at.timestamp(),
     )
     if start_at is None:
         first = metrics.first_at
@@ -72,6 +77,8 @@ async def prometheus(
     request: Request, engine: EngineDep, services: ServicesDep
 ) -> PlainTextResponse:
     """The same counters as the JSON metrics, for a Prometheus scraper."""
+    # Pending records are written on a thread, so rendering only reads.
+    await asyncio.to_thread(services.metrics.flush)
     return PlainTextResponse(
         render_prometheus(engine, services, request.app.state.rate_limiter),
         media_type="text/plain; version=0.0.4; charset=utf-8",

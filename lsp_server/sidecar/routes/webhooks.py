@@ -7,6 +7,7 @@ Delivery itself runs in the webhook service (``services/webhooks/``), never on a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -25,6 +26,7 @@ WebhookId = Annotated[str, Path(max_length=64, description="Subscription id (wh_
 DeliveryId = Annotated[str, Path(max_length=64, description="Delivery id (whd_...)")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
 
 def to_webhook_entry(subscription: Subscription) -> WebhookEntry:
     """The API view of a subscription."""
@@ -68,7 +70,9 @@ async def list_webhooks(
     services: ServicesDep, caller: CallerDep, limit: Limit = 100, offset: Offset = 0
 ) -> WebhookList:
     """The caller's own subscriptions, oldest first."""
-    items, total = services.webhooks.subscriptions(caller.id, limit, offset)
+    items, total = await asyncio.to_thread(
+        services.webhooks.subscriptions, caller.id, limit, offset
+    )
     return WebhookList(
         webhooks=[to_webhook_entry(x) for x in items],
         pagination=s.Pagination(total_count=total, has_more=offset + len(items) < total),
@@ -80,7 +84,7 @@ async def get_webhook(
     webhook_id: WebhookId, services: ServicesDep, caller: CallerDep
 ) -> WebhookEntry:
     """A subscription of the caller's; anyone else's is 404."""
-    return to_webhook_entry(services.webhooks.get(caller.id, webhook_id))
+    return to_webhook_entry(await asyncio.to_thread(services.webhooks.get, caller.id, webhook_id))
 
 
 @router.delete(
@@ -93,7 +97,7 @@ async def delete_webhook(
     webhook_id: WebhookId, services: ServicesDep, caller: CallerDep
 ) -> Response:
     """Delete the subscription with its delivery log; pending deliveries are dropped."""
-    services.webhooks.delete(caller.id, webhook_id)
+    await asyncio.to_thread(services.webhooks.delete, caller.id, webhook_id)
     return Response(status_code=204)
 
 
@@ -111,7 +115,9 @@ async def list_deliveries(
     status: Literal["pending", "delivered", "failed"] | None = None,
 ) -> DeliveryList:
     """Every delivery (newest first) with attempts, last status code or error, next attempt."""
-    items, total = services.webhooks.deliveries(caller.id, webhook_id, limit, offset, status)
+    items, total = await asyncio.to_thread(
+        services.webhooks.deliveries, caller.id, webhook_id, limit, offset, status
+    )
     return DeliveryList(
         deliveries=[to_delivery_entry(x) for x in items],
         pagination=s.Pagination(total_count=total, has_more=offset + len(items) < total),
@@ -128,4 +134,7 @@ async def redeliver(
     webhook_id: WebhookId, delivery_id: DeliveryId, services: ServicesDep, caller: CallerDep
 ) -> DeliveryEntry:
     """Queue the delivery again under the same event id; re-enables a disabled subscription."""
-    return to_delivery_entry(services.webhooks.redeliver(caller.id, webhook_id, delivery_id))
+    delivery = await asyncio.to_thread(
+        services.webhooks.redeliver, caller.id, webhook_id, delivery_id
+    )
+    return to_delivery_entry(delivery)
