@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -121,11 +122,13 @@ def guess_language(engine: Engine, code: str) -> str | None:
     return clean[0] if len(clean) == 1 else None
 
 
-def to_refactor_request(engine: Engine, body: s.RefactorRequestBody) -> RefactorRequest:
+def to_refactor_request(
+    engine: Engine, body: s.RefactorRequestBody, guessed_language: str | None = None
+) -> RefactorRequest:
     """Translate the API body into the engine's refactoring request."""
     language = engine.resolve_language(body.context.language, body.context.file_path)
     if language is None and body.context.language is None and body.context.file_path is None:
-        language = guess_language(engine, body.code)
+        language = guessed_language
     if language is None:
         raise UnsupportedLanguageError(
             "context.language is missing or not supported (rust, python, typescript, tsx, "
@@ -151,8 +154,12 @@ async def run_refactor(
     model_id = checked_model_id(engine, body.model_id)
     if "\x00" in body.code:
         raise InvalidRequestError("code", "code must not contain NUL characters")
+    guessed = None
+    if body.context.language is None and body.context.file_path is None:
+        # Seven parses of up to a megabyte: off the event loop.
+        guessed = await asyncio.to_thread(guess_language, engine, body.code)
     model_used, result = await engine.refactor(
-        to_refactor_request(engine, body),
+        to_refactor_request(engine, body, guessed),
         model_id=model_id,
         caller=caller,
         wait_for_load=background,
