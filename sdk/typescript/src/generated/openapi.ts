@@ -145,7 +145,8 @@ export interface paths {
          * Status of an async job
          * @description The job's status and, once completed, the body the synchronous call returns.
          *
-         *     Jobs belong to their caller: another caller's job id is 404.
+         *     Jobs belong to their caller: another caller's job id is 404. The store
+         *     is read on a thread: with PostgreSQL it is a network round trip.
          */
         get: operations["job_status_v1_ai_jobs__job_id__get"];
         put?: never;
