@@ -348,6 +348,19 @@ def _opens_block(lines: Sequence[str], index: int) -> bool:
     return following is not None and _indent(lines[index]) < _indent(lines[following])
 
 
+def _body_follows(full: Sequence[str], reference: int, context: _CursorContext) -> bool:
+    """Whether line ``reference`` opens a block whose body the document already has.
+
+    It opens a block when the completion's next line is deeper; the body is
+    there when the document's next non-blank line after the cursor is deeper
+    than it too, and the cursor line has nothing after the cursor.
+    """
+    if not context.following or not _is_blank(context.line_rest):
+        return False
+    opener = _indent(full[reference])
+    return _opens_block(full, reference) and _indent(context.following[0]) > opener
+
+
 @dataclass(frozen=True)
 class _BlockLimit:
     keep: int  # number of completion lines inside the scope
@@ -382,6 +395,13 @@ def _limit_to_block(lines: Sequence[str], context: _CursorContext, offside: bool
     cursor_line_blank = _is_blank(context.line_prefix)
     prefix_indent = context.previous_indent if cursor_line_blank else _indent(context.line_prefix)
     completion_indent = _indent(full[reference])
+
+    if _body_follows(full, reference, context):
+        # The completion opens a block, and the document already goes on
+        # deeper than that line right after the cursor: that is the block's
+        # body. Only the block's first line is missing; writing a second body
+        # above the first one is never what the hole asks for.
+        return _BlockLimit(reference + 1, settled=True)
 
     allow_closing = True
     if not cursor_line_blank and not _is_blank(lines[0]):
@@ -843,8 +863,8 @@ def postprocess_completion(
     Never raises for any text, cursor (clamped to the document) or completion;
     the returned text is a prefix of the raw completion (after cutting special
     tokens and normalising line endings to the document's), with a line break
-    added when lines are inserted above the cursor line, and contains no
-    special token.
+    added when lines are inserted above the cursor line (after the last kept
+    line, without its trailing whitespace), and contains no special token.
     """
     if scope not in ("auto", "line", "block"):
         raise ValueError(f"scope must be 'auto', 'line' or 'block', not {scope!r}")

@@ -56,11 +56,6 @@ def sample() -> list[Hole]:
     return holes
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 15 is open: on this sample the engine passed 6 holes and the naive client 7 "
-    "(HumanEval/161, an else-block line) in the last full run",
-)
 async def test_engine_passes_at_least_as_often_as_the_naive_client(
     default_engine: Engine,
 ) -> None:
