@@ -214,7 +214,8 @@ class RestLeg:
     async def complete(self, doc: Document, cursor: int) -> Sample:
         body = {
             "context": {"language": "python", "code": doc.text, "cursor_position": cursor},
-            "parameters": {"max_tokens": MAX_TOKENS, "temperature": 0.0},
+            # One line, as the peer is asked for (stop at the newline).
+            "parameters": {"max_tokens": MAX_TOKENS, "temperature": 0.0, "stop_sequences": ["\n"]},
             "options": {"stream": True},
         }
         started = time.perf_counter()
@@ -461,7 +462,8 @@ async def main(args: argparse.Namespace) -> None:
     settings = load_settings(
         None,
         data_dir=data / "engine",
-        models=[{"id": "bench", "name": "bench", "path": str(model_path)}],
+        # The same KV room as the peer: 4 slots x 4,096 cells.
+        models=[{"id": "bench", "name": "bench", "path": str(model_path), "context_length": 16384}],
         include_default_model=False,
         completion={"model": "bench"},
         inference={"n_threads": os.cpu_count(), "n_seq_max": 4},
