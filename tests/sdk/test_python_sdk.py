@@ -141,7 +141,9 @@ def test_closing_a_stream_stops_the_generation_on_the_server(client: AIIDE) -> N
     before = wait_count(client, LONG_MODEL, 1)
     stream = client.ai.inference.completion(LONG, stream=True)
     received = [next(stream).text for _ in range(3)]
-    assert client.ai.health().services.inference_engine.active_requests == 1
+    # Closed at once: the rest of the 1,900 tokens takes the tiny model under a
+    # second, and a health round trip first (on a busy CI machine) could let
+    # the generation finish before the server hears of the close.
     stream.close()
     assert len(received) == 3 and stream.completion is None
     _cancelled_generation_is_not_completed(client, before)
