@@ -178,6 +178,14 @@ class LspLeg:
             )
         )
 
+    async def busy(self) -> bool:
+        """True while the server decodes or queues anything (its speculation included)."""
+        report = await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[])
+        )
+        assert isinstance(report, dict)
+        return bool(report["active_requests"] or report["queue_length"])
+
     async def complete(self, doc: Document, cursor: int) -> Sample:
         started = time.perf_counter()
         await self.client.text_document_inline_completion_async(
@@ -339,6 +347,7 @@ async def run_scenario(
     rest: RestLeg,
     peer: PeerLeg,
     run_id: int,
+    engine_busy: Callable[[], bool],
 ) -> Scenario:
     scenario = Scenario(name)
     docs = [Document(f"file:///bench/{run_id}/file{i}.py", text) for i, text in enumerate(texts)]
@@ -349,10 +358,19 @@ async def run_scenario(
         ("rest", rest.complete),
         ("peer", peer.complete),
     ]
+
+    async def settle() -> None:
+        # Both servers compute a speculative next suggestion after answering;
+        # let it finish so that no leg is measured while another one's
+        # background work shares the CPU.
+        while engine_busy() or await lsp.busy():
+            await asyncio.sleep(0.01)
+
     # Warm each place once (a first visit is a cold prompt for everyone).
     for doc_index, offset in places:
         for _, complete in legs:
             await complete(docs[doc_index], offset)  # type: ignore[misc]
+            await settle()
     for step, (doc, offset, char) in enumerate(keystrokes(docs, places, characters)):
         line, character = doc.insert(offset, char)
         lsp.change(doc, line, character, char)
@@ -360,6 +378,7 @@ async def run_scenario(
         for leg, complete in order:
             sample = await complete(doc, offset + 1)  # type: ignore[misc]
             scenario.samples[leg].append(sample)  # type: ignore[arg-type]
+            await settle()
     return scenario
 
 
@@ -506,6 +525,7 @@ async def main(args: argparse.Namespace) -> None:
                         rest,
                         peer,
                         run_id,
+                        lambda: bool(worker.queue_length or worker.active_requests),
                     )
                     print(f"{scenario.name}:")
                     for row in summarize(scenario):
