@@ -195,20 +195,18 @@ def _anchored_tail(
 
     first_step = -(-lowest // WINDOW_STEP_LINES)
     last_step = len(lines) // WINDOW_STEP_LINES
-    best_step: int | None = None
+    step_start = len(lines)  # the anchor line of the best start found
     best: tuple[str, list[int]] = ("", [])
     low, high = first_step, last_step
     while low <= high:  # the smallest anchored start that fits
         mid = (low + high) // 2
-        candidate = tail(_anchor_line(lines, mid * WINDOW_STEP_LINES))
+        start = _anchor_line(lines, mid * WINDOW_STEP_LINES)
+        candidate = tail(start)
         if len(candidate[1]) <= budget:
-            best_step, best = mid, candidate
+            step_start, best = start, candidate
             high = mid - 1
         else:
             low = mid + 1
-    step_start = (
-        _anchor_line(lines, best_step * WINDOW_STEP_LINES) if best_step is not None else len(lines)
-    )
     if len(best[1]) * 2 >= budget or step_start == lowest:
         return best
     # Less than half the budget used: one step of lines is too big, so refine

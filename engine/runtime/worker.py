@@ -391,11 +391,11 @@ class ModelWorker:
                 ctx.seq_shift(
                     seq.seq_id, move.source, move.source + move.length, move.target - move.source
                 )
-        if admission.donor is None and not ctx.seq_remove(seq.seq_id, kept, -1):
-            # Some caches (recurrent state) cannot drop a tail: start over.
-            ctx.seq_remove(seq.seq_id, 0, -1)
-            self._slots.rewind(seq)
-            kept = 0
+            if not ctx.seq_remove(seq.seq_id, kept, -1):
+                # Some caches (recurrent state) cannot drop a tail: start over.
+                ctx.seq_remove(seq.seq_id, 0, -1)
+                self._slots.rewind(seq)
+                kept = 0
         request = seq.request
         params = request.params
         seed = params.seed
