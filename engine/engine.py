@@ -398,7 +398,7 @@ class Engine:
             )
             hit = self.completion_cache.get(key)
             if hit is not None:
-                return self._served(hit, wall, started)
+                return self._served(hit, wall, started, request.caller)
         try:
             result = await self._complete(model_id, request, prompt, started)
         except EngineError as exc:
@@ -436,7 +436,7 @@ class Engine:
         typed_into = self.type_through.lookup(request.document_key, request)
         if typed_into is None:
             return None
-        served = self._served(typed_into, wall, started)
+        served = self._served(typed_into, wall, started, request.caller)
         self.type_through.remember(request.document_key, request, served)
         return served
 
@@ -485,15 +485,17 @@ class Engine:
             if task.cancelled():
                 return None
             raise  # this request itself was cancelled
-        result = self._served(guessed, wall, started)
+        result = self._served(guessed, wall, started, request.caller)
         self.type_through.remember(request.document_key, request, result)
         self._speculate(result.model_id, request, result)
         return result
 
-    def _served(self, result: CompletionResult, wall: float, started: float) -> CompletionResult:
+    def _served(
+        self, result: CompletionResult, wall: float, started: float, caller: str | None
+    ) -> CompletionResult:
         """Record a completion answered without inference (cache, type-through, guess)."""
         elapsed = (time.monotonic() - started) * 1000.0
-        self._record(result.model_id, wall, elapsed, None, cached=True, tokens=0)
+        self._record(result.model_id, wall, elapsed, None, cached=True, tokens=0, caller=caller)
         return replace(result, cached=True, processing_time_ms=elapsed)
 
     def _failed(
@@ -506,7 +508,9 @@ class Engine:
         caller: str | None,
     ) -> None:
         """Record a failed inference and publish ``error_occurred``."""
-        self._record(model_id, wall, (time.monotonic() - started) * 1000.0, error, kind=kind)
+        self._record(
+            model_id, wall, (time.monotonic() - started) * 1000.0, error, kind=kind, caller=caller
+        )
         self.publish_error(model_id, error, caller)
 
     def _succeeded(
@@ -521,7 +525,17 @@ class Engine:
     ) -> None:
         """Record a successful inference and publish ``inference_completed``."""
         tokens = generation.prompt_tokens + generation.completion_tokens
-        self._record(model_id, wall, processing_time_ms, None, tokens=tokens, kind=kind)
+        self._record(
+            model_id,
+            wall,
+            processing_time_ms,
+            None,
+            tokens=tokens,
+            kind=kind,
+            caller=caller,
+            prompt_tokens=generation.prompt_tokens,
+            cached_prompt_tokens=generation.cached_prompt_tokens,
+        )
         self.bus.publish(
             EngineEvent(
                 "inference_completed",
@@ -611,7 +625,7 @@ class Engine:
         if chosen is not None and generator is not None:
             elapsed = (time.monotonic() - started) * 1000.0
             tokens = sum(r.prompt_tokens + r.completion_tokens for r in generator.results)
-            self._record(chosen, wall, elapsed, None, tokens=tokens, kind="refactor")
+            self._record(chosen, wall, elapsed, None, tokens=tokens, kind="refactor", caller=caller)
             self.bus.publish(
                 EngineEvent(
                     "inference_completed",
@@ -653,6 +667,9 @@ class Engine:
         cached: bool = False,
         tokens: int = 0,
         kind: str = "completion",
+        caller: str | None = None,
+        prompt_tokens: int = 0,
+        cached_prompt_tokens: int = 0,
     ) -> None:
         # Cancellations are the client's choice, not a failure of the model.
         if error is not None and error.code == "REQUEST_CANCELLED":
@@ -667,6 +684,9 @@ class Engine:
                 cached=cached,
                 tokens=tokens,
                 error_code=None if error is None else error.code,
+                caller=caller,
+                prompt_tokens=prompt_tokens,
+                cached_prompt_tokens=cached_prompt_tokens,
             )
         )
 

@@ -51,6 +51,11 @@ class InferenceRecord:
     cached: bool
     tokens: int
     error_code: str | None = None
+    # Who asked (None: the local editor), and the prompt's share read from the
+    # KV cache: shown live (the dashboard), not stored with the record.
+    caller: str | None = None
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
 
 
 E = TypeVar("E")
