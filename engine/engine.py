@@ -63,7 +63,7 @@ from engine.runtime.messages import (
     SamplingParams,
     TokenEvent,
 )
-from engine.runtime.runner import RunnerClient
+from engine.runtime.port import ModelRunner
 from engine.runtime.text_generator import WorkerTextGenerator
 from engine.syntax import ParserPool
 
@@ -254,7 +254,7 @@ class Engine:
                 return view.spec.id
         return views[0].spec.id
 
-    async def worker_for(self, model_id: str, wait_for_load: bool = True) -> RunnerClient:
+    async def worker_for(self, model_id: str, wait_for_load: bool = True) -> ModelRunner:
         """The model's worker, loading it first when automatic loading is on.
 
         A model that is not loaded is loaded and waited for (this request

@@ -136,3 +136,17 @@ class NotFoundError(EngineError):
 
     code = "NOT_FOUND"
     http_status = 404
+
+
+class RemoteEngineError(EngineError):
+    """A remote inference engine (llama-server, vLLM) is unreachable, timed out or failed."""
+
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+
+
+class ModelManagedRemotelyError(EngineError):
+    """The model's remote engine loads and unloads it; this server cannot."""
+
+    code = "CONFLICT"
+    http_status = 409

