@@ -1,0 +1,347 @@
+"""Remote models behind the same API: a real llama-server and llama-cpp-python's server.
+
+Each test runs the engines it names on loopback, on the tiny generated GGUF
+models (``tiny-starcoder`` has FIM tokens, so llama-server's ``/infill``
+works on it); nothing here is mocked. Without the llama-server build they
+skip (fail with ``REMOTE_TESTS=required``, as in ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from bench.peers.llama_server import free_port
+from engine.completion.pipeline import CompletionRequest
+from engine.completion.prompts import ContextBlock, FimPrompt
+from engine.config import Settings, load_settings
+from engine.engine import Engine
+from engine.models.catalog import ModelSpec
+from engine.remote.engine_kind import RemoteFacts
+from engine.remote.llama_server import LlamaServer
+from engine.runtime.messages import DoneEvent, SamplingParams, TokenEvent
+from tests.support.remote_engines import llama_cpp_python_server, llama_server_process
+from tests.support.rest_client import BASE, api_client
+
+CODE = "def total(numbers):\n    result = 0\n    return \n\nprint(total([1, 2]))\n"
+CURSOR = CODE.index("return ") + len("return ")
+COMPLETION = {
+    "context": {"language": "python", "code": CODE, "cursor_position": CURSOR},
+    "parameters": {"max_tokens": 8, "temperature": 0.0},
+}
+
+
+def remote_spec(url: str, **fields: Any) -> ModelSpec:
+    """The catalog entry of a llama-server model."""
+    return ModelSpec(id="remote", name="remote", backend="llama-server", url=url, **fields)
+
+
+def settings_for(tmp_path: Path, local: Path, *remote: ModelSpec, **inference: Any) -> Settings:
+    """One local tiny model beside the remote ones; nothing preloaded."""
+    return load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        preload=[],
+        completion={"model": "local"},
+        models=[
+            ModelSpec(id="local", name="local", path=local, context_length=2048),
+            *remote,
+        ],
+        inference={"n_threads": 1, "isolation": "thread", **inference},
+    )
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_models: dict[str, Path]) -> Iterator[str]:
+    """One llama-server on tiny-starcoder for the module (two slots)."""
+    with llama_server_process(tiny_models["tiny-starcoder"]) as (base, _):
+        yield base
+
+
+@pytest_asyncio.fixture
+async def remote_engine(
+    tmp_path: Path, tiny_models: dict[str, Path], llama: str
+) -> AsyncIterator[tuple[Engine, Settings]]:
+    """An engine with the local tiny-starcoder and the same model behind llama-server."""
+    settings = settings_for(tmp_path, tiny_models["tiny-starcoder"], remote_spec(llama))
+    engine = Engine(settings)
+    try:
+        yield engine, settings
+    finally:
+        await engine.close()
+
+
+async def test_completion_on_llama_server_through_rest(
+    remote_engine: tuple[Engine, Settings], llama: str
+) -> None:
+    engine, settings = remote_engine
+    async with api_client(engine, settings) as client:
+        first = await client.post(
+            f"{BASE}/inference/completion", json={**COMPLETION, "model_id": "remote"}
+        )
+        assert first.status_code == 200, first.text
+        again = await client.post(
+            f"{BASE}/inference/completion",
+            json={**COMPLETION, "model_id": "remote", "options": {"cache": False}},
+        )
+        models = (await client.get(f"{BASE}/models")).json()["models"]
+    body = first.json()["completion"]
+    meta = body["metadata"]
+    assert meta["model_used"] == "remote"
+    assert meta["used_fim"] is True
+    assert meta["completion_tokens"] == 8
+    assert 0 < body["confidence"] <= 1
+    # The prompt and cache figures are llama-server's own: the repeat was
+    # served from its prompt cache (cache_prompt), all but the last token.
+    assert meta["prompt_tokens"] > 10
+    again_meta = again.json()["completion"]["metadata"]
+    assert again_meta["cached_prompt_tokens"] >= again_meta["prompt_tokens"] - 1 > 0
+    entry = next(m for m in models if m["id"] == "remote")
+    assert entry["status"] == "loaded"
+    assert entry["fim_family"] == "infill"
+    assert entry["context_length"] == 2048  # llama-server's n_ctx per slot (4096 / 2)
+
+
+async def test_runner_result_is_llama_servers_own_infill(
+    remote_engine: tuple[Engine, Settings], llama: str
+) -> None:
+    engine, _ = remote_engine
+    prompt = FimPrompt(
+        prefix="def total(numbers):\n    result = 0\n",
+        line_prefix="    return ",
+        suffix="\n\nprint(total([1, 2]))\n",
+        snippets=(ContextBlock("# from helpers.py:\ndef add(a, b):\n    return a + b\n", "x"),),
+    )
+    params = SamplingParams(max_tokens=12)
+    result = await engine.run("remote", prompt, params)
+    worker = engine.registry.worker("remote")
+    facts = worker.facts  # type: ignore[attr-defined]
+    assert isinstance(facts, RemoteFacts)
+    # The same fields, sent by hand without streaming: the same greedy text.
+    async with httpx.AsyncClient(base_url=llama) as http:
+        from engine.remote.http import CircuitBreaker, RemoteHttp
+
+        kind = LlamaServer(
+            engine.catalog["remote"],
+            RemoteHttp(
+                llama,
+                label="llama-server",
+                api_key=None,
+                connect_timeout=5,
+                read_timeout=60,
+                breaker=CircuitBreaker(3),
+                max_connections=1,
+            ),
+        )
+        from engine.runtime.messages import GenerationRequest, ThreadSink
+
+        call = kind.call(GenerationRequest(prompt, params, ThreadSink()), facts, None)
+        assert call.path == "/infill"
+        assert call.body["input_extra"] == [
+            {"filename": "context", "text": prompt.snippets[0].rendered}
+        ]
+        assert call.body["prompt"] == "    return "
+        assert call.body["cache_prompt"] is True
+        assert "suffix" not in call.body
+        direct = await http.post("/infill", json={**call.body, "stream": False})
+    assert direct.status_code == 200, direct.text
+    answer = direct.json()
+    assert result.text == answer["content"]
+    assert result.prompt_tokens == answer["tokens_evaluated"]
+    assert result.used_fim and result.snippets_used == 1
+
+
+async def test_closing_the_stream_stops_generation_at_llama_server(
+    remote_engine: tuple[Engine, Settings], llama: str
+) -> None:
+    engine, _ = remote_engine
+    request = CompletionRequest(
+        code=CODE,
+        cursor=CURSOR,
+        language="python",
+        model_id="remote",
+        params=SamplingParams(max_tokens=4000),
+    )
+    stream = engine.stream_complete(request)
+    seen = 0
+    async for item in stream:
+        if isinstance(item, str):
+            seen += 1
+            if seen == 3:
+                break
+    await stream.aclose()
+    # llama-server notices the closed connection and frees the slot.
+    async with httpx.AsyncClient(base_url=llama) as http:
+        deadline = time.monotonic() + 2.0
+        while True:
+            slots = (await http.get("/slots")).json()
+            if not any(slot["is_processing"] for slot in slots):
+                break
+            assert time.monotonic() < deadline, slots
+            await asyncio.sleep(0.05)
+    # The model is free for the next request.
+    result = await engine.run("remote", FimPrompt("", "x = ", ""), SamplingParams(max_tokens=4))
+    assert result.completion_tokens == 4
+
+
+async def test_events_stream_tokens_then_done(remote_engine: tuple[Engine, Settings]) -> None:
+    engine, _ = remote_engine
+    deltas: list[str] = []
+    done = None
+    async for event in engine.events(
+        "remote", FimPrompt("", "def f(", ")"), SamplingParams(max_tokens=6)
+    ):
+        if isinstance(event, TokenEvent):
+            deltas.append(event.text)
+        elif isinstance(event, DoneEvent):
+            done = event.result
+    assert done is not None
+    assert "".join(deltas) == done.text and len(deltas) >= 2
+    assert done.decode_ms > 0 and done.total_ms >= done.first_token_ms > 0
+
+
+async def test_unload_of_a_remote_model_is_a_clear_409(
+    remote_engine: tuple[Engine, Settings],
+) -> None:
+    engine, settings = remote_engine
+    async with api_client(engine, settings) as client:
+        loaded = await client.post(f"{BASE}/models/remote/load", json={})
+        assert loaded.status_code in (200, 202), loaded.text
+        await asyncio.to_thread(engine.registry.wait_loaded, "remote", 30)
+        response = await client.post(f"{BASE}/models/remote/unload")
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "CONFLICT"
+        assert "managed by its remote engine" in error["message"]
+        assert error["details"]["reason"] == "managed_remotely"
+        models = (await client.get(f"{BASE}/models")).json()["models"]
+    assert next(m for m in models if m["id"] == "remote")["status"] == "loaded"
+
+
+async def test_orchestration_across_local_and_llama_server(
+    remote_engine: tuple[Engine, Settings],
+) -> None:
+    engine, settings = remote_engine
+    task = {"type": "completion", **COMPLETION}
+    async with api_client(engine, settings) as client:
+        for strategy in ("majority_vote", "fallback"):
+            response = await client.post(
+                f"{BASE}/orchestration/inference",
+                json={"models": ["local", "remote"], "strategy": strategy, "task": task},
+            )
+            assert response.status_code == 200, response.text
+            result = response.json()["orchestration_result"]
+            assert result["strategy_used"] == strategy
+            by_model = {r["model_id"]: r for r in result["model_results"]}
+            assert set(by_model) == {"local", "remote"}
+            assert by_model["local"]["status"] == "success"
+            assert by_model["local"]["processing_time_ms"] > 0
+            if strategy == "majority_vote":
+                assert by_model["remote"]["status"] == "success"
+                assert by_model["remote"]["processing_time_ms"] > 0
+                assert by_model["remote"]["result"]
+            else:  # the local model answered well enough: the remote one is skipped
+                assert by_model["remote"]["status"] in ("skipped", "success")
+            assert result["final_result"]
+
+
+async def test_dead_llama_server_marks_the_model_error_and_comes_back(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    port = free_port()
+    model = tiny_models["tiny-starcoder"]
+    spec = remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+    settings = settings_for(
+        tmp_path, model, spec, restart_backoff_seconds=0.2, load_timeout_seconds=10
+    )
+    engine = Engine(settings)
+    try:
+        async with api_client(engine, settings) as client:
+            with llama_server_process(model, port=port) as (_, process):
+                ok = await client.post(
+                    f"{BASE}/inference/completion", json={**COMPLETION, "model_id": "remote"}
+                )
+                assert ok.status_code == 200, ok.text
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                failed = await client.post(
+                    f"{BASE}/inference/completion",
+                    json={**COMPLETION, "model_id": "remote", "options": {"cache": False}},
+                )
+                assert failed.status_code == 503, failed.text
+                code = failed.json()["error"]["code"]
+                assert code in ("SERVICE_UNAVAILABLE", "MODEL_LOAD_FAILED")
+                models = (await client.get(f"{BASE}/models")).json()["models"]
+                remote = next(m for m in models if m["id"] == "remote")
+                assert remote["status"] == "error"
+                assert "cannot connect" in remote["error"]
+                health = (await client.get(f"{BASE}/health")).json()
+                assert health["status"] == "degraded"
+                local = await client.post(
+                    f"{BASE}/inference/completion", json={**COMPLETION, "model_id": "local"}
+                )
+                assert local.status_code == 200, local.text
+            # The engine comes back on the same port: the model is probed again.
+            with llama_server_process(model, port=port):
+                deadline = time.monotonic() + 30
+                while engine.model("remote").status != "loaded":
+                    assert time.monotonic() < deadline, engine.model("remote")
+                    await asyncio.sleep(0.2)
+                back = await client.post(
+                    f"{BASE}/inference/completion",
+                    json={**COMPLETION, "model_id": "remote", "options": {"cache": False}},
+                )
+                assert back.status_code == 200, back.text
+                assert (await client.get(f"{BASE}/health")).json()["status"] == "healthy"
+    finally:
+        await engine.close()
+
+
+async def test_openai_backend_on_llama_cpp_python_server_matches_the_local_model(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    model = tiny_models["tiny-starcoder"]
+    with llama_cpp_python_server(model) as base:
+        spec = ModelSpec(
+            id="remote",
+            name="remote",
+            backend="openai",
+            url=base,
+            remote_model="tiny",
+            fim="starcoder",
+        )
+        settings = settings_for(tmp_path, model, spec)
+        engine = Engine(settings)
+        try:
+            answers = {
+                model_id: await engine.complete(
+                    CompletionRequest(
+                        code=CODE,
+                        cursor=CURSOR,
+                        language="python",
+                        model_id=model_id,
+                        params=SamplingParams(max_tokens=8),
+                    )
+                )
+                for model_id in ("local", "remote")
+            }
+            local, remote = answers["local"], answers["remote"]
+            views = {v.spec.id: v for v in engine.list_models()}
+        finally:
+            await engine.close()
+    assert views["remote"].status == "loaded"
+    generation = remote.completion.generation
+    assert generation.used_fim
+    assert generation.completion_tokens == 8
+    # The FIM prompt built here from starcoder's markers is the one the local
+    # engine builds from token ids: the same greedy continuation.
+    assert remote.completion.raw_text == local.completion.raw_text
+    assert 0 < remote.completion.confidence <= 1
