@@ -10,7 +10,9 @@
 #   ${AI_IDE_PEER_CACHE:-~/.cache/ai-ide/peers}/llama.cpp-<version>/bin
 set -euo pipefail
 python=${1:-python3}
-version=$("$python" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
+# AI_IDE_LLAMA_CPP_VERSION names the version when PYTHON has no llama-cpp-python
+# installed (CI builds this before the project's virtual environment exists).
+version=${AI_IDE_LLAMA_CPP_VERSION:-$("$python" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')}
 cache=${AI_IDE_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ai-ide/peers}
 target="$cache/llama.cpp-$version"
 if [ -x "$target/bin/llama-server" ] && [ -x "$target/bin/ggml-rpc-server" ]; then

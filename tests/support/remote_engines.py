@@ -40,15 +40,14 @@ def unavailable(what: str) -> NoReturn:
 
 
 def peer_bin_dir() -> Path:
-    """The cached build of llama-server and ggml-rpc-server (never builds it here)."""
-    override = os.environ.get("AI_IDE_LLAMA_SERVER")
-    if override:
-        return Path(override).parent
+    """The cached build of llama-server and ggml-rpc-server (never builds it here).
+
+    The path is the build script's default cache (tests/conftest.py removes
+    every ``AI_IDE_*`` variable, so its overrides do not reach the tests).
+    """
     version = importlib.metadata.version("llama-cpp-python")
-    cache = os.environ.get("AI_IDE_PEER_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-ide" / "peers"
-    )
-    return Path(cache) / f"llama.cpp-{version}" / "bin"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-ide" / "peers"
+    return cache / f"llama.cpp-{version}" / "bin"
 
 
 def require_llama_server() -> Path:
