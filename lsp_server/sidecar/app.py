@@ -5,20 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI
 
 from engine.config import Settings
 from engine.engine import Engine
-from lsp_server.sidecar.auth import Authenticator, AuthMiddleware, docs_page, require_caller
+from lsp_server.sidecar.auth import Authenticator, AuthMiddleware, require_caller
 from lsp_server.sidecar.errors import install_error_handlers
 from lsp_server.sidecar.middleware import RequestContextMiddleware
 from lsp_server.sidecar.openapi import install_openapi
+from lsp_server.sidecar.pages import install_pages
 from lsp_server.sidecar.ratelimit import RateLimitMiddleware, build_rate_limiter
+from lsp_server.sidecar.recent import RecentRequests
 from lsp_server.sidecar.routes import (
     batch,
     inference,
     jobs,
+    live,
     models,
     monitoring,
     orchestration,
@@ -44,7 +46,6 @@ def create_app(
     With API keys as the only method and no key yet, one is created in
     ``<data_dir>/api-key`` first.
     """
-    docs_url = f"{API_PREFIX}/docs"
     app = FastAPI(
         title="ai-ide AI Services API",
         version="1.0.0",
@@ -70,15 +71,18 @@ def create_app(
         batch.router,
         jobs.router,
         monitoring.router,
+        live.router,
         system.router,
         webhooks.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
 
-    async def docs(_: Request) -> HTMLResponse:
-        return docs_page(f"{API_PREFIX}/openapi.json", app.title)
-
-    app.add_route(docs_url, docs, include_in_schema=False)
+    # The dashboard's live view: the engine's inference records, in memory.
+    app.state.recent_requests = recent = RecentRequests()
+    recent.attach(engine.records)
+    app.router.on_shutdown.append(recent.detach)
+    # The docs page, the dashboard and their assets: public shells, no API data.
+    public_paths = install_pages(app, API_PREFIX)
     # The middleware added last runs first: request ids and size limits, then
     # authentication (before routing, so unknown paths are 401 too), then limits.
     app.state.rate_limiter = None
@@ -88,9 +92,7 @@ def create_app(
         app.state.rate_limiter = limiter
         app.router.on_shutdown.append(limiter.close)
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    app.add_middleware(
-        AuthMiddleware, authenticator=authenticator, public_paths=frozenset({docs_url})
-    )
+    app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=public_paths)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.http.max_body_bytes,

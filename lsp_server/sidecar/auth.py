@@ -13,15 +13,12 @@ Failures are 401 ``UNAUTHORIZED`` in the error envelope, with
 from __future__ import annotations
 
 import asyncio
-import html
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Request, Security
-from fastapi.responses import HTMLResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import get_default_algorithms
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -293,43 +290,3 @@ async def require_caller(
         ) from None
     request.state.caller = caller
     return caller
-
-
-def docs_page(openapi_url: str, title: str) -> HTMLResponse:
-    """Swagger UI that asks for a credential and sends it with every request.
-
-    The page itself is public and holds no API data; the OpenAPI document it
-    loads (and every call made from it) needs the credential like any client.
-    """
-    config = json.dumps({"url": openapi_url}).replace("<", "\\u003c")
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body>
-<form id="credential" style="font-family:sans-serif;margin:1em">
-<label>API key or JWT: <input id="secret" type="password" size="60" autocomplete="off"></label>
-<button type="submit">Load API</button></form>
-<div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>
-const config = {config};
-function show(secret) {{
-  sessionStorage.setItem("ai-ide-credential", secret);
-  SwaggerUIBundle({{
-    url: config.url, dom_id: "#swagger-ui",
-    requestInterceptor: (request) => {{
-      if (secret.startsWith("aiide_")) request.headers["X-API-Key"] = secret;
-      else request.headers["Authorization"] = "Bearer " + secret;
-      return request;
-    }},
-  }});
-}}
-document.getElementById("credential").addEventListener("submit", (event) => {{
-  event.preventDefault();
-  show(document.getElementById("secret").value.trim());
-}});
-const saved = sessionStorage.getItem("ai-ide-credential");
-if (saved) show(saved);
-</script></body></html>
-"""
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})

@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+
+from services.keys import INITIAL_KEY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "sdk" / "examples"
@@ -67,3 +75,68 @@ def require(*tools: str) -> None:
     if os.environ.get("SDK_TESTS") == "required":
         pytest.fail(f"SDK_TESTS=required but {reason}")
     pytest.skip(reason)
+
+
+@contextmanager
+def serve_tiny_models(
+    directory: Path, tiny_models: dict[str, Path], extra_config: Sequence[str] = ()
+) -> Iterator[LiveServer]:
+    """``ai-ide serve`` in its own process over the tiny models, on a free loopback port.
+
+    Exactly as a user meets it: a real port, the first-start key file, real
+    llama.cpp generation, at most one inference at a time per caller
+    (``rate_limits.max_concurrent_inference = 1``). ``extra_config`` lines
+    are appended to the TOML file before the model tables. Stopped on exit.
+    """
+    data_dir = directory / "data"
+    lines = [
+        f'data_dir = "{data_dir}"',
+        "preload = []",
+        "",
+        "[inference]",
+        "n_threads = 2",
+        "",
+        "[rate_limits]",
+        "max_concurrent_inference = 1",
+        "",
+        "[webhooks]",
+        'allow_hosts = ["127.0.0.1"]',
+        "",
+        *extra_config,
+        "",
+    ]
+    for name, path in tiny_models.items():
+        lines += ["[[models]]", f'id = "{name}"', f'name = "{name}"', f'path = "{path}"', ""]
+    config = directory / "ai-ide.toml"
+    config.write_text("\n".join(lines), encoding="utf-8")
+    port = free_port()
+    log_path = directory / "server.log"
+    log = log_path.open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_IDE_")}
+    command = [sys.executable, "-m", "lsp_server.cli", "serve", "--config", str(config)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env
+    )
+    root_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"ai-ide serve exited: {log_path.read_text()[-2000:]}")
+            try:
+                httpx.get(f"{root_url}/v1/ai/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("ai-ide serve did not start in 60 s") from None
+                time.sleep(0.1)
+        key = (data_dir / INITIAL_KEY_FILE).read_text(encoding="utf-8").strip()
+        yield LiveServer(root_url, key, data_dir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -451,6 +451,28 @@ pub struct JobStatusResponse {
     pub r#type: String,
 }
 
+/// The first NVIDIA GPU now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveGpu {
+    pub memory_total_mb: f64,
+    pub memory_used_mb: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization_percent: Option<f64>,
+}
+
+/// ``GET /monitoring/live``: recent requests (newest first) and the gauges now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveMonitoring {
+    pub active_requests: i64,
+    /// How many recent requests the server keeps.
+    pub capacity: i64,
+    /// Null without an NVIDIA GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<LiveGpu>,
+    pub queue_length: i64,
+    pub requests: Vec<RecentRequest>,
+}
+
 /// ``POST /models/{id}/load`` body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadRequest {
@@ -603,6 +625,29 @@ pub struct ProjectContext {
     pub dependencies: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framework: Option<String>,
+}
+
+/// One finished inference as the live view shows it: figures, never code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentRequest {
+    /// Answered from the completion cache without inference.
+    pub cached: bool,
+    /// Prompt tokens read from the KV cache.
+    pub cached_prompt_tokens: i64,
+    pub duration_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// lsp: the local editor's language server; rest: an API caller.
+    pub face: String,
+    /// completion, generation or refactor.
+    pub kind: String,
+    pub model_id: String,
+    pub outcome: String,
+    pub prompt_tokens: i64,
+    /// RFC 3339.
+    pub started_at: String,
+    /// Prompt plus generated tokens.
+    pub tokens: i64,
 }
 
 /// Where the refactoring applies.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ai_ide.wire.common import WireModel
 
 
@@ -82,3 +84,39 @@ class HealthResponse(WireModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     services: HealthServices
     system_resources: SystemResourcesBody
+
+
+class RecentRequest(WireModel):
+    """One finished inference as the live view shows it: figures, never code."""
+
+    face: Literal["lsp", "rest"] = Field(
+        description="lsp: the local editor's language server; rest: an API caller."
+    )
+    model_id: str
+    kind: str = Field(description="completion, generation or refactor.")
+    started_at: str = Field(description="RFC 3339.")
+    duration_ms: float
+    tokens: int = Field(description="Prompt plus generated tokens.")
+    prompt_tokens: int
+    cached_prompt_tokens: int = Field(description="Prompt tokens read from the KV cache.")
+    cached: bool = Field(description="Answered from the completion cache without inference.")
+    outcome: Literal["success", "error"]
+    error_code: str | None
+
+
+class LiveGpu(WireModel):
+    """The first NVIDIA GPU now."""
+
+    memory_used_mb: float
+    memory_total_mb: float
+    utilization_percent: float | None
+
+
+class LiveMonitoring(WireModel):
+    """``GET /monitoring/live``: recent requests (newest first) and the gauges now."""
+
+    requests: list[RecentRequest]
+    capacity: int = Field(description="How many recent requests the server keeps.")
+    active_requests: int
+    queue_length: int
+    gpu: LiveGpu | None = Field(description="Null without an NVIDIA GPU.")

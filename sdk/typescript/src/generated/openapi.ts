@@ -217,6 +217,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ai/monitoring/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recent requests and live gauges
+         * @description The latest inferences of every face (newest first, figures only) and the queue now.
+         */
+        get: operations["live_v1_ai_monitoring_live_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ai/monitoring/models/{model_id}/metrics": {
         parameters: {
             query?: never;
@@ -1079,6 +1099,37 @@ export interface components {
             type: string;
         };
         /**
+         * LiveGpu
+         * @description The first NVIDIA GPU now.
+         */
+        LiveGpu: {
+            /** Memory Total Mb */
+            memory_total_mb: number;
+            /** Memory Used Mb */
+            memory_used_mb: number;
+            /** Utilization Percent */
+            utilization_percent: number | null;
+        };
+        /**
+         * LiveMonitoring
+         * @description ``GET /monitoring/live``: recent requests (newest first) and the gauges now.
+         */
+        LiveMonitoring: {
+            /** Active Requests */
+            active_requests: number;
+            /**
+             * Capacity
+             * @description How many recent requests the server keeps.
+             */
+            capacity: number;
+            /** @description Null without an NVIDIA GPU. */
+            gpu: components["schemas"]["LiveGpu"] | null;
+            /** Queue Length */
+            queue_length: number;
+            /** Requests */
+            requests: components["schemas"]["RecentRequest"][];
+        };
+        /**
          * LoadRequest
          * @description ``POST /models/{id}/load`` body.
          */
@@ -1310,6 +1361,56 @@ export interface components {
             dependencies?: string[];
             /** Framework */
             framework?: string | null;
+        };
+        /**
+         * RecentRequest
+         * @description One finished inference as the live view shows it: figures, never code.
+         */
+        RecentRequest: {
+            /**
+             * Cached
+             * @description Answered from the completion cache without inference.
+             */
+            cached: boolean;
+            /**
+             * Cached Prompt Tokens
+             * @description Prompt tokens read from the KV cache.
+             */
+            cached_prompt_tokens: number;
+            /** Duration Ms */
+            duration_ms: number;
+            /** Error Code */
+            error_code: string | null;
+            /**
+             * Face
+             * @description lsp: the local editor's language server; rest: an API caller.
+             * @enum {string}
+             */
+            face: "lsp" | "rest";
+            /**
+             * Kind
+             * @description completion, generation or refactor.
+             */
+            kind: string;
+            /** Model Id */
+            model_id: string;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "success" | "error";
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /**
+             * Started At
+             * @description RFC 3339.
+             */
+            started_at: string;
+            /**
+             * Tokens
+             * @description Prompt plus generated tokens.
+             */
+            tokens: number;
         };
         /**
          * RefactorContext
@@ -2016,6 +2117,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnloadResponse"];
+                };
+            };
+            /** @description Validation error (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Any error: the documented envelope (see ErrorCode) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    live_v1_ai_monitoring_live_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveMonitoring"];
                 };
             };
             /** @description Validation error (VALIDATION_ERROR) */
