@@ -60,15 +60,25 @@ def require_llama_server() -> Path:
 
 @contextmanager
 def llama_server_process(
-    model: Path, *, port: int | None = None, slots: int = 2, context: int = 4096
+    model: Path,
+    *,
+    port: int | None = None,
+    slots: int = 2,
+    context: int = 4096,
+    router: bool = False,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """llama-server on 127.0.0.1 (one thread, prompt cache on); yields its URL and process."""
+    """llama-server on 127.0.0.1 (one thread, prompt cache on); yields its URL and process.
+
+    ``router``: ``model`` is a directory and llama-server runs as a router
+    (``--models-dir``), loading its models on request.
+    """
     binary = require_llama_server()
     port = port or free_port()
+    source = ["--models-dir", str(model), "--models-max", "1"] if router else []
+    source = source or ["--model", str(model)]
     command = [
         str(binary),
-        "--model",
-        str(model),
+        *source,
         "--host",
         "127.0.0.1",
         "--port",

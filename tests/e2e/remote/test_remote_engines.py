@@ -381,3 +381,54 @@ async def test_default_model_behind_llama_server_completes_like_the_local_one(
     assert not remote.generation.used_fim
     assert remote.text == " fibonacci(n-1) + fibonacci(n-2)"
     assert remote.text == local.text
+
+
+async def test_load_and_unload_map_to_a_llama_server_router(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    models_dir = tmp_path / "router-models"
+    models_dir.mkdir()
+    (models_dir / "tiny-starcoder.gguf").write_bytes(tiny_models["tiny-starcoder"].read_bytes())
+    with llama_server_process(models_dir, router=True) as (base, _):
+        spec = remote_spec(base, remote_model="tiny-starcoder")
+        settings = settings_for(tmp_path, tiny_models["tiny-starcoder"], spec)
+        engine = Engine(settings)
+
+        async def router_status() -> str:
+            async with httpx.AsyncClient(base_url=base) as http:
+                listing = (await http.get("/models")).json()["data"]
+            return str(next(m for m in listing if m["id"] == "tiny-starcoder")["status"]["value"])
+
+        try:
+            assert await router_status() == "unloaded"
+            async with api_client(engine, settings) as client:
+                loaded = await client.post(f"{BASE}/models/remote/load", json={})
+                assert loaded.status_code in (200, 202), loaded.text
+                await asyncio.to_thread(engine.registry.wait_loaded, "remote", 60)
+                assert await router_status() == "loaded"  # POST /models/load reached it
+                view = engine.model("remote")
+                assert view.info is not None and view.info.fim_family == "infill"
+                answer = await client.post(
+                    f"{BASE}/inference/completion", json={**COMPLETION, "model_id": "remote"}
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["completion"]["metadata"]["used_fim"] is True
+                unloaded = await client.post(f"{BASE}/models/remote/unload")
+                assert unloaded.status_code == 200, unloaded.text
+                assert unloaded.json()["status"] == "unloaded"
+                assert engine.model("remote").status == "available"
+                deadline = time.monotonic() + 10
+                while await router_status() != "unloaded":  # POST /models/unload reached it
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.1)
+        finally:
+            await engine.close()
+        # Shutting this server down never unloads a router's model: load it
+        # again, close the engine, and the router still has it.
+        engine = Engine(settings)
+        try:
+            await engine.load_model("remote")
+            await asyncio.to_thread(engine.registry.wait_loaded, "remote", 60)
+        finally:
+            await engine.close()
+        assert await router_status() == "loaded"
