@@ -91,13 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1: loopback only)")
     serve.add_argument("--port", type=int, help="TCP port (default 8765)")
 
-    models = sub.add_parser("models", help="inspect the model catalog")
+    models = sub.add_parser("models", help="inspect the model catalog, load a model")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     models_list = models_sub.add_parser(
         "list", help="the catalog and each model's status", description="List catalog models."
     )
     _common(models_list)
     models_list.add_argument("--json", action="store_true", help="print JSON")
+    client_cli.add_model_parsers(models_sub, _common)
 
     keys = sub.add_parser(
         "keys",
@@ -294,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "lsp":
             return cmd_lsp(args)
+        if args.command == "models" and args.models_command == "load":
+            return client_cli.run(args, _settings(args))
         if args.command == "models":
             return cmd_models_list(args)
         if args.command == "keys":

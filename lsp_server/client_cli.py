@@ -1,10 +1,12 @@
-"""Script commands that call a running server: complete, generate, refactor, batch.
+"""Script commands that call a running server: complete, generate, refactor, batch, models load.
 
 They are thin users of the Python SDK (``ai_ide.client``): each builds its
 request from the wire contract, prints the server's JSON answer on stdout
 (exit status 1 on an error response) and reads the API key from
 ``--api-key``, ``AI_IDE_API_KEY`` or the key file the server wrote into its
-data directory.
+data directory. The ones that take seconds (``batch``, ``models load``) show
+their progress on stderr (:mod:`lsp_server.progress`): a bar on a terminal,
+plain lines otherwise, nothing with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,39 @@ from ai_ide import wire
 from ai_ide.client import AIIDE, resolve_api_key
 from ai_ide.client.errors import APIConnectionError, APIStatusError
 from engine.config import Settings
+from lsp_server.progress import ProgressReport, progress_mode
 from services.keys import INITIAL_KEY_FILE
 
 SCRIPT_COMMANDS = ("complete", "generate", "refactor", "batch")
+POLL_SECONDS = 0.2
+
+
+def client_options(parser: argparse.ArgumentParser, common: Any, *, model: bool = True) -> None:
+    """The options every script command takes (server, credential, timeout, --quiet)."""
+    common(parser)
+    parser.add_argument("--url", help="server base URL (default http://<http.host>:<http.port>)")
+    parser.add_argument("--api-key", help="API key (default: $AI_IDE_API_KEY, then the key file)")
+    if model:
+        parser.add_argument("--model", help="model id (default: the server's default)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr (only the JSON answer)"
+    )
+
+
+def add_model_parsers(
+    models_sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Any
+) -> None:
+    """``ai-ide models load ID`` (a running server loads the model; progress on stderr)."""
+    load = models_sub.add_parser(
+        "load",
+        help="load a model on a running server and wait for it (prints JSON)",
+        description="POST /models/ID/load, follow the load's progress, print the model's entry.",
+    )
+    client_options(load, common, model=False)
+    load.add_argument("model_id", metavar="ID", help="the model's id (see `ai-ide models list`)")
+    load.add_argument("--priority", choices=["low", "normal", "high", "critical"])
+    load.add_argument("--force-reload", action="store_true", help="load again if loaded")
 
 
 def add_parsers(
@@ -33,23 +66,15 @@ def add_parsers(
 ) -> None:
     """Add the script subcommands to the main parser."""
 
-    def client_options(parser: argparse.ArgumentParser) -> None:
-        common(parser)
-        parser.add_argument(
-            "--url", help="server base URL (default http://<http.host>:<http.port>)"
-        )
-        parser.add_argument(
-            "--api-key", help="API key (default: $AI_IDE_API_KEY, then the key file)"
-        )
-        parser.add_argument("--model", help="model id (default: the server's default)")
-        parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    def options(parser: argparse.ArgumentParser) -> None:
+        client_options(parser, common)
 
     complete = sub.add_parser(
         "complete",
         help="complete code at a cursor (prints JSON)",
         description="POST /inference/completion for a file (or stdin) and print the response.",
     )
-    client_options(complete)
+    options(complete)
     complete.add_argument("file", help="source file, or - for stdin")
     complete.add_argument("--cursor", type=int, help="offset of the cursor (default: end)")
     complete.add_argument("--language", help="language (default: from the file extension)")
@@ -60,7 +85,7 @@ def add_parsers(
         help="generate code from a description (prints JSON)",
         description="POST /inference/generation and print the response.",
     )
-    client_options(generate)
+    options(generate)
     generate.add_argument("prompt", help="what to write")
     generate.add_argument("--language", help="target language")
     generate.add_argument("--existing", help="file with the code to continue")
@@ -71,7 +96,7 @@ def add_parsers(
         help="refactor code with safety checks (prints JSON)",
         description="POST /inference/refactor for a file and print the response.",
     )
-    client_options(refactor)
+    options(refactor)
     refactor.add_argument("file", help="source file, or - for stdin")
     refactor.add_argument(
         "--operation",
@@ -88,7 +113,7 @@ def add_parsers(
         help="run a JSONL file of requests as one batch (prints JSON)",
         description="Each line of FILE is one batch request object ({id, model_id, type, ...}).",
     )
-    client_options(batch)
+    options(batch)
     batch.add_argument("file", help="JSON Lines file, or - for stdin")
     batch.add_argument("--sequential", action="store_true", help="run the requests one by one")
     batch.add_argument("--max-concurrent", type=int, default=5)
@@ -160,15 +185,53 @@ def _batch(client: AIIDE, args: argparse.Namespace) -> BaseModel:
     if args.model:
         for request in requests:
             request.setdefault("model_id", args.model)
-    return client.ai.batch.inference(
-        requests=requests,
-        options=wire.BatchOptions(
-            parallel_execution=not args.sequential,
-            max_concurrent=args.max_concurrent,
-            timeout_seconds=args.batch_timeout,
-        ),
-        background=args.background,
+    options = wire.BatchOptions(
+        parallel_execution=not args.sequential,
+        max_concurrent=args.max_concurrent,
+        timeout_seconds=args.batch_timeout,
     )
+    mode = progress_mode(args.quiet)
+    if args.background or mode == "quiet":
+        return client.ai.batch.inference(
+            requests=requests, options=options, background=args.background
+        )
+    # To report progress the batch runs in the background and is followed
+    # until it ends; what is printed is the same stored response.
+    accepted = client.ai.batch.inference(requests=requests, options=options, background=True)
+    deadline = time.monotonic() + args.timeout
+    with ProgressReport(f"batch {accepted.batch_id}", len(requests), mode) as progress:
+        while True:
+            batch = client.ai.batch.get(accepted.batch_id)
+            if batch.status in wire.BATCH_TERMINAL_STATUSES:
+                progress.update(len(requests), batch.status)
+                return batch
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"batch {accepted.batch_id} still running after {args.timeout} s"
+                )
+            done = batch.progress.finished_requests if batch.progress is not None else 0
+            progress.update(done, "running")
+            time.sleep(POLL_SECONDS)
+
+
+def _models_load(client: AIIDE, args: argparse.Namespace) -> BaseModel:
+    fields: dict[str, Any] = {"force_reload": args.force_reload}
+    if args.priority:
+        fields["priority"] = args.priority
+    # The registry marks a queued load "loading" at once, so polling until the
+    # status changes follows the whole load (and a failure ends it as "error").
+    client.ai.models.load(args.model_id, **fields)
+    deadline = time.monotonic() + args.timeout
+    mode = progress_mode(args.quiet)
+    with ProgressReport(f"load {args.model_id}", 100, mode, unit=" %") as progress:
+        while True:
+            model = client.ai.models.get(args.model_id)
+            progress.update(round(model.load_progress * 100), model.status)
+            if model.status != "loading":
+                return model
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"model {args.model_id} still loading after {args.timeout} s")
+            time.sleep(POLL_SECONDS)
 
 
 _COMMANDS: dict[str, Callable[[AIIDE, argparse.Namespace], BaseModel]] = {
@@ -176,6 +239,7 @@ _COMMANDS: dict[str, Callable[[AIIDE, argparse.Namespace], BaseModel]] = {
     "generate": _generate,
     "refactor": _refactor,
     "batch": _batch,
+    "models load": _models_load,
 }
 
 
@@ -191,8 +255,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         base_url=args.url or f"http://{settings.http.host}:{settings.http.port}",
         timeout=args.timeout,
     )
+    command = args.command
+    if command == "models":
+        command = f"models {args.models_command}"
     try:
-        result = _COMMANDS[args.command](client, args)
+        result = _COMMANDS[command](client, args)
     except APIStatusError as exc:
         _print(exc.envelope.model_dump(mode="json"))
         return 1
@@ -203,8 +270,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # Refused before sending: the same contract the server validates with.
         _print({"error": {"code": "VALIDATION_ERROR", "message": str(exc)}})
         return 1
+    except TimeoutError as exc:
+        _print({"error": {"code": "TIMEOUT", "message": str(exc)}})
+        return 1
     finally:
         client.close()
     # Only what the server sent (unset defaults are not invented).
     _print(result.model_dump(mode="json", by_alias=True, exclude_unset=True))
-    return 0
+    failed_load = isinstance(result, wire.ModelEntry) and result.status == "error"
+    return 1 if failed_load else 0

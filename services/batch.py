@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -63,13 +64,23 @@ async def run_items(
     parallel: bool,
     max_concurrent: int,
     timeout_seconds: float,
+    on_finished: Callable[[ItemOutcome], None] | None = None,
 ) -> list[ItemOutcome]:
-    """Run the items (in input order of results) within one overall deadline."""
+    """Run the items (in input order of results) within one overall deadline.
+
+    ``on_finished`` hears of each outcome as it comes (progress for a client).
+    """
     limit = asyncio.Semaphore(max_concurrent if parallel else 1)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_seconds
 
     async def one(item: BatchItem) -> ItemOutcome:
+        outcome = await attempt(item)
+        if on_finished is not None:
+            on_finished(outcome)
+        return outcome
+
+    async def attempt(item: BatchItem) -> ItemOutcome:
         async with limit:
             started = time.monotonic()
             remaining = deadline - loop.time()
@@ -115,6 +126,10 @@ class BatchStore:
         self._clock = clock
         self._owner = uuid.uuid4().hex
         self._watcher: asyncio.Task[None] | None = None
+        # Items finished / total of the batches running in this process: live
+        # progress for GET /batch/{id}, not stored (another replica has none).
+        self._progress: dict[str, tuple[int, int]] = {}
+        self._progress_lock = threading.Lock()
 
     def create(self, owner: str | None, background: bool) -> str:
         """A new batch id, stored as running (leased to this replica when synchronous)."""
@@ -131,6 +146,27 @@ class BatchStore:
             )
         )
         return batch_id
+
+    def track(self, batch_id: str, total: int) -> None:
+        """A batch of ``total`` items starts running in this process."""
+        with self._progress_lock:
+            self._progress[batch_id] = (0, total)
+
+    def advance(self, batch_id: str) -> None:
+        """One more item of a running batch has finished."""
+        with self._progress_lock:
+            done, total = self._progress.get(batch_id, (0, 0))
+            self._progress[batch_id] = (min(done + 1, total), total)
+
+    def forget(self, batch_id: str) -> None:
+        """The batch is no longer running here (finished or failed)."""
+        with self._progress_lock:
+            self._progress.pop(batch_id, None)
+
+    def progress(self, batch_id: str) -> tuple[int, int] | None:
+        """(finished, total) items of a batch running in this process, else None."""
+        with self._progress_lock:
+            return self._progress.get(batch_id)
 
     def finish(
         self, batch_id: str, owner: str | None, status: BatchStatus, response: dict[str, Any]

@@ -69,12 +69,17 @@ async def execute_batch(
 
         return BatchItem(item.id, model_id, run)
 
-    outcomes = await run_items(
-        [runner(item) for item in body.requests],
-        parallel=body.options.parallel_execution,
-        max_concurrent=body.options.max_concurrent,
-        timeout_seconds=body.options.timeout_seconds,
-    )
+    services.batches.track(batch_id, len(body.requests))
+    try:
+        outcomes = await run_items(
+            [runner(item) for item in body.requests],
+            parallel=body.options.parallel_execution,
+            max_concurrent=body.options.max_concurrent,
+            timeout_seconds=body.options.timeout_seconds,
+            on_finished=lambda _: services.batches.advance(batch_id),
+        )
+    finally:
+        services.batches.forget(batch_id)
     succeeded = sum(1 for o in outcomes if o.error is None)
     status = batch_status(outcomes)
     response = s.BatchResponse(
@@ -140,8 +145,15 @@ async def batch_inference(
 async def get_batch(
     batch_id: Annotated[str, Path(max_length=64)], services: ServicesDep, caller: CallerDep
 ) -> s.BatchResponse:
-    """The batch's response once finished, or its status while running."""
+    """The batch's response once finished, or its status (and progress) while running."""
     status, response = await asyncio.to_thread(services.batches.get, batch_id, caller.id)
     if response is None:
-        return s.BatchResponse(batch_id=batch_id, status=status)
+        progress = services.batches.progress(batch_id) if status == "running" else None
+        return s.BatchResponse(
+            batch_id=batch_id,
+            status=status,
+            progress=None
+            if progress is None
+            else s.BatchProgress(finished_requests=progress[0], total_requests=progress[1]),
+        )
     return s.BatchResponse.model_validate(response)

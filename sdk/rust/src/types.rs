@@ -58,6 +58,13 @@ pub struct BatchOptions {
     pub timeout_seconds: Option<f64>,
 }
 
+/// How far a running batch is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    pub finished_requests: i64,
+    pub total_requests: i64,
+}
+
 /// A refactoring in a batch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchRefactor {
@@ -89,6 +96,9 @@ pub struct BatchResponse {
     pub batch_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_time_ms: Option<f64>,
+    /// While running: requests finished so far (null when another replica runs the batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<BatchProgress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<BatchResultBody>>,
     pub status: String,

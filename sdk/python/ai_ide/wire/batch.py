@@ -164,6 +164,13 @@ class BatchSummary(WireModel):
     average_processing_time_ms: float
 
 
+class BatchProgress(WireModel):
+    """How far a running batch is."""
+
+    finished_requests: int
+    total_requests: int
+
+
 BatchStatus = Literal["running", "completed", "partial", "failed"]
 BATCH_TERMINAL_STATUSES = frozenset({"completed", "partial", "failed"})
 
@@ -177,3 +184,8 @@ class BatchResponse(WireModel):
     summary: BatchSummary | None = None
     processing_time_ms: float | None = None
     status_url: str | None = None
+    progress: BatchProgress | None = Field(
+        None,
+        description="While running: requests finished so far (null when another replica "
+        "runs the batch).",
+    )

@@ -36,7 +36,7 @@ export interface paths {
         };
         /**
          * A stored batch
-         * @description The batch's response once finished, or its status while running.
+         * @description The batch's response once finished, or its status (and progress) while running.
          */
         get: operations["get_batch_v1_ai_batch__batch_id__get"];
         put?: never;
@@ -480,6 +480,16 @@ export interface components {
             timeout_seconds?: number;
         };
         /**
+         * BatchProgress
+         * @description How far a running batch is.
+         */
+        BatchProgress: {
+            /** Finished Requests */
+            finished_requests: number;
+            /** Total Requests */
+            total_requests: number;
+        };
+        /**
          * BatchRefactor
          * @description A refactoring in a batch.
          */
@@ -527,6 +537,8 @@ export interface components {
             batch_id: string;
             /** Processing Time Ms */
             processing_time_ms?: number | null;
+            /** @description While running: requests finished so far (null when another replica runs the batch). */
+            progress?: components["schemas"]["BatchProgress"] | null;
             /** Results */
             results?: components["schemas"]["BatchResultBody"][];
             /**
