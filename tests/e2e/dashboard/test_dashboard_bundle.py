@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lsp_server.sidecar.pages import STATIC_DIR
+from tests.support.live_server import ROOT
 
 DASHBOARD = STATIC_DIR.parent
 
@@ -61,3 +62,17 @@ def test_the_build_uses_the_locked_packages() -> None:
         # Exact versions, so the committed bundle can be rebuilt byte for byte.
         assert version[0].isdigit(), f"{name} is not pinned: {version}"
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
+
+
+def test_package_data_ships_every_built_file() -> None:
+    """``pip install`` gives a working dashboard: pyproject's globs cover all of static/."""
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["lsp_server"]
+    package = ROOT / "lsp_server"
+    shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
+    built = {p for p in STATIC_DIR.rglob("*") if p.is_file()}
+    assert built and built <= shipped, sorted(str(p) for p in built - shipped)
+    # The sources, node_modules and README screenshots stay out of the package.
+    assert not any("node_modules" in p.parts or "screenshots" in p.parts for p in shipped)
