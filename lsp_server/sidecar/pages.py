@@ -94,11 +94,12 @@ def install_pages(app: FastAPI, api_prefix: str, static_dir: Path = STATIC_DIR) 
         name = request.path_params["name"]
         path = assets.get(name)
         if path is None:
+            request_id = getattr(request.state, "request_id", None)
             return envelope(
                 404,
                 "NOT_FOUND",
                 "No such dashboard asset",
-                new_request_id(),
+                request_id if isinstance(request_id, str) else new_request_id(),
                 {"asset": name[:200]},
             )
         kind = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]

@@ -156,6 +156,7 @@ async def test_anything_else_under_the_assets_needs_credentials(settings: Settin
         with_key = await client.get("/dashboard/assets/nope.js", headers={"X-API-Key": key})
         assert with_key.status_code == 404
         assert with_key.json()["error"]["code"] == "NOT_FOUND"
+        assert with_key.json()["error"]["request_id"] == with_key.headers["X-Request-ID"]
         # Nothing outside static/ is reachable, whatever the name.
         outside = await client.get(
             "/dashboard/assets/..%2f..%2fpages.py", headers={"X-API-Key": key}
