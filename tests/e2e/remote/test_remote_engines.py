@@ -432,3 +432,49 @@ async def test_load_and_unload_map_to_a_llama_server_router(
         finally:
             await engine.close()
         assert await router_status() == "loaded"
+
+
+async def test_generation_refactor_and_batch_on_a_remote_model(
+    remote_engine: tuple[Engine, Settings],
+) -> None:
+    engine, settings = remote_engine
+    code = "fn old_function(x: i32, y: i32) -> i32 { if x > y { x } else { y } }"
+    async with api_client(engine, settings) as client:
+        generated = await client.post(
+            f"{BASE}/inference/generation",
+            json={
+                "model_id": "remote",
+                "prompt": "Create a Rust function that adds two numbers",
+                "context": {"language": "rust", "existing_code": "use std::cmp::Ordering;\n"},
+                "parameters": {"max_tokens": 16, "temperature": 0.0},
+            },
+        )
+        assert generated.status_code == 200, generated.text
+        # The refactoring's name proposals are model calls made from a worker
+        # thread, through the same runner interface.
+        refactored = await client.post(
+            f"{BASE}/inference/refactor",
+            json={
+                "model_id": "remote",
+                "code": code,
+                "operation": "extract_variable",
+                "context": {"language": "rust", "file_path": "src/main.rs"},
+            },
+        )
+        assert refactored.status_code == 200, refactored.text
+        assert "= if x > y { x } else { y };" in refactored.json()["refactoring"]["refactored_code"]
+        batch = await client.post(
+            f"{BASE}/batch/inference",
+            json={
+                "requests": [
+                    {"id": "a", "type": "completion", "model_id": "remote", **COMPLETION},
+                    {"id": "b", "type": "completion", "model_id": "local", **COMPLETION},
+                ]
+            },
+        )
+        assert batch.status_code == 200, batch.text
+        metrics = await client.get(f"{BASE}/monitoring/models/remote/metrics")
+        assert metrics.status_code == 200, metrics.text
+    results = {r["request_id"]: r for r in batch.json()["results"]}
+    assert results["a"]["status"] == "success" and results["b"]["status"] == "success"
+    assert metrics.json()["metrics"]["inference_count"] >= 3
