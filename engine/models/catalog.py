@@ -97,6 +97,22 @@ class ModelSpec(BaseModel):
         "mark it down (model status error) until a probe finds it again.",
     )
 
+    rpc_servers: tuple[str, ...] = Field(
+        (),
+        max_length=16,
+        description="host:port of llama.cpp RPC servers (ggml-rpc-server) that hold the "
+        "model's offloaded layers: one model split across machines (local backend only).",
+    )
+
+    @field_validator("rpc_servers")
+    @classmethod
+    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for endpoint in value:
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+                raise ValueError(f"rpc_servers: {endpoint!r} is not host:port")
+        return value
+
     @property
     def is_remote(self) -> bool:
         """True for a model served by a remote engine over HTTP."""
@@ -117,6 +133,8 @@ class ModelSpec(BaseModel):
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
         if self.is_remote:
+            if self.rpc_servers:
+                raise ValueError(f"model {self.id!r}: rpc_servers are for a local model")
             if self.url is None:
                 raise ValueError(f"model {self.id!r}: backend {self.backend!r} needs 'url'")
             if self.path is not None or self.embedded is not None:

@@ -417,6 +417,7 @@ class ModelRegistry:
                 fim_family=spec.fim,
                 max_queue=self._settings.max_queue,
                 cache_reuse_min=self._settings.cache_reuse_tokens,
+                rpc_servers=spec.rpc_servers,
             )
             before = self._resources.memory_footprint_mb()
             started = time.monotonic()

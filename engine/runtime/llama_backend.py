@@ -22,6 +22,7 @@ import numpy.typing as npt
 from engine.completion.prompts import FimTokens
 from engine.errors import InferenceFailedError, ModelLoadFailedError
 from engine.runtime.messages import SamplingParams
+from engine.runtime.rpc import rpc_devices
 
 ProgressCallback = Callable[[float], bool]
 
@@ -63,8 +64,13 @@ class LlamaModel:
         n_gpu_layers: int = -1,
         use_mmap: bool = False,
         progress: ProgressCallback | None = None,
+        rpc_servers: Sequence[str] = (),
     ) -> None:
         params = model_params(n_gpu_layers, use_mmap)
+        devices = None
+        if rpc_servers:
+            devices = rpc_devices(rpc_servers)  # kept alive until the load returns
+            params.devices = ctypes.cast(devices, ctypes.c_void_p)
         callback: Any = None
         if progress is not None:
             report = progress
@@ -79,7 +85,7 @@ class LlamaModel:
             callback = llama_cpp.llama_progress_callback(_on_progress)
             params.progress_callback = callback
         model = llama_cpp.llama_model_load_from_file(str(path).encode("utf-8"), params)
-        del callback  # only needed during the call above
+        del callback, devices  # only needed during the call above
         if not model:
             raise ModelLoadFailedError(
                 f"llama.cpp could not load '{path.name}' (corrupt, unsupported or too large)",

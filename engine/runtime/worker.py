@@ -80,6 +80,8 @@ class WorkerConfig:
     # Cached runs of at least this many tokens are shifted into place when a
     # prompt loses tokens in the middle (0: off); see slots.reusable_chunks.
     cache_reuse_min: int = 0
+    # llama.cpp RPC servers (host:port) holding the offloaded layers; see engine.runtime.rpc.
+    rpc_servers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,7 @@ class ModelWorker:
                 n_gpu_layers=cfg.n_gpu_layers,
                 use_mmap=cfg.use_mmap,
                 progress=self._load_progress,
+                rpc_servers=cfg.rpc_servers,
             )
         except ModelLoadFailedError as exc:
             if self._load_deadline is not None and time.monotonic() >= self._load_deadline:
@@ -284,6 +287,10 @@ class ModelWorker:
 
     def _serve(self) -> None:
         while True:
+            # Stopped requests leave their slots before the next admission
+            # picks one: a keystroke that pre-empted the speculation running
+            # in its document's slot then reuses that slot's cache.
+            self._interrupt()
             with self._lock:
                 if self._stopping:
                     return
@@ -418,15 +425,19 @@ class ModelWorker:
 
     # -- decoding ----------------------------------------------------------
 
-    def _step(self) -> None:
-        ctx = self._ctx
-        assert ctx is not None
+    def _interrupt(self) -> None:
+        """Fail the running requests that were cancelled or ran out of time."""
         with self._lock:
             doomed = self._scheduler.interrupted(time.monotonic())
         for seq, reason in doomed:
             job = self._jobs[seq.seq_id]
             assert job is not None
             self._fail(job, reason)
+
+    def _step(self) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        self._interrupt()  # what was cancelled since the admission
         plan = self._scheduler.plan_step()
         if not plan:
             return
