@@ -287,10 +287,6 @@ class ModelWorker:
 
     def _serve(self) -> None:
         while True:
-            # Stopped requests leave their slots before the next admission
-            # picks one: a keystroke that pre-empted the speculation running
-            # in its document's slot then reuses that slot's cache.
-            self._interrupt()
             with self._lock:
                 if self._stopping:
                     return
@@ -425,19 +421,15 @@ class ModelWorker:
 
     # -- decoding ----------------------------------------------------------
 
-    def _interrupt(self) -> None:
-        """Fail the running requests that were cancelled or ran out of time."""
+    def _step(self) -> None:
+        ctx = self._ctx
+        assert ctx is not None
         with self._lock:
             doomed = self._scheduler.interrupted(time.monotonic())
         for seq, reason in doomed:
             job = self._jobs[seq.seq_id]
             assert job is not None
             self._fail(job, reason)
-
-    def _step(self) -> None:
-        ctx = self._ctx
-        assert ctx is not None
-        self._interrupt()  # what was cancelled since the admission
         plan = self._scheduler.plan_step()
         if not plan:
             return
