@@ -4,8 +4,9 @@
   by the request's own deadline (the caller wraps the call in it).
 - **Retries** only where repeating cannot do work twice: idempotent calls
   (probes, ``GET``) on any transport failure, and any call whose connection
-  was refused or never opened (the request never reached the engine).
-  A generation that failed after it was sent is not repeated.
+  was refused or never opened (the request never reached the engine), or
+  closed before any answer on a reused keep-alive connection (once). A
+  generation that failed after its answer began is not repeated.
 - **Circuit breaker**: consecutive failures (no connection, a timeout, a
   5xx, a rejected API key) are counted; at ``breaker_failures`` the breaker
   opens and ``on_open`` says why. The runner then stops serving and the
@@ -209,6 +210,15 @@ class RemoteHttp:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if attempt < _ATTEMPTS:  # never reached the engine: safe to repeat
                     await asyncio.sleep(_RETRY_PAUSE_SECONDS * 2 ** (attempt - 1))
+                    continue
+                error = self._transport_error(exc)
+                self.breaker.failure(error.message)
+                raise error from exc
+            except httpx.RemoteProtocolError as exc:
+                # Closed before any answer: most often a pooled keep-alive
+                # connection the engine had just dropped (llama-server closes
+                # idle ones after 5 s), so once more on a fresh connection.
+                if attempt == 1:
                     continue
                 error = self._transport_error(exc)
                 self.breaker.failure(error.message)
