@@ -24,12 +24,19 @@ concurrent requests (in-process engine against llama-server with as many
 slots). Every figure is printed as a ratio engine / llama-server.
 
     python bench/bench_typing_peer.py [--sizes 100,1000,5000] [--characters 24]
+
+``--backend llama-server`` measures this server in front of llama-server:
+the engine's model is a remote one (``backend = "llama-server"``) served by
+a second llama-server of the same build and settings, so ``rest`` / ``peer``
+is the overhead this server adds to a line completion; the language-server
+leg is left out (it would run a local model).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -343,7 +350,7 @@ async def run_scenario(
     texts: list[str],
     places: list[tuple[int, int]],
     characters: int,
-    lsp: LspLeg,
+    lsp: LspLeg | None,
     rest: RestLeg,
     peer: PeerLeg,
     run_id: int,
@@ -351,19 +358,20 @@ async def run_scenario(
 ) -> Scenario:
     scenario = Scenario(name)
     docs = [Document(f"file:///bench/{run_id}/file{i}.py", text) for i, text in enumerate(texts)]
-    for doc in docs:
-        lsp.open(doc)
     legs: list[tuple[str, Callable[[Document, int], object]]] = [
-        ("lsp", lsp.complete),
         ("rest", rest.complete),
         ("peer", peer.complete),
     ]
+    if lsp is not None:
+        for doc in docs:
+            lsp.open(doc)
+        legs.insert(0, ("lsp", lsp.complete))
 
     async def settle() -> None:
         # Both servers compute a speculative next suggestion after answering;
         # let it finish so that no leg is measured while another one's
         # background work shares the CPU.
-        while engine_busy() or await lsp.busy():
+        while engine_busy() or (lsp is not None and await lsp.busy()):
             await asyncio.sleep(0.01)
 
     # Warm each place once (a first visit is a cold prompt for everyone).
@@ -373,8 +381,10 @@ async def run_scenario(
             await settle()
     for step, (doc, offset, char) in enumerate(keystrokes(docs, places, characters)):
         line, character = doc.insert(offset, char)
-        lsp.change(doc, line, character, char)
-        order = legs[step % 3 :] + legs[: step % 3]  # rotate who goes first
+        if lsp is not None:
+            lsp.change(doc, line, character, char)
+        turn = step % len(legs)
+        order = legs[turn:] + legs[:turn]  # rotate who goes first
         for leg, complete in order:
             sample = await complete(doc, offset + 1)  # type: ignore[misc]
             scenario.samples[leg].append(sample)  # type: ignore[arg-type]
@@ -392,6 +402,8 @@ def summarize(scenario: Scenario) -> list[str]:
     peer = scenario.samples["peer"]
     for leg in ("lsp", "rest", "peer"):
         samples = scenario.samples[leg]
+        if not samples:
+            continue  # a leg left out of this run
         totals = [s.total_ms for s in samples]
         ttfts = [s.ttft_ms for s in samples if s.ttft_ms is not None]
         prompt = sum(s.prompt_tokens or 0 for s in samples)
@@ -478,31 +490,51 @@ async def main(args: argparse.Namespace) -> None:
     model_id = probe.default_model_id()
     model_path = Path(args.model) if args.model else probe._resolve_path(probe.catalog[model_id])
     await probe.close()
-    settings = load_settings(
-        None,
-        data_dir=data / "engine",
+    remote = args.backend == "llama-server"
+    with contextlib.ExitStack() as stack:
         # The same KV room as the peer: 4 slots x 4,096 cells.
-        models=[{"id": "bench", "name": "bench", "path": str(model_path), "context_length": 16384}],
-        include_default_model=False,
-        completion={"model": "bench"},
-        inference={"n_threads": os.cpu_count(), "n_seq_max": 4},
-        rate_limits={"enabled": False},
-    )
+        model: dict[str, object] = {"path": str(model_path), "context_length": 16384}
+        if remote:
+            ours = stack.enter_context(running_llama_server(model_path, slots=4, context=16384))
+            model = {"backend": "llama-server", "url": ours, "parallel": 4}
+        settings = load_settings(
+            None,
+            data_dir=data / "engine",
+            models=[{"id": "bench", "name": "bench", **model}],
+            include_default_model=False,
+            completion={"model": "bench"},
+            inference={"n_threads": os.cpu_count(), "n_seq_max": 4},
+            rate_limits={"enabled": False},
+        )
+        await measure(args, settings, model_path, data, remote)
+
+
+async def measure(
+    args: argparse.Namespace, settings: Settings, model_path: Path, data: Path, remote: bool
+) -> None:
     engine = Engine(settings)
     services = Services(engine, settings)
     await services.start()
     worker = await engine.worker_for("bench")
     assert worker.info is not None
     fim = worker.info.fim_family != "none"
-    print(f"model: {model_path.name} (FIM: {'yes' if fim else 'no'}); threads: {os.cpu_count()}")
+    backend = "llama-server (this server in front of it)" if remote else "local"
+    print(
+        f"model: {model_path.name} (FIM: {'yes' if fim else 'no'}); engine: {backend}; "
+        f"threads: {os.cpu_count()}"
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     with running_llama_server(model_path, slots=4, context=4 * 4096) as peer_base:
-        async with (
-            httpx.AsyncClient(timeout=300) as peer_http,
-            rest_server(engine, services, settings) as rest_http,
-            language_server(model_path, data, MAX_TOKENS, os.cpu_count() or 2) as client,
-        ):
-            lsp, rest, peer = LspLeg(client), RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
+        async with contextlib.AsyncExitStack() as stack:
+            peer_http = await stack.enter_async_context(httpx.AsyncClient(timeout=300))
+            rest_http = await stack.enter_async_context(rest_server(engine, services, settings))
+            lsp: LspLeg | None = None
+            if not remote:
+                client = await stack.enter_async_context(
+                    language_server(model_path, data, MAX_TOKENS, os.cpu_count() or 2)
+                )
+                lsp = LspLeg(client)
+            rest, peer = RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
             run_id = 0
             for size in sizes:
                 code = stdlib_python(size)
@@ -551,4 +583,10 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--characters", type=int, default=24, help="keystrokes per workload")
     parser.add_argument("--model", help="a GGUF file (default: the embedded Gemma 3 270M)")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "llama-server"),
+        default="local",
+        help="where the engine's model runs: in process, or behind a llama-server",
+    )
     asyncio.run(main(parser.parse_args()))
