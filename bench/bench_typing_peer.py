@@ -300,13 +300,21 @@ class PeerLeg:
         started = time.perf_counter()
         first: float | None = None
         final: dict[str, object] = {}
-        async with self.http.stream("POST", url, json=body) as response:
-            response.raise_for_status()
-            async for _, data in read_sse(response):
-                if first is None and data.get("content"):
-                    first = time.perf_counter()
-                if data.get("stop"):
-                    final = data
+        for attempt in (1, 2):
+            try:
+                async with self.http.stream("POST", url, json=body) as response:
+                    response.raise_for_status()
+                    async for _, data in read_sse(response):
+                        if first is None and data.get("content"):
+                            first = time.perf_counter()
+                        if data.get("stop"):
+                            final = data
+                break
+            except httpx.RemoteProtocolError:
+                # llama-server drops keep-alive connections idle for 5 s; a
+                # client sends again on a new one (the engine's client does too).
+                if attempt == 2 or first is not None:
+                    raise
         total = (time.perf_counter() - started) * 1000.0
         timings = final.get("timings")
         evaluated = _int(final.get("tokens_evaluated"))
