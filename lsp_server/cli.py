@@ -16,6 +16,7 @@ from typing import Any
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
+from engine.models.catalog import ModelSpec
 from lsp_server import client_cli
 from lsp_server.logs import configure_logging
 from services.composition import Services
@@ -268,7 +269,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
                     "status": v.status,
                     "fim": v.spec.fim,
                     "context_length": v.spec.context_length,
-                    "source": str(v.spec.path) if v.spec.path else v.spec.embedded,
+                    "source": _model_source(v.spec),
                     "error": v.error,
                 }
                 for v in views
@@ -277,13 +278,22 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         else:
             print(f"{'ID':<28} {'STATUS':<10} {'TYPE':<11} SOURCE")
             for v in views:
-                source = str(v.spec.path) if v.spec.path else f"pypi:{v.spec.embedded}"
+                source = _model_source(v.spec)
+                if v.spec.embedded:
+                    source = f"pypi:{source}"
                 print(f"{v.spec.id:<28} {v.status:<10} {v.spec.type:<11} {source}")
                 if v.error:
                     print(f"{'':<28} error: {v.error}")
     finally:
         asyncio.run(engine.close())
     return 0
+
+
+def _model_source(spec: ModelSpec) -> str | None:
+    """Where a model comes from: its file, its PyPI package, or its remote engine."""
+    if spec.is_remote:
+        return f"{spec.backend}:{spec.url}"
+    return str(spec.path) if spec.path else spec.embedded
 
 
 def main(argv: Sequence[str] | None = None) -> int:
