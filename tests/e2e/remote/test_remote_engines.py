@@ -478,3 +478,27 @@ async def test_generation_refactor_and_batch_on_a_remote_model(
     results = {r["request_id"]: r for r in batch.json()["results"]}
     assert results["a"]["status"] == "success" and results["b"]["status"] == "success"
     assert metrics.json()["metrics"]["inference_count"] >= 3
+
+
+async def test_an_idle_remote_that_dies_shows_error_without_any_request(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    model = tiny_models["tiny-starcoder"]
+    port = free_port()
+    spec = remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+    engine = Engine(settings_for(tmp_path, model, spec, restart_backoff_seconds=30))
+    try:
+        with llama_server_process(model, port=port) as (_, process):
+            await engine.load_model("remote")
+            await asyncio.to_thread(engine.registry.wait_loaded, "remote", 30)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            # No request is sent: the runner's ping (every 5 s) finds it gone.
+            deadline = time.monotonic() + 15
+            while engine.model("remote").status != "error":
+                assert time.monotonic() < deadline, engine.model("remote")
+                await asyncio.sleep(0.2)
+        assert "cannot connect" in (engine.model("remote").error or "")
+        assert engine.health().status == "degraded"
+    finally:
+        await engine.close()
