@@ -65,9 +65,16 @@ from engine.runtime.messages import (
 )
 from engine.runtime.port import ModelRunner
 from engine.runtime.text_generator import WorkerTextGenerator
-from engine.syntax import ParserPool
+from engine.syntax import CompletionContext, ParserPool
 
 log = logging.getLogger(__name__)
+
+
+class _Unset:
+    """The type of ``_UNSET``: no context was given, so it is computed."""
+
+
+_UNSET = _Unset()
 
 RegistryListener = Callable[[RegistryEvent], None]
 
@@ -344,8 +351,9 @@ class Engine:
     # -- completion --------------------------------------------------------------
 
     async def _prepare(
-        self, request: CompletionRequest
+        self, request: CompletionRequest, context: CompletionContext | _Unset | None = _UNSET
     ) -> tuple[str, CompletionRequest, FimPrompt]:
+        """The resolved request and its prompt; ``context`` given skips the context step."""
         model_id = self.resolve_model(request.model_id)  # MODEL_NOT_FOUND before anything else
         if "\x00" in request.code:
             raise InvalidRequestError("context.code", "code must not contain NUL characters")
@@ -355,10 +363,21 @@ class Engine:
             cursor=clamp_cursor(request.code, request.cursor),
             language=self.documents.resolve_language(request.language, request.file_path),
         )
+        if isinstance(context, _Unset):
+            context = await self._context(request)
+        prompt = build_prompt(request, context, self.settings.completion.prompt_budget_tokens)
+        return model_id, request, prompt
+
+    @staticmethod
+    def _memo_key(request: CompletionRequest) -> str:
+        return f"{request.language}\x1f{request.document_key or request.file_path or ''}"
+
+    async def _context(self, request: CompletionRequest) -> CompletionContext | None:
+        """The tree-sitter context of a resolved request, memoized per cursor line."""
         # Context is taken at the start of the cursor line and kept while the
         # user types on that line, so the prompt's head (and its KV cache)
         # stays reusable. The memo compares the rest of the document exactly.
-        memo_key = f"{request.language}\x1f{request.document_key or request.file_path or ''}"
+        memo_key = self._memo_key(request)
         found, context = self.contexts.lookup(memo_key, request.code, request.cursor)
         if not found:
             line_start = request.code.rfind("\n", 0, request.cursor) + 1
@@ -370,8 +389,7 @@ class Engine:
             large = len(request.code) > PARSE_ON_LOOP_MAX_CHARS
             context = await asyncio.to_thread(compute) if large else compute()
             self.contexts.store(memo_key, request.code, request.cursor, context)
-        prompt = build_prompt(request, context, self.settings.completion.prompt_budget_tokens)
-        return model_id, request, prompt
+        return context
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         """Complete code at a cursor, with optional sampled alternatives.
@@ -462,9 +480,16 @@ class Engine:
             document_key=f"{request.document_key}#speculative",
         )
 
+        # The guess takes the context this request was given: the prompt then
+        # differs from this one only at the cursor, so the guess reuses this
+        # request's KV cache, in its slot (a context computed afresh for the
+        # changed text could pick other snippets, and read the whole prompt
+        # again in a slot of its own, evicting another place's cache).
+        found, context = self.contexts.lookup(self._memo_key(request), request.code, request.cursor)
+
         async def work() -> CompletionResult:
             started = time.monotonic()
-            _, prepared, prompt = await self._prepare(guess)
+            _, prepared, prompt = await self._prepare(guess, context if found else _UNSET)
             return await self._complete(model_id, prepared, prompt, started)
 
         self.speculator.start(request.document_key, code, cursor, work())

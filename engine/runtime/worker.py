@@ -290,6 +290,12 @@ class ModelWorker:
             with self._lock:
                 if self._stopping:
                     return
+                # Stopped requests leave their slots before the admission
+                # picks one, under the same lock hold: a keystroke that
+                # pre-empted the guess running in its document's slot then
+                # gets that slot's cache (shifted if need be), where a copy
+                # from the still-running guess would keep only the prefix.
+                self._interrupt()
                 self._admit_locked()
                 if not self._slots.n_running:
                     self._lock.wait(timeout=self._next_timeout_locked())
@@ -421,15 +427,18 @@ class ModelWorker:
 
     # -- decoding ----------------------------------------------------------
 
+    def _interrupt(self) -> None:
+        """Fail the running requests that were cancelled or ran out of time."""
+        with self._lock:  # reentrant: the serving loop calls this holding it
+            for seq, reason in self._scheduler.interrupted(time.monotonic()):
+                job = self._jobs[seq.seq_id]
+                assert job is not None
+                self._fail(job, reason)
+
     def _step(self) -> None:
         ctx = self._ctx
         assert ctx is not None
-        with self._lock:
-            doomed = self._scheduler.interrupted(time.monotonic())
-        for seq, reason in doomed:
-            job = self._jobs[seq.seq_id]
-            assert job is not None
-            self._fail(job, reason)
+        self._interrupt()  # what was cancelled since the admission
         plan = self._scheduler.plan_step()
         if not plan:
             return

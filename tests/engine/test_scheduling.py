@@ -15,7 +15,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.errors import RequestCancelledError
 from engine.runtime.llama_backend import ContextConfig, context_params, model_params
-from engine.runtime.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority, SamplingParams, TokenEvent
 from tests.conftest import make_settings
 from tests.support.worker_watch import PeakActive
 
@@ -124,6 +124,35 @@ async def test_a_keystroke_preempts_speculative_work(engine: Engine) -> None:
         await speculative
 
 
+async def test_a_keystroke_takes_the_slot_of_the_speculation_it_preempts(engine: Engine) -> None:
+    # The guess runs in the slot that holds the document's prompt. The next
+    # keystroke stops it and must get that slot, with its cache, even where
+    # only a shift can reuse it (the window lost lines in the middle): a copy
+    # from the still-running guess into another slot would keep only the
+    # common prefix.
+    head = "# geometry helpers\n"
+    dropped = "".join(f"old_{i} = legacy({i})\n" for i in range(12))
+    window = "".join(f"value_{i} = compute(value_{i - 1}, {i})\n" for i in range(1, 30))
+    events = engine.events(
+        "tiny-deepseek",
+        TextPrompt(head + dropped + window),
+        SamplingParams(max_tokens=1200, ignore_eos=True),  # within the 2,048 cells
+        priority=Priority.SPECULATIVE,
+    )
+    first = await anext(events)
+    assert isinstance(first, TokenEvent)  # the guess is generating
+    keystroke = await engine.run(
+        "tiny-deepseek",
+        TextPrompt(head + window + "x"),
+        SamplingParams(max_tokens=2),
+        priority=Priority.INTERACTIVE,
+    )
+    with pytest.raises(RequestCancelledError):
+        async for _ in events:
+            pass
+    assert keystroke.cached_prompt_tokens >= keystroke.prompt_tokens - 3
+
+
 async def test_speculative_suggestion_is_served_on_a_hit(engine: Engine) -> None:
     code = "def area(r):\n    return "
     request = CompletionRequest(
@@ -149,6 +178,48 @@ async def test_speculative_suggestion_is_served_on_a_hit(engine: Engine) -> None
         replace(request, code=accepted, cursor=len(accepted), document_key=None)
     )
     assert hit.completion.text == fresh.completion.text
+
+
+async def test_speculation_reuses_the_prompt_it_follows(engine: Engine) -> None:
+    # An editor's document, with a definition from another open file in its
+    # context: the guess at the next suggestion must build the same prompt
+    # (same snippets) up to the cursor, so that it reads only the accepted
+    # text, in the same slot, instead of a whole prompt of its own.
+    helper = "def area(radius):\n    return 3.14159 * radius * radius\n"
+    # Longer than the prompt's window and the 32 KB a request without an open
+    # document is parsed around, with a definition at the top in use at the cursor.
+    filler = "".join(f"\n\ndef step_{i}(x):\n    return x + {i}\n" for i in range(1500))
+    code = (
+        "from geometry import area\n\n\ndef scale(value, factor):\n    return value * factor\n"
+        + filler
+        + "\n\ndef report(r):\n    total = scale(area(r), 2)\n    return "
+    )
+    engine.documents.open("file:///geometry.py", helper, 1, "python")
+    engine.documents.open("file:///report.py", code, 1, "python")
+    request = CompletionRequest(
+        code=code,
+        cursor=len(code),
+        language="python",
+        file_path="file:///report.py",
+        model_id="tiny-qwen",
+        params=SamplingParams(max_tokens=8),
+        priority=Priority.INTERACTIVE,
+        document_key="file:///report.py",
+    )
+    shown = await engine.complete(request)
+    assert shown.context_snippets >= 1  # the other file's definition is in the prompt
+    completion = shown.completion
+    assert completion.text
+    accepted = code[: completion.replace_start] + completion.text + code[completion.replace_end :]
+    guess = engine.speculator.take(
+        request.document_key or "", accepted, completion.replace_start + len(completion.text)
+    )
+    assert guess is not None
+    guessed = await guess
+    prompt = completion.generation.prompt_tokens
+    assert guessed.context_snippets == shown.context_snippets
+    # Everything before the cursor line's tokens came from the first prompt's cache.
+    assert guessed.completion.generation.cached_prompt_tokens >= prompt - 2
 
 
 async def test_speculative_suggestion_is_discarded_on_a_miss(engine: Engine) -> None:
