@@ -41,6 +41,11 @@ class HttpSettings(BaseModel):
     body_timeout_seconds: float = Field(
         30.0, gt=0, description="A request body not received within this gets 408."
     )
+    dashboard_show_code: bool = Field(
+        False,
+        description="Keep the text each model produced, in memory, for the dashboard's "
+        "recent requests (off: figures only, no code leaves the engine for that view).",
+    )
 
 
 class InferenceSettings(BaseModel):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -95,6 +95,8 @@ class HealthReport:
     active_requests: int
     queue_length: int
     resources: SystemResources
+    # Requests waiting, per priority class: {"interactive": n, "speculative": n, ...}.
+    queued_by_priority: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -520,7 +522,16 @@ class Engine:
     ) -> CompletionResult:
         """Record a completion answered without inference (cache, type-through, guess)."""
         elapsed = (time.monotonic() - started) * 1000.0
-        self._record(result.model_id, wall, elapsed, None, cached=True, tokens=0, caller=caller)
+        self._record(
+            result.model_id,
+            wall,
+            elapsed,
+            None,
+            cached=True,
+            tokens=0,
+            caller=caller,
+            output=result.completion.text,
+        )
         return replace(result, cached=True, processing_time_ms=elapsed)
 
     def _failed(
@@ -560,6 +571,7 @@ class Engine:
             caller=caller,
             prompt_tokens=generation.prompt_tokens,
             cached_prompt_tokens=generation.cached_prompt_tokens,
+            output=text,
         )
         self.bus.publish(
             EngineEvent(
@@ -695,6 +707,7 @@ class Engine:
         caller: str | None = None,
         prompt_tokens: int = 0,
         cached_prompt_tokens: int = 0,
+        output: str = "",
     ) -> None:
         # Cancellations are the client's choice, not a failure of the model.
         if error is not None and error.code == "REQUEST_CANCELLED":
@@ -712,6 +725,7 @@ class Engine:
                 caller=caller,
                 prompt_tokens=prompt_tokens,
                 cached_prompt_tokens=cached_prompt_tokens,
+                output=output,
             )
         )
 
@@ -836,6 +850,10 @@ class Engine:
         workers = self.registry.loaded_workers()
         active = sum(w.active_requests for w in workers)
         queued = sum(w.queue_length for w in workers)
+        by_priority = dict.fromkeys((p.name.lower() for p in Priority), 0)
+        for worker in workers:
+            for priority, count in zip(Priority, worker.queued_by_priority, strict=False):
+                by_priority[priority.name.lower()] += count
         usable = [v for v in views if v.status != "error"]
         if not usable:
             status = "unhealthy"
@@ -851,4 +869,5 @@ class Engine:
             active_requests=active,
             queue_length=queued,
             resources=self.resources.system(),
+            queued_by_priority=by_priority,
         )

@@ -56,6 +56,10 @@ class InferenceRecord:
     caller: str | None = None
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
+    # The text the model produced (empty on failure). Only a consumer that
+    # the user opted in keeps it (http.dashboard_show_code); the metrics
+    # store never writes it.
+    output: str = ""
 
 
 E = TypeVar("E")

@@ -101,6 +101,7 @@ class RemoteRunner:
         self._max_queue = max_queue
         self._lock = threading.Lock()
         self._queued = 0
+        self._queued_by = [0] * len(Priority)  # the same, per priority class
         self._active = 0
         self._dead: str | None = None
         self._stopping = False
@@ -290,6 +291,7 @@ class RemoteRunner:
                     {"queue_length": self._queued, "max_queue": self._max_queue},
                 )
             self._queued += 1
+            self._queued_by[request.priority] += 1
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._accept, request, time.monotonic())
 
@@ -308,6 +310,12 @@ class RemoteRunner:
         """Requests waiting here for one of the engine's slots."""
         with self._lock:
             return self._queued
+
+    @property
+    def queued_by_priority(self) -> tuple[int, ...]:
+        """Requests waiting here, per priority class (indexed by ``Priority``)."""
+        with self._lock:
+            return tuple(self._queued_by)
 
     @property
     def active_requests(self) -> int:
@@ -348,6 +356,7 @@ class RemoteRunner:
                 heapq.heapify(self._waiting)
                 with self._lock:
                     self._queued -= 1
+                    self._queued_by[waiting.priority] -= 1
                 waiting.sink.emit(ErrorEvent(request_id, reason))
                 return
         running = self._running.get(request_id)
@@ -362,6 +371,7 @@ class RemoteRunner:
             _, _, submitted, request = heapq.heappop(self._waiting)
             with self._lock:
                 self._queued -= 1
+                self._queued_by[request.priority] -= 1
                 self._active += 1
             assert self._loop is not None
             task = self._loop.create_task(self._serve(request, submitted))
@@ -372,6 +382,7 @@ class RemoteRunner:
             _, _, _, request = heapq.heappop(self._waiting)
             with self._lock:
                 self._queued -= 1
+                self._queued_by[request.priority] -= 1
             request.sink.emit(ErrorEvent(request.request_id, error))
         tasks = [task for _, task in self._running.values()]
         for request_id, (_, task) in list(self._running.items()):

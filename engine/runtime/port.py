@@ -60,6 +60,11 @@ class ModelRunner(Protocol):
         ...
 
     @property
+    def queued_by_priority(self) -> tuple[int, ...]:
+        """Requests waiting to run, per priority class (indexed by ``Priority``)."""
+        ...
+
+    @property
     def active_requests(self) -> int:
         """Requests running now."""
         ...

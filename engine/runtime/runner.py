@@ -44,6 +44,7 @@ from engine.runtime.messages import (
     ErrorEvent,
     EventSink,
     GenerationRequest,
+    Priority,
     TokenEvent,
     WorkerEvent,
 )
@@ -200,13 +201,13 @@ def _serve(
     stop_state = threading.Event()
 
     def report_state() -> None:
-        last = (-1, -1)
+        last: tuple[tuple[int, ...], int] = ((), -1)
         while True:
             changed.wait()
             changed.clear()
             if stop_state.is_set():
                 return
-            now = (worker.queue_length, worker.active_requests)
+            now = (worker.queued_by_priority, worker.active_requests)
             if now != last:
                 last = now
                 outbox.put(("state", now))
@@ -283,7 +284,9 @@ class RunnerClient:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pending: dict[str, EventSink] = {}
-        self._state = (0, 0)
+        # What the runner last reported: requests queued per priority class,
+        # and requests decoding.
+        self._state: tuple[tuple[int, ...], int] = ((0,) * len(Priority), 0)
         self._loaded = threading.Event()
         self._load_error: EngineError | None = None
         self._stopping = False
@@ -396,9 +399,15 @@ class RunnerClient:
     def queue_length(self) -> int:
         """Requests waiting for a slot (as the runner last reported)."""
         with self._lock:
-            queued, _ = self._state
+            queued, active = self._state
             # A request just sent is waiting even before the runner says so.
-            return max(queued, len(self._pending) - self._state[1])
+            return max(sum(queued), len(self._pending) - active)
+
+    @property
+    def queued_by_priority(self) -> tuple[int, ...]:
+        """Requests waiting for a slot per priority class (as the runner last reported)."""
+        with self._lock:
+            return self._state[0]
 
     @property
     def active_requests(self) -> int:

@@ -171,6 +171,13 @@ class Scheduler:
         """Requests waiting for a slot."""
         return len(self._queue)
 
+    def queued_by_priority(self) -> tuple[int, ...]:
+        """Requests waiting for a slot, per priority class (indexed by ``Priority``)."""
+        counts = [0] * len(Priority)
+        for _, _, _, request in self._queue:
+            counts[request.priority] += 1
+        return tuple(counts)
+
     def next_deadline(self) -> float | None:
         """The earliest deadline of a queued request (the worker wakes up for it)."""
         deadlines = [r.deadline for _, _, _, r in self._queue if r.deadline is not None]

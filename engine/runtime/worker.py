@@ -207,6 +207,12 @@ class ModelWorker:
             return self._scheduler.queue_length
 
     @property
+    def queued_by_priority(self) -> tuple[int, ...]:
+        """Requests waiting for a slot, per priority class (indexed by ``Priority``)."""
+        with self._lock:
+            return self._scheduler.queued_by_priority()
+
+    @property
     def active_requests(self) -> int:
         """Requests currently decoding."""
         return self._slots.n_running

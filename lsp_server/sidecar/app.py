@@ -78,7 +78,9 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
 
     # The dashboard's live view: the engine's inference records, in memory.
-    app.state.recent_requests = recent = RecentRequests()
+    app.state.recent_requests = recent = RecentRequests(
+        keep_output=settings.http.dashboard_show_code
+    )
     recent.attach(engine.records)
     app.router.on_shutdown.append(recent.detach)
     # The docs page, the dashboard and their assets: public shells, no API data.

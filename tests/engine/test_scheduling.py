@@ -103,6 +103,41 @@ async def test_one_slot_stays_free_for_the_editor(engine: Engine) -> None:
     assert all(task.result().completion_tokens == 300 for task in batch)
 
 
+async def test_the_queue_is_reported_per_priority_class(engine: Engine) -> None:
+    # Counted in the runner process and pushed to this one, as /health and the
+    # dashboard show it.
+    worker = await engine.worker_for("tiny-codellama")
+    slots = worker.config.context.n_seq_max
+    batch = [
+        asyncio.create_task(
+            engine.run(
+                "tiny-codellama",
+                TextPrompt(f"q{i} = ["),
+                SamplingParams(max_tokens=400, ignore_eos=True),
+                priority=Priority.BATCH,
+            )
+        )
+        for i in range(slots + 1)
+    ]
+    try:
+        for _ in range(1000):  # until the runner has admitted what it can
+            if worker.active_requests == slots - 1:
+                break
+            await asyncio.sleep(0.005)
+        # The reserved slot and one more wait: two batch requests queued, nothing else.
+        assert worker.queued_by_priority == (0, 0, 0, 2)
+        assert engine.health().queued_by_priority == {
+            "interactive": 0,
+            "speculative": 0,
+            "normal": 0,
+            "batch": 2,
+        }
+    finally:
+        for task in batch:
+            task.cancel()
+        await asyncio.gather(*batch, return_exceptions=True)
+
+
 async def test_a_keystroke_preempts_speculative_work(engine: Engine) -> None:
     await engine.worker_for("tiny-deepseek")
     speculative = asyncio.create_task(

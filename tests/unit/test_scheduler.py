@@ -571,3 +571,13 @@ def test_without_shifting_only_the_common_prefix_is_reused() -> None:
     s.add(req("moved", [*head, *window, 7], Priority.INTERACTIVE), 0.0)
     [admission] = admit_all(s)[0]
     assert admission.moves == () and admission.reuse == 1
+
+
+def test_the_queue_is_counted_per_priority_class() -> None:
+    s = scheduler(n_slots=1)
+    order = (Priority.BATCH, Priority.NORMAL, Priority.BATCH, Priority.INTERACTIVE)
+    for index, priority in enumerate(order):
+        s.add(req(f"r{index}", priority=priority), 0.0)
+    assert s.queued_by_priority() == (1, 0, 1, 2)
+    admit_all(s)  # the keystroke goes first
+    assert s.queued_by_priority() == (0, 0, 1, 2)

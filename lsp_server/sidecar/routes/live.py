@@ -16,7 +16,7 @@ from lsp_server.sidecar.recent import RecentRequests
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
 
-def to_recent_request(record: InferenceRecord) -> s.RecentRequest:
+def to_recent_request(record: InferenceRecord, *, with_output: bool) -> s.RecentRequest:
     """The wire view of one record; the engine marks the local editor's requests by no caller."""
     return s.RecentRequest(
         face="lsp" if record.caller is None else "rest",
@@ -32,6 +32,7 @@ def to_recent_request(record: InferenceRecord) -> s.RecentRequest:
         cached=record.cached,
         outcome="success" if record.success else "error",
         error_code=record.error_code,
+        output=record.output if with_output else None,
     )
 
 
@@ -46,10 +47,13 @@ async def live(
     health = engine.health()
     gpu = engine.gpu_memory()
     return s.LiveMonitoring(
-        requests=[to_recent_request(r) for r in recent.latest(limit)],
+        requests=[
+            to_recent_request(r, with_output=recent.keep_output) for r in recent.latest(limit)
+        ],
         capacity=recent.capacity,
         active_requests=health.active_requests,
         queue_length=health.queue_length,
+        queued_by_priority=health.queued_by_priority,
         gpu=None
         if gpu is None
         else s.LiveGpu(

@@ -480,6 +480,9 @@ pub struct LiveMonitoring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<LiveGpu>,
     pub queue_length: i64,
+    /// Requests waiting for a slot per priority class: interactive (editor keystrokes), speculative, normal (REST) and batch.
+    #[serde(default)]
+    pub queued_by_priority: serde_json::Map<String, serde_json::Value>,
     pub requests: Vec<RecentRequest>,
 }
 
@@ -637,7 +640,7 @@ pub struct ProjectContext {
     pub framework: Option<String>,
 }
 
-/// One finished inference as the live view shows it: figures, never code.
+/// One finished inference as the live view shows it: figures, and code only on opt-in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecentRequest {
     /// Answered from the completion cache without inference.
@@ -653,6 +656,9 @@ pub struct RecentRequest {
     pub kind: String,
     pub model_id: String,
     pub outcome: String,
+    /// The text the model produced; only when the server runs with http.dashboard_show_code on (null otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     pub prompt_tokens: i64,
     /// RFC 3339.
     pub started_at: String,

@@ -175,6 +175,12 @@ async def test_live_view_lists_requests_of_both_faces_without_code(settings: Set
         empty = (await client.get(f"{BASE}/monitoring/live", headers=headers)).json()
         assert empty["requests"] == [] and empty["capacity"] >= 100
         assert empty["queue_length"] == 0
+        assert empty["queued_by_priority"] == {
+            "interactive": 0,
+            "speculative": 0,
+            "normal": 0,
+            "batch": 0,
+        }
         rest = await client.post(
             f"{BASE}/inference/completion",
             headers=headers,
@@ -203,11 +209,34 @@ async def test_live_view_lists_requests_of_both_faces_without_code(settings: Set
         assert rest_entry["duration_ms"] > 0
         assert lsp["prompt_tokens"] > 0
         assert "very_secret_function_name" not in response.text
+        assert rest_entry["output"] is None and lsp["output"] is None
         limited = await client.get(f"{BASE}/monitoring/live?limit=1", headers=headers)
         assert [r["face"] for r in limited.json()["requests"]] == ["lsp"]
         too_many = await client.get(f"{BASE}/monitoring/live?limit=0", headers=headers)
         assert too_many.status_code == 422
         assert set(too_many.json()) == {"error"}
+
+
+async def test_live_view_shows_the_model_text_only_when_turned_on(settings: Settings) -> None:
+    opted_in = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"dashboard_show_code": True})}
+    )
+    key = create_api_key(opted_in)
+    headers = {"X-API-Key": key}
+    async with serving(opted_in) as (_, _, client):
+        rest = await client.post(
+            f"{BASE}/inference/completion",
+            headers=headers,
+            json={
+                "model_id": "tiny-qwen",
+                "context": {"code": "def area(r):\n    return ", "language": "python"},
+                "parameters": {"max_tokens": 6},
+            },
+        )
+        assert rest.status_code == 200, rest.text
+        live = (await client.get(f"{BASE}/monitoring/live", headers=headers)).json()
+        [entry] = live["requests"]
+        assert entry["output"] == rest.json()["completion"]["text"]
 
 
 @pytest.mark.parametrize("limit", ["abc", "1001", "-1"])

@@ -187,7 +187,18 @@ async function refreshModels() {
 // -- live charts ------------------------------------------------------------------
 
 const charts = {};
-const history = { t: [], p50: [], p95: [], tps: [], hit: [], kv: [], queue: [], active: [], gpuMem: [], gpuUtil: [] };
+// The scheduler's priority classes, in the order they run (the API's keys).
+const PRIORITIES = [
+  ["interactive", "queued: editor", "#c53030"],
+  ["speculative", "queued: speculative", "#dd6b20"],
+  ["normal", "queued: REST", "#805ad5"],
+  ["batch", "queued: batch", "#718096"],
+];
+const history = {
+  t: [], p50: [], p95: [], tps: [], hit: [], kv: [], active: [], gpuMem: [], gpuUtil: [],
+  ...Object.fromEntries(PRIORITIES.map(([name]) => [`queue_${name}`, []])),
+};
+const queueData = () => [history.t, ...PRIORITIES.map(([name]) => history[`queue_${name}`]), history.active];
 
 function chart(id, title, series, data) {
   const width = Math.max(320, $(id).parentElement.clientWidth || 380);
@@ -217,7 +228,12 @@ function startCharts() {
     [line("completion cache hits", "#6b46c1"), line("prompt tokens from KV cache", "#d69e2e")],
     [history.t, history.hit, history.kv],
   );
-  charts.queue = chart("chart-queue", "Requests", [line("queued", "#c53030"), line("decoding", "#2b6cb0")], [history.t, history.queue, history.active]);
+  charts.queue = chart(
+    "chart-queue",
+    "Requests",
+    [...PRIORITIES.map(([, label, colour]) => line(label, colour)), line("decoding", "#2b6cb0")],
+    queueData(),
+  );
   charts.gpu = chart("chart-gpu", "GPU", [line("memory used (%)", "#2c7a7b"), line("utilisation (%)", "#b83280")], [history.t, history.gpuMem, history.gpuUtil]);
   $("live-window").textContent = `last ${HISTORY_SECONDS / 60} minutes; each point: requests of the last ${STATS_SECONDS} s`;
 }
@@ -240,7 +256,7 @@ function addPoint(live) {
     tps: tokens / STATS_SECONDS,
     hit: ok.length ? (100 * ok.filter((r) => r.cached).length) / ok.length : null,
     kv: prompt ? (100 * fromKv) / prompt : null,
-    queue: live.queue_length,
+    ...Object.fromEntries(PRIORITIES.map(([name]) => [`queue_${name}`, live.queued_by_priority[name] ?? 0])),
     active: live.active_requests,
     gpuMem: live.gpu ? (100 * live.gpu.memory_used_mb) / live.gpu.memory_total_mb : null,
     gpuUtil: live.gpu ? live.gpu.utilization_percent : null,
@@ -253,7 +269,7 @@ function addPoint(live) {
   charts.latency.setData([history.t, history.p50, history.p95]);
   charts.tokens.setData([history.t, history.tps]);
   charts.cache.setData([history.t, history.hit, history.kv]);
-  charts.queue.setData([history.t, history.queue, history.active]);
+  charts.queue.setData(queueData());
   charts.gpu.setData([history.t, history.gpuMem, history.gpuUtil]);
   $("chart-latency").parentElement.dataset.points = String(durations.length);
   document.querySelector('[data-testid="latency-now"]').textContent =
@@ -262,13 +278,21 @@ function addPoint(live) {
   document.querySelector('[data-testid="cache-now"]').textContent =
     `completion cache hits ${num(point.hit)}% · ${fromKv} of ${prompt} prompt tokens from the KV cache`;
   document.querySelector('[data-testid="queue-now"]').textContent =
-    `${live.queue_length} queued · ${live.active_requests} decoding`;
+    `${live.queue_length} queued (` +
+    PRIORITIES.map(([name, label]) => `${label.replace("queued: ", "")} ${live.queued_by_priority[name] ?? 0}`).join(", ") +
+    `) · ${live.active_requests} decoding`;
   document.querySelector('[data-testid="gpu-now"]').textContent = live.gpu
     ? `${num(live.gpu.memory_used_mb)} of ${num(live.gpu.memory_total_mb)} MB · utilisation ${num(live.gpu.utilization_percent)}%`
     : "no NVIDIA GPU on this server";
 }
 
 function renderRequests(requests) {
+  // The model's text comes only from a server run with http.dashboard_show_code.
+  const withOutput = requests.some((r) => r.output !== null && r.output !== undefined);
+  $("requests-output").hidden = !withOutput;
+  $("requests-hint").textContent = withOutput
+    ? "With the model's text: this server runs with http.dashboard_show_code on."
+    : "Figures only: the server keeps no code or completions for this view (http.dashboard_show_code turns that on).";
   fill(
     $("requests").tBodies[0],
     requests.slice(0, 50).map((r) =>
@@ -283,6 +307,7 @@ function renderRequests(requests) {
         el("td", { className: "num" }, r.tokens),
         el("td", { className: "num" }, r.cached ? "completion cache" : `${r.cached_prompt_tokens}/${r.prompt_tokens}`),
         el("td", { className: `outcome-${r.outcome}` }, r.outcome === "success" ? "ok" : r.error_code || "error"),
+        ...(withOutput ? [el("td", {}, el("code", {}, (r.output ?? "").slice(0, 200)))] : []),
       ),
     ),
   );

@@ -87,7 +87,7 @@ class HealthResponse(WireModel):
 
 
 class RecentRequest(WireModel):
-    """One finished inference as the live view shows it: figures, never code."""
+    """One finished inference as the live view shows it: figures, and code only on opt-in."""
 
     face: Literal["lsp", "rest"] = Field(
         description="lsp: the local editor's language server; rest: an API caller."
@@ -102,6 +102,11 @@ class RecentRequest(WireModel):
     cached: bool = Field(description="Answered from the completion cache without inference.")
     outcome: Literal["success", "error"]
     error_code: str | None
+    output: str | None = Field(
+        None,
+        description="The text the model produced; only when the server runs with "
+        "http.dashboard_show_code on (null otherwise).",
+    )
 
 
 class LiveGpu(WireModel):
@@ -119,4 +124,8 @@ class LiveMonitoring(WireModel):
     capacity: int = Field(description="How many recent requests the server keeps.")
     active_requests: int
     queue_length: int
+    queued_by_priority: dict[str, int] = Field(
+        description="Requests waiting for a slot per priority class: interactive (editor "
+        "keystrokes), speculative, normal (REST) and batch."
+    )
     gpu: LiveGpu | None = Field(description="Null without an NVIDIA GPU.")

@@ -1138,6 +1138,13 @@ export interface components {
             gpu: components["schemas"]["LiveGpu"] | null;
             /** Queue Length */
             queue_length: number;
+            /**
+             * Queued By Priority
+             * @description Requests waiting for a slot per priority class: interactive (editor keystrokes), speculative, normal (REST) and batch.
+             */
+            queued_by_priority: {
+                [key: string]: number;
+            };
             /** Requests */
             requests: components["schemas"]["RecentRequest"][];
         };
@@ -1376,7 +1383,7 @@ export interface components {
         };
         /**
          * RecentRequest
-         * @description One finished inference as the live view shows it: figures, never code.
+         * @description One finished inference as the live view shows it: figures, and code only on opt-in.
          */
         RecentRequest: {
             /**
@@ -1411,6 +1418,11 @@ export interface components {
              * @enum {string}
              */
             outcome: "success" | "error";
+            /**
+             * Output
+             * @description The text the model produced; only when the server runs with http.dashboard_show_code on (null otherwise).
+             */
+            output?: string | null;
             /** Prompt Tokens */
             prompt_tokens: number;
             /**
