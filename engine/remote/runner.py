@@ -64,6 +64,7 @@ from engine.runtime.messages import (
     TokenEvent,
 )
 from engine.runtime.port import ExitListener
+from engine.runtime.scheduler import preempted_by
 from engine.runtime.text_stream import TextStream
 from engine.runtime.worker import ModelInfo
 
@@ -326,16 +327,8 @@ class RemoteRunner:
     # -- scheduling (the loop thread) --------------------------------------------
 
     def _accept(self, request: GenerationRequest, submitted: float) -> None:
-        if request.group is not None:
-            self._cancel_where(
-                lambda r: r.group == request.group,
-                RequestCancelledError("superseded by a newer request for the same document"),
-            )
-        if request.priority == Priority.INTERACTIVE:
-            self._cancel_where(
-                lambda r: r.priority == Priority.SPECULATIVE,
-                RequestCancelledError("speculative work pre-empted by a keystroke"),
-            )
+        for match, reason in preempted_by(request):
+            self._cancel_where(match, reason)
         heapq.heappush(
             self._waiting, (int(request.priority), next(self._order), submitted, request)
         )

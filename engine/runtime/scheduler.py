@@ -69,6 +69,34 @@ SLOT_SIMILARITY = 0.5
 PreparePrompt = Callable[[GenerationRequest], BuiltPrompt]
 
 
+def preempted_by(
+    request: GenerationRequest,
+) -> list[tuple[Callable[[GenerationRequest], bool], EngineError]]:
+    """What a newly queued request stops, queued or running, and why.
+
+    A newer request of the same group (one document's completions) supersedes
+    the older ones; an editor keystroke stops every speculative guess. The one
+    policy for every runner, local or remote.
+    """
+    rules: list[tuple[Callable[[GenerationRequest], bool], EngineError]] = []
+    if request.group is not None:
+        group = request.group
+        rules.append(
+            (
+                lambda r: r.group == group,
+                RequestCancelledError("superseded by a newer request for the same document"),
+            )
+        )
+    if request.priority == Priority.INTERACTIVE:
+        rules.append(
+            (
+                lambda r: r.priority == Priority.SPECULATIVE,
+                RequestCancelledError("speculative work pre-empted by a keystroke"),
+            )
+        )
+    return rules
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     """Start a request: its sequence is already recorded in its slot.
@@ -139,17 +167,8 @@ class Scheduler:
                 f"model '{self.model_id}' has {len(self._queue)} queued requests",
                 {"queue_length": len(self._queue), "max_queue": self.max_queue},
             )
-        if request.group is not None:
-            self._cancel_where(
-                lambda r: r.group == request.group,
-                RequestCancelledError("superseded by a newer request for the same document"),
-            )
-        if request.priority == Priority.INTERACTIVE:
-            # An editor keystroke cancels every speculative suggestion in progress.
-            self._cancel_where(
-                lambda r: r.priority == Priority.SPECULATIVE,
-                RequestCancelledError("speculative work pre-empted by a keystroke"),
-            )
+        for match, reason in preempted_by(request):
+            self._cancel_where(match, reason)
         heapq.heappush(self._queue, (int(request.priority), next(self._order), now, request))
 
     def cancel(self, request_id: str, reason: EngineError) -> None:
