@@ -47,6 +47,53 @@ def free_port() -> int:
         return port
 
 
+def llama_server_command(
+    binary: Path,
+    source: Sequence[str],
+    port: int,
+    *,
+    context: int,
+    slots: int,
+    threads: int,
+    cache_reuse: int = 256,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The llama-server command line for ``source`` (``--model F`` or ``--models-dir D``).
+
+    On 127.0.0.1, with the prompt cache and ``--cache-reuse`` on and no web UI:
+    how the benchmarks and the remote-engine tests both run it.
+    """
+    return [
+        str(binary),
+        *source,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ctx-size",
+        str(context),
+        "--parallel",
+        str(slots),
+        "--threads",
+        str(threads),
+        "--cache-reuse",
+        str(cache_reuse),
+        "--no-webui",
+        *extra,
+    ]
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """End a server process started here: terminate, then kill after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def running_llama_server(
     model: Path,
@@ -60,36 +107,22 @@ def running_llama_server(
 ) -> Iterator[str]:
     """llama-server on 127.0.0.1 with the prompt cache on; yields its base URL."""
     port = free_port()
-    command = [
-        str(peer_bin_dir() / "llama-server"),
-        "--model",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ctx-size",
-        str(context),
-        "--parallel",
-        str(slots),
-        "--threads",
-        str(threads or os.cpu_count() or 2),
-        "--cache-reuse",
-        str(cache_reuse),
-        "--no-webui",
-        *extra,
-    ]
+    command = llama_server_command(
+        peer_bin_dir() / "llama-server",
+        ["--model", str(model)],
+        port,
+        context=context,
+        slots=slots,
+        threads=threads or os.cpu_count() or 2,
+        cache_reuse=cache_reuse,
+        extra=extra,
+    )
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             yield _wait_healthy(process, log, f"http://127.0.0.1:{port}", startup_seconds)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def _wait_healthy(

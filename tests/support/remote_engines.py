@@ -27,7 +27,7 @@ from typing import NoReturn
 import httpx
 import pytest
 
-from bench.peers.llama_server import free_port
+from bench.peers.llama_server import free_port, llama_server_command, stop_process
 
 REQUIRED_ENV = "REMOTE_TESTS"
 
@@ -76,23 +76,9 @@ def llama_server_process(
     port = port or free_port()
     source = ["--models-dir", str(model), "--models-max", "1"] if router else []
     source = source or ["--model", str(model)]
-    command = [
-        str(binary),
-        *source,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ctx-size",
-        str(context),
-        "--parallel",
-        str(slots),
-        "--threads",
-        "1",
-        "--cache-reuse",
-        "256",
-        "--no-webui",
-    ]
+    command = llama_server_command(
+        binary, source, port, context=context, slots=slots, threads=1, cache_reuse=256
+    )
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -100,7 +86,7 @@ def llama_server_process(
             _wait(process, log, f"{base}/health", "llama-server")
             yield base, process
         finally:
-            stop(process)
+            stop_process(process)
 
 
 @contextmanager
@@ -135,18 +121,7 @@ def llama_cpp_python_server(model: Path, *, context: int = 2048) -> Iterator[str
             _wait(process, log, f"{base}/v1/models", "llama_cpp.server")
             yield base
         finally:
-            stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """End a server process this module started."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            stop_process(process)
 
 
 def _wait(process: subprocess.Popen[bytes], log: object, url: str, what: str) -> None:

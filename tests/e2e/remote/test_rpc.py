@@ -22,14 +22,14 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from bench.peers.llama_server import free_port
+from bench.peers.llama_server import free_port, stop_process
 from engine.completion.prompts import FimPrompt
 from engine.config import load_settings
 from engine.engine import Engine
 from engine.errors import ModelLoadFailedError
 from engine.models.catalog import ModelSpec
 from engine.runtime.messages import SamplingParams
-from tests.support.remote_engines import peer_bin_dir, stop, unavailable
+from tests.support.remote_engines import peer_bin_dir, unavailable
 
 
 @contextmanager
@@ -59,7 +59,7 @@ def rpc_server() -> Iterator[tuple[str, Path]]:
                     time.sleep(0.1)
             yield f"127.0.0.1:{port}", Path(log.name)
         finally:
-            stop(process)
+            stop_process(process)
 
 
 async def test_a_model_split_over_an_rpc_server_gives_the_local_greedy_output(
