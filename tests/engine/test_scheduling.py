@@ -74,6 +74,13 @@ async def test_one_slot_stays_free_for_the_editor(engine: Engine) -> None:
     worker = await engine.worker_for("tiny-codellama")
     slots = worker.config.context.n_seq_max
     assert slots >= 2
+    # An editor is typing (the slot is kept for it from its first keystroke on).
+    await engine.run(
+        "tiny-codellama",
+        TextPrompt("t = "),
+        SamplingParams(max_tokens=2),
+        priority=Priority.INTERACTIVE,
+    )
     batch = [
         asyncio.create_task(
             engine.run(
@@ -108,6 +115,13 @@ async def test_the_queue_is_reported_per_priority_class(engine: Engine) -> None:
     # dashboard show it.
     worker = await engine.worker_for("tiny-codellama")
     slots = worker.config.context.n_seq_max
+    # An editor is typing, so one slot is kept free for it.
+    await engine.run(
+        "tiny-codellama",
+        TextPrompt("t = "),
+        SamplingParams(max_tokens=2),
+        priority=Priority.INTERACTIVE,
+    )
     batch = [
         asyncio.create_task(
             engine.run(

@@ -24,7 +24,12 @@ from engine.runtime.messages import (
     SamplingParams,
     WorkerEvent,
 )
-from engine.runtime.scheduler import SHARE_MIN_TOKENS, Admission, Scheduler
+from engine.runtime.scheduler import (
+    EDITOR_ACTIVE_SECONDS,
+    SHARE_MIN_TOKENS,
+    Admission,
+    Scheduler,
+)
 from engine.runtime.slots import ChunkMove, Running, common_prefix, reusable_chunks
 
 SAMPLED = 7
@@ -158,9 +163,17 @@ def test_a_keystroke_is_admitted_before_earlier_background_work() -> None:
 # -- the reserved editor slot -------------------------------------------------
 
 
+def type_once(s: Scheduler, now: float = 0.0) -> None:
+    """An editor's keystroke, run and finished: an editor is now typing."""
+    s.add(req("typed", tokens(7000, 4), Priority.INTERACTIVE), now)
+    assert ids(admit_all(s, now)[0]) == ["typed"]
+    finish(s, "typed", now)
+
+
 def test_background_work_leaves_one_slot_for_the_editor() -> None:
     s = scheduler(n_slots=4)
     assert s.reserved_slots == 1
+    type_once(s)
     for i in range(5):
         s.add(req(f"batch{i}", tokens(100 * i, 4), Priority.BATCH), 0.0)
     admitted, _ = admit_all(s)
@@ -182,6 +195,7 @@ def test_background_work_leaves_one_slot_for_the_editor() -> None:
 def test_speculative_work_may_use_the_reserved_slot() -> None:
     # Only NORMAL and BATCH keep off it: a keystroke pre-empts speculation anyway.
     s = scheduler(n_slots=2)
+    type_once(s)
     s.add(req("batch", priority=Priority.BATCH), 0.0)
     assert ids(admit_all(s)[0]) == ["batch"]
     s.add(req("normal", [4, 5], priority=Priority.NORMAL), 0.0)
@@ -189,6 +203,27 @@ def test_speculative_work_may_use_the_reserved_slot() -> None:
     s.add(req("speculative", [5, 6], priority=Priority.SPECULATIVE), 0.0)
     assert ids(admit_all(s)[0]) == ["speculative"]
     assert s.queue_length == 1
+
+
+def test_without_an_editor_background_work_takes_every_slot() -> None:
+    s = scheduler(n_slots=4)
+    for i in range(4):
+        s.add(req(f"batch{i}", tokens(100 * i, 4), Priority.BATCH), 0.0)
+    assert len(admit_all(s)[0]) == 4  # no editor has typed: nothing to keep free
+    for i in range(4):
+        finish(s, f"batch{i}")
+    type_once(s, now=10.0)
+    later = 10.0 + EDITOR_ACTIVE_SECONDS / 2
+    for i in range(4):
+        s.add(req(f"next{i}", tokens(100 * i, 4), Priority.BATCH), later)
+    assert len(admit_all(s, later)[0]) == 3  # an editor is typing: one slot stays free
+    for i in range(3):
+        finish(s, f"next{i}", later)
+    # Long after the last keystroke the slot is background work's again.
+    idle = 10.0 + EDITOR_ACTIVE_SECONDS + 1
+    for i in range(3):
+        s.add(req(f"last{i}", tokens(900 + 10 * i, 4), Priority.BATCH), idle)
+    assert ids(admit_all(s, idle)[0]) == ["next3", "last0", "last1", "last2"]
 
 
 def test_a_single_slot_is_never_reserved() -> None:
