@@ -28,7 +28,7 @@ LONG_MODEL = "tiny-codellama"  # keeps generating: no end-of-text before max_tok
 LONG = {
     "model_id": LONG_MODEL,
     "context": {"code": "def f():\n    return "},
-    "parameters": {"max_tokens": 1900, "stop_sequences": []},
+    "parameters": {"max_tokens": 1900, "stop_sequences": [], "temperature": 0.0},
 }
 
 
