@@ -43,6 +43,8 @@ fn request(model: &str, code: &str, max_tokens: i64) -> CompletionRequestBody {
         parameters: Some(CompletionParameters {
             max_tokens: Some(max_tokens),
             stop_sequences: Some(vec![]),
+            // Greedy: a sampled run can end early, and the long one must hold its slot.
+            temperature: Some(0.0),
             ..Default::default()
         }),
         ..Default::default()

@@ -19,7 +19,8 @@ const API_KEY = process.env.AI_IDE_API_KEY;
 const MODEL = process.env.AI_IDE_TEST_MODEL ?? 'tiny-qwen';
 const LONG_MODEL = process.env.AI_IDE_TEST_LONG_MODEL ?? 'tiny-codellama';
 const skip = !BASE_URL || !API_KEY ? 'needs a live server: run pytest tests/sdk/test_typescript_sdk.py' : false;
-const LONG = { model_id: LONG_MODEL, context: { code: 'def f():\n    return ' }, parameters: { max_tokens: 1900, stop_sequences: [] } };
+// Greedy: a sampled run can end early, and the long one must hold its slot.
+const LONG = { model_id: LONG_MODEL, context: { code: 'def f():\n    return ' }, parameters: { max_tokens: 1900, stop_sequences: [], temperature: 0.0 } };
 
 const client = () => new AIIDE({ apiKey: API_KEY, baseUrl: BASE_URL });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,7 +44,8 @@ describe('live server', { skip }, () => {
     const source = readFileSync(new URL('../../examples/documented-example.mjs', import.meta.url), 'utf8')
       .replace("'your-api-key'", JSON.stringify(API_KEY))
       .replace("'https://api.rust-ai-ide.dev/v1'", JSON.stringify(BASE_URL));
-    const dir = new URL('./.generated/', import.meta.url);
+    // Beside test/, not in it: node --test would take a file left in test/ for a test.
+    const dir = new URL('../.generated/', import.meta.url);
     mkdirSync(dir, { recursive: true });
     const file = new URL('documented-example.mjs', dir);
     writeFileSync(file, source);
