@@ -270,6 +270,18 @@ class Scheduler:
                 # least recently used slot, an empty one first, rather than
                 # overwrite a cache that its document is likely to come back to.
                 slot = min(free, key=lambda s: (s.last_used, len(s.cached)))
+            if request.priority == Priority.SPECULATIVE and reuse[slot.seq_id][1]:
+                # The guess moved its window (the accepted text added a line
+                # past a window step): served by shifting, it would rewrite
+                # the cache the document's real prompt sits in, and the next
+                # keystroke, which keeps the old window, would read it all
+                # again. A guess is worth less than that cache: skip it.
+                heapq.heappop(queue)
+                self._prompts.pop(request.request_id, None)
+                rejected.append(
+                    (request, RequestCancelledError("the guess would rewrite its document's cache"))
+                )
+                continue
             own = reuse[slot.seq_id][0]
             if self._shared_prompt_pending(tokens, own):
                 break

@@ -598,6 +598,23 @@ def test_the_slot_that_can_serve_most_by_shifting_is_chosen() -> None:
     assert admission.seq.seq_id == 2 and admission.reuse == 66
 
 
+def test_a_guess_never_shifts_the_cache_of_its_document() -> None:
+    # The speculative guess at the next suggestion moved its window: it is
+    # dropped rather than shift the cache the real prompt (old window) is in.
+    s = shifting_scheduler()
+    head, gone, window, line = [1], tokens(100, 32), tokens(200, 64), tokens(400, 3)
+    s.slots.slots[1].cached = head + gone + window
+    s.add(req("guess", head + window + line, Priority.SPECULATIVE), 0.0)
+    admitted, rejected = admit_all(s)
+    assert admitted == [] and [r for r, _ in rejected] == ["guess"]
+    assert isinstance(rejected[0][1], RequestCancelledError)
+    assert s.slots.slots[1].cached == head + gone + window
+    # A guess that only extends the prompt reuses it as ever.
+    s.add(req("extends", head + gone + window + line, Priority.SPECULATIVE), 0.0)
+    [admission] = admit_all(s)[0]
+    assert admission.seq.seq_id == 1 and admission.reuse == 97 and admission.moves == ()
+
+
 def test_without_shifting_only_the_common_prefix_is_reused() -> None:
     s = shifting_scheduler()
     s.can_shift = False  # a recurrent model, say
