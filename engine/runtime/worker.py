@@ -59,6 +59,7 @@ from engine.runtime.messages import (
 from engine.runtime.scheduler import Admission, Scheduler
 from engine.runtime.slots import Running
 from engine.runtime.text_stream import TextStream
+from engine.runtime.token_memo import TokenMemo
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,7 @@ class ModelWorker:
             family = detect_family(model.token_text, model.fim)
         self._model, self._ctx = model, ctx
         self._logprob = LogprobMeter(model.n_vocab)
+        self._prompt_tokens = TokenMemo(model.tokenize)
         with self._lock:
             self._scheduler.n_ctx = ctx.n_ctx
             self._scheduler.batch_capacity = ctx.batch.capacity
@@ -351,7 +353,7 @@ class ModelWorker:
             return build_fim_prompt(
                 prompt,
                 fim,
-                model.tokenize,
+                self._prompt_tokens,
                 bos=model.bos if model.add_bos else None,
                 order=FAMILY_ORDER.get(self.info.fim_family, "psm"),
             )
