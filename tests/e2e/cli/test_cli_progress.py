@@ -190,13 +190,15 @@ def test_models_load_of_an_unknown_model_fails_cleanly(server: LiveServer) -> No
 
 def test_a_running_batch_reports_its_progress(server: LiveServer) -> None:
     headers = {"X-API-Key": server.api_key}
+    # Requests long enough (greedy, on a model that does not stop early) that
+    # the polls below see the batch between two of them, on a fast machine too.
     requests = [
         {
             "id": f"p{i}",
-            "model_id": "tiny-qwen",
+            "model_id": "tiny-codellama",
             "type": "completion",
-            "context": {"code": f"item_{i} = "},
-            "parameters": {"max_tokens": 32},
+            "context": {"code": "def f():\n    return "},
+            "parameters": {"max_tokens": 400, "stop_sequences": [], "temperature": 0.0},
         }
         for i in range(6)
     ]
