@@ -15,7 +15,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.errors import RequestCancelledError
 from engine.runtime.llama_backend import ContextConfig, context_params, model_params
-from engine.runtime.messages import Priority, SamplingParams, TokenEvent
+from engine.runtime.messages import GenerationResult, Priority, SamplingParams, TokenEvent
 from tests.conftest import make_settings
 from tests.support.worker_watch import PeakActive
 
@@ -70,28 +70,36 @@ async def test_alternatives_share_the_prompt_cache(engine: Engine) -> None:
         assert generation.cached_prompt_tokens == generation.prompt_tokens - 1
 
 
-async def test_one_slot_stays_free_for_the_editor(engine: Engine) -> None:
-    worker = await engine.worker_for("tiny-codellama")
-    slots = worker.config.context.n_seq_max
-    assert slots >= 2
-    # An editor is typing (the slot is kept for it from its first keystroke on).
+async def an_editor_types(engine: Engine) -> None:
+    """One keystroke's completion on tiny-codellama: an editor is now typing."""
     await engine.run(
         "tiny-codellama",
         TextPrompt("t = "),
         SamplingParams(max_tokens=2),
         priority=Priority.INTERACTIVE,
     )
-    batch = [
+
+
+def start_batch(
+    engine: Engine, name: str, count: int, params: SamplingParams
+) -> list[asyncio.Task[GenerationResult]]:
+    """``count`` batch-priority generations on tiny-codellama, started now."""
+    return [
         asyncio.create_task(
             engine.run(
-                "tiny-codellama",
-                TextPrompt(f"x{i} = ["),
-                SamplingParams(max_tokens=300),
-                priority=Priority.BATCH,
+                "tiny-codellama", TextPrompt(f"{name}{i} = ["), params, priority=Priority.BATCH
             )
         )
-        for i in range(slots + 1)
+        for i in range(count)
     ]
+
+
+async def test_one_slot_stays_free_for_the_editor(engine: Engine) -> None:
+    worker = await engine.worker_for("tiny-codellama")
+    slots = worker.config.context.n_seq_max
+    assert slots >= 2
+    await an_editor_types(engine)  # the slot is kept for it from its first keystroke on
+    batch = start_batch(engine, "x", slots + 1, SamplingParams(max_tokens=300))
     async with PeakActive(worker) as watch:
         await asyncio.sleep(0.1)
     # Batch work alone never takes the last slot...
@@ -115,24 +123,8 @@ async def test_the_queue_is_reported_per_priority_class(engine: Engine) -> None:
     # dashboard show it.
     worker = await engine.worker_for("tiny-codellama")
     slots = worker.config.context.n_seq_max
-    # An editor is typing, so one slot is kept free for it.
-    await engine.run(
-        "tiny-codellama",
-        TextPrompt("t = "),
-        SamplingParams(max_tokens=2),
-        priority=Priority.INTERACTIVE,
-    )
-    batch = [
-        asyncio.create_task(
-            engine.run(
-                "tiny-codellama",
-                TextPrompt(f"q{i} = ["),
-                SamplingParams(max_tokens=400, ignore_eos=True),
-                priority=Priority.BATCH,
-            )
-        )
-        for i in range(slots + 1)
-    ]
+    await an_editor_types(engine)  # so one slot is kept free for it
+    batch = start_batch(engine, "q", slots + 1, SamplingParams(max_tokens=400, ignore_eos=True))
     try:
         for _ in range(1000):  # until the runner has admitted what it can
             if worker.active_requests == slots - 1:
