@@ -127,7 +127,8 @@ async def test_the_queue_is_reported_per_priority_class(engine: Engine) -> None:
     batch = start_batch(engine, "q", slots + 1, SamplingParams(max_tokens=400, ignore_eos=True))
     try:
         for _ in range(1000):  # until the runner has admitted what it can
-            if worker.active_requests == slots - 1:
+            # Until every request has reached the runner, and it has admitted what it can.
+            if worker.active_requests == slots - 1 and sum(worker.queued_by_priority) == 2:
                 break
             await asyncio.sleep(0.005)
         # The reserved slot and one more wait: two batch requests queued, nothing else.
