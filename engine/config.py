@@ -72,6 +72,14 @@ class InferenceSettings(BaseModel):
         "went away), cached runs of at least this many tokens are shifted into place "
         "instead of decoded again, like llama-server's --cache-reuse (0: off).",
     )
+    stream_interval_ms: float = Field(
+        5.0,
+        ge=0,
+        le=1000,
+        description="Longest a streamed token waits in a model's runner so that the tokens "
+        "of a fast decode cross to the server together; a request's first token and its "
+        "end are never held (0: every token on its own).",
+    )
     request_timeout_seconds: float = Field(
         120.0, gt=0, description="Upper bound for one generation (504 after it)."
     )

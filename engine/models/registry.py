@@ -426,6 +426,7 @@ class ModelRegistry:
                 config,
                 on_progress=self._progress(state),
                 isolation=self._settings.isolation,
+                stream_interval=self._settings.stream_interval_ms / 1000.0,
             )
             worker.on_exit = lambda reason: self._crashed(state, worker, reason)
             with self._lock:

@@ -107,32 +107,43 @@ _CLOSE = object()  # ends the outbox
 class _Outbox:
     """Everything the child sends, in order, written by one sender thread.
 
-    The worker thread only queues an event: no system call on the decode
-    path (a pipe write that wakes the parent costs tens of microseconds
-    here). The sender writes whatever has queued up as one message, so a
-    decode step of many sequences crosses the pipe once, and the write
-    overlaps the next decode, since llama.cpp releases the GIL while it
-    decodes.
+    The worker thread only queues a message: no system call on the decode
+    path. Waking the parent is what costs: a pipe write that wakes a reader
+    in another process took 20-80 us on the 2-core machine, on the decode's
+    critical path, which is as long as a tiny model's whole decode step. So
+    the sender sends whatever has queued up as one message, and after each
+    send it lets ``interval`` seconds pass before the next one, unless an
+    urgent message arrives: a request's first token (its time to first
+    token), its last event (the latency of the whole answer), a load or
+    stop message. Only the tokens in between and the queue counts wait, for
+    at most the interval, and the tokens of one request cross merged into
+    one event. A fast
+    decode then wakes the parent once per interval instead of once per
+    token; ``interval=0`` sends every token on its own.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, interval: float) -> None:
         self._conn = conn
+        self._interval = interval
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._urgent = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="runner-sender", daemon=True)
         self._thread.start()
 
-    def put(self, message: Any) -> None:
+    def put(self, message: Any, *, urgent: bool = True) -> None:
         """Queue one message for the parent (never blocks)."""
         self._queue.put(message)
+        if urgent and self._interval:
+            self._urgent.set()
 
     def close(self) -> None:
         """Send what is queued, then stop the sender."""
-        self._queue.put(_CLOSE)
+        self.put(_CLOSE)
         self._thread.join(timeout=5)
 
     def _pump(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            batch = [self._queue.get()]  # idle: the next message goes out at once
             with contextlib.suppress(queue.Empty):
                 while True:
                     batch.append(self._queue.get_nowait())
@@ -140,12 +151,42 @@ class _Outbox:
             if closing:
                 batch.pop()
             if batch:
+                batch = _merge_tokens(batch)
                 try:
                     self._conn.send(batch[0] if len(batch) == 1 else ("batch", batch))
                 except (OSError, ValueError):
                     return  # the parent is gone, which ends this child anyway
             if closing:
                 return
+            if self._interval:
+                self._urgent.wait(self._interval)
+                self._urgent.clear()
+
+
+def _merge_tokens(batch: list[Any]) -> list[Any]:
+    """``batch`` with each request's consecutive token events joined into one.
+
+    A request's events keep their order (its token text, then its done or
+    error event); only token events whose request has no other message
+    between them are joined.
+    """
+    merged: list[Any] = []
+    open_tokens: dict[str, int] = {}  # request id -> index of its joinable token event
+    for message in batch:
+        event = message[1] if message[0] == "event" else None
+        if isinstance(event, TokenEvent):
+            at = open_tokens.get(event.request_id)
+            if at is not None:
+                joined = merged[at][1]
+                merged[at] = ("event", TokenEvent(event.request_id, joined.text + event.text))
+                continue
+            open_tokens[event.request_id] = len(merged)
+        elif event is not None:
+            open_tokens.pop(event.request_id, None)
+        elif message[0] == "error":
+            open_tokens.pop(message[1][0], None)
+        merged.append(message)
+    return merged
 
 
 class _PipeSink:
@@ -153,20 +194,36 @@ class _PipeSink:
 
     def __init__(self, outbox: _Outbox) -> None:
         self._outbox = outbox
+        self._streaming: set[str] = set()  # requests whose first token has gone
 
     def emit(self, event: WorkerEvent) -> None:
-        """Forward one event."""
-        self._outbox.put(_to_wire(event))
+        """Forward one event: a request's first token and its last event at once."""
+        request_id = event.request_id
+        if isinstance(event, TokenEvent):
+            urgent = request_id not in self._streaming
+            self._streaming.add(request_id)
+        else:
+            urgent = True
+            self._streaming.discard(request_id)
+        self._outbox.put(_to_wire(event), urgent=urgent)
 
 
 def serve_runner(
-    conn: Connection, model_id: str, config: WorkerConfig, load_timeout: float | None
+    conn: Connection,
+    model_id: str,
+    config: WorkerConfig,
+    load_timeout: float | None,
+    stream_interval: float = 0.0,
 ) -> None:
-    """The child's main loop: load the model, then serve commands until ``stop``."""
+    """The child's main loop: load the model, then serve commands until ``stop``.
+
+    Streamed tokens cross to the parent at most every ``stream_interval``
+    seconds (see :class:`_Outbox`).
+    """
     from engine.runtime.llama_backend import route_native_logs
 
     route_native_logs()
-    outbox = _Outbox(conn)
+    outbox = _Outbox(conn, stream_interval)
     try:
         _serve(conn, outbox, model_id, config, load_timeout)
     finally:
@@ -210,7 +267,9 @@ def _serve(
             now = (worker.queued_by_priority, worker.active_requests)
             if now != last:
                 last = now
-                outbox.put(("state", now))
+                # Counts for health and back-pressure: they may wait for the
+                # next send like a token.
+                outbox.put(("state", now), urgent=False)
 
     reporter = threading.Thread(target=report_state, name="runner-state", daemon=True)
     reporter.start()
@@ -241,12 +300,16 @@ def _serve(
 
 
 def _child_main(
-    conn: Connection, model_id: str, config: WorkerConfig, load_timeout: float | None
+    conn: Connection,
+    model_id: str,
+    config: WorkerConfig,
+    load_timeout: float | None,
+    stream_interval: float,
 ) -> None:
     # The parent decides when this runner ends; Ctrl-C in a terminal must not
     # take the model down behind the parent's back.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve_runner(conn, model_id, config, load_timeout)
+    serve_runner(conn, model_id, config, load_timeout, stream_interval)
 
 
 def _exit_reason(code: int | None) -> str:
@@ -275,10 +338,14 @@ class RunnerClient:
         *,
         isolation: Isolation = "process",
         on_exit: ExitListener | None = None,
+        stream_interval: float = 0.0,
     ) -> None:
         self.model_id = model_id
         self.config = config
         self.isolation = isolation
+        # Seconds a streamed token may wait in the runner so that the tokens
+        # of a fast decode cross the pipe together (see _Outbox).
+        self.stream_interval = stream_interval
         self._on_progress = on_progress
         self.on_exit = on_exit
         self._lock = threading.Lock()
@@ -317,7 +384,7 @@ class RunnerClient:
             context.set_forkserver_preload([__name__])
             process = context.Process(
                 target=_child_main,
-                args=(child, self.model_id, self.config, timeout),
+                args=(child, self.model_id, self.config, timeout, self.stream_interval),
                 name=f"ai-ide-runner-{self.model_id}",
                 daemon=True,
             )
@@ -329,7 +396,7 @@ class RunnerClient:
         else:
             self._thread = threading.Thread(
                 target=serve_runner,
-                args=(child, self.model_id, self.config, timeout),
+                args=(child, self.model_id, self.config, timeout, self.stream_interval),
                 name=f"runner-{self.model_id}",
                 daemon=True,
             )

@@ -111,7 +111,9 @@ async def test_streaming_yields_deltas_that_add_up_to_the_result(engine: Engine)
         else:
             done = event
     assert done is not None
-    assert len(deltas) > 5
+    # Tokens of a fast decode may cross from the runner together
+    # (inference.stream_interval_ms; see test_runner_streaming).
+    assert deltas
     assert "".join(deltas) == done.result.text
 
 
