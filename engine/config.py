@@ -108,6 +108,31 @@ class CompletionSettings(BaseModel):
         1536, ge=64, description="Tokens of context (prefix, suffix, snippets) per prompt."
     )
     cache_entries: int = Field(256, ge=0, description="Completion cache size (0 disables).")
+    workspace_max_files: int = Field(
+        2000,
+        ge=0,
+        le=100_000,
+        description="Source files indexed per workspace folder set for cross-file "
+        "definitions (0 disables the workspace index).",
+    )
+    workspace_max_file_kb: int = Field(
+        256, ge=1, le=16_384, description="Workspace files larger than this are skipped (KiB)."
+    )
+    workspace_max_documents: int = Field(
+        6,
+        ge=0,
+        le=64,
+        description="Workspace files (not open) searched for definitions per completion.",
+    )
+    ring_chunks: int = Field(
+        8,
+        ge=0,
+        le=256,
+        description="Recently viewed or edited chunks kept as extra context (0 disables).",
+    )
+    ring_chunk_lines: int = Field(
+        32, ge=4, le=512, description="Lines per recently viewed or edited chunk."
+    )
 
 
 class JobSettings(BaseModel):

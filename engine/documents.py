@@ -8,12 +8,17 @@ their own position encodings before calling in.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from engine import languages
+from engine.completion.ring import ChunkRing, lines_around
+from engine.config import CompletionSettings
 from engine.errors import InvalidRequestError
-from engine.syntax import CompletionContext, ParserPool, SyntaxDocument
+from engine.imports import imported_names, parse_imports
+from engine.syntax import CompletionContext, ParserPool, Snippet, SyntaxDocument
+from engine.workspace import WorkspaceIndex, WorkspaceLimits, path_from_uri
 
 
 class CursorRequest(Protocol):
@@ -69,12 +74,42 @@ def parse_window(code: str, cursor: int) -> tuple[str, int]:
 
 
 class DocumentStore:
-    """The engine's view of the documents an editor has open; thread-safe."""
+    """The engine's view of the documents an editor has open; thread-safe.
 
-    def __init__(self) -> None:
+    Beside the open documents it keeps the editor's workspace folders (files
+    that are not open still define names) and the ring of recently viewed and
+    edited chunks. Both serve editor documents only: a REST caller's code
+    never sees the editor's files.
+    """
+
+    def __init__(self, settings: CompletionSettings | None = None) -> None:
+        settings = settings or CompletionSettings()
         self._docs: dict[str, OpenDocument] = {}
         self._lock = threading.Lock()
         self.parsers = ParserPool()
+        self.workspace = WorkspaceIndex(
+            self.parsers,
+            WorkspaceLimits(
+                max_files=settings.workspace_max_files,
+                max_file_bytes=settings.workspace_max_file_kb * 1024,
+                max_documents=settings.workspace_max_documents,
+            ),
+        )
+        self.ring = ChunkRing(settings.ring_chunks, settings.ring_chunk_lines)
+        self._last_requested: str | None = None
+
+    def set_workspace_folders(self, folders: Iterable[str]) -> None:
+        """The editor's workspace folders (file URIs or paths); replaces the previous ones."""
+        self.workspace.set_folders(folders if self.workspace.limits.max_files > 0 else ())
+
+    @property
+    def reads_files(self) -> bool:
+        """True when context building may read workspace files (so it must run on a thread)."""
+        return bool(self.workspace.roots)
+
+    def close_all(self) -> None:
+        """Stop background work (the workspace indexer)."""
+        self.workspace.close()
 
     @staticmethod
     def resolve_language(language: str | None, file_path: str | None) -> str | None:
@@ -97,6 +132,8 @@ class DocumentStore:
         )
         with self._lock:
             self._docs[uri] = doc
+        # An editor shows a file from its top when it opens it.
+        self.ring.note(uri, text, 0)
         return doc
 
     def edit(self, uri: str, start: int, end: int, new_text: str, version: int) -> OpenDocument:
@@ -113,6 +150,8 @@ class DocumentStore:
             doc.syntax.apply_edit(start, end, new_text)
         else:
             doc.syntax = self._parse(doc.text, doc.language, uri)
+        if len(doc.text) <= MAX_PARSED_CHARS:
+            self.ring.note_edit(uri, doc.text, start)
         return doc
 
     def replace(self, uri: str, text: str, version: int) -> OpenDocument:
@@ -161,4 +200,38 @@ class DocumentStore:
             if parsed is None:
                 return None
             syntax = parsed
-        return syntax.completion_context(cursor, self.others(uri))
+        refs = parse_imports(syntax.language, syntax.import_texts())
+        others = self.others(uri)
+        if doc is None or uri is None:
+            return syntax.completion_context(cursor, others, imported_names(refs))
+        path = path_from_uri(uri)
+        if self.workspace.roots:
+            own = syntax.definitions_index()
+            names = [n for n in syntax.names_near(cursor) if n not in own]
+            with self._lock:
+                open_paths = [p for p in map(path_from_uri, self._docs) if p is not None]
+            others = others + self.workspace.related_documents(
+                syntax.language, path, refs, names, exclude=open_paths
+            )
+        context = syntax.completion_context(cursor, others, imported_names(refs))
+        return replace(
+            context,
+            chunks=self._ring_snippets(uri, request.code, request.cursor),
+            repo_name=self.workspace.repo_name(path),
+        )
+
+    def _ring_snippets(self, uri: str, code: str, cursor: int) -> list[Snippet]:
+        """Ring chunks for a cursor in an open document; a document switched to adds one."""
+        line = code.count("\n", 0, cursor)
+        with self._lock:
+            switched = self._last_requested != uri
+            self._last_requested = uri
+        if switched:
+            self.ring.note(uri, code, line)
+        _, around = lines_around(code, line, self.ring.chunk_lines)
+        snippets = []
+        for chunk in self.ring.offered(around):
+            path = path_from_uri(chunk.source)
+            label = self.workspace.label(path) if path is not None else chunk.source
+            snippets.append(Snippet(text=chunk.text, source=label, size=len(chunk.text)))
+        return snippets

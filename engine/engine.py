@@ -117,7 +117,7 @@ class Engine:
             self._resolve_path,
             listener=self._on_registry_event,
         )
-        self.documents = DocumentStore()
+        self.documents = DocumentStore(settings.completion)
         # What happened (for webhooks) and what was measured (for metrics):
         # services subscribe; the engine never waits on them.
         self.bus: EventBus[EngineEvent] = EventBus()
@@ -150,6 +150,7 @@ class Engine:
     async def close(self) -> None:
         """Stop speculation and unload every model (its events are published)."""
         await self.speculator.close()
+        self.documents.close_all()
         await asyncio.to_thread(self.registry.close)
 
     def add_listener(self, listener: RegistryListener) -> None:
@@ -388,7 +389,8 @@ class Engine:
                 request.document_key,
                 replace(request, cursor=line_start),
             )
-            large = len(request.code) > PARSE_ON_LOOP_MAX_CHARS
+            # Workspace files are read and parsed on the way: never on the loop.
+            large = len(request.code) > PARSE_ON_LOOP_MAX_CHARS or self.documents.reads_files
             context = await asyncio.to_thread(compute) if large else compute()
             self.contexts.store(memo_key, request.code, request.cursor, context)
         return context

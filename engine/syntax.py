@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from tree_sitter import Language, Node, Parser, Point, Query, QueryCursor, Tree
@@ -147,6 +147,10 @@ class CompletionContext:
     scope_signature: str | None
     imports: list[Snippet]
     definitions: list[Snippet]
+    # Recently viewed or edited code (the ring), offered after the definitions.
+    chunks: list[Snippet] = field(default_factory=list)
+    # The workspace folder's name, for prompts in repository-level FIM form.
+    repo_name: str | None = None
 
 
 class _OffsetIndex:
@@ -398,12 +402,17 @@ class SyntaxDocument:
         return ranges
 
     def completion_context(
-        self, offset: int, others: Sequence[SyntaxDocument] = ()
+        self,
+        offset: int,
+        others: Sequence[SyntaxDocument] = (),
+        imported: Sequence[str] = (),
     ) -> CompletionContext:
         """Scope signature, imports and nearby definitions for a cursor.
 
         Definitions are those of identifiers used near the cursor, closest first,
-        looked up in this document and then in ``others`` (other open documents).
+        looked up in this document and then in ``others`` (other open documents,
+        workspace files); the names this file imports (``imported``) that are
+        not near the cursor follow them, since the next token may well be one.
         """
         offset = self.clamp(offset)
         byte = self.byte_offset(offset)
@@ -418,6 +427,8 @@ class SyntaxDocument:
             definitions.extend(_lookup(self, name, byte, own_label, seen))
             if name not in self.definitions_index():
                 unresolved.append(name)
+        near = set(unresolved)
+        unresolved += [n for n in imported if n not in near and n not in self.definitions_index()]
         for index, other in enumerate(others):
             if other is self or not unresolved:
                 continue
@@ -486,6 +497,14 @@ class SyntaxDocument:
         cursor = QueryCursor(self._pool.identifier_query(self.language))
         found = cursor.captures(node if node is not None else self._tree.root_node)
         return sorted(found.get("name", []), key=lambda n: n.start_byte)
+
+    def import_texts(self) -> list[str]:
+        """The source text of each top-level import statement, in order."""
+        return [self.node_text(node) for node in self._import_nodes()]
+
+    def names_near(self, offset: int) -> list[str]:
+        """Identifiers used around ``offset``, closest first, each once."""
+        return self._names_near(self.byte_offset(self.clamp(offset)))
 
     def _names_near(self, byte: int) -> list[str]:
         cursor = QueryCursor(self._pool.identifier_query(self.language))
