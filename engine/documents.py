@@ -218,6 +218,7 @@ class DocumentStore:
             context,
             chunks=self._ring_snippets(uri, request.code, request.cursor),
             repo_name=self.workspace.repo_name(path),
+            file_label=self.workspace.label(path) if path is not None else None,
         )
 
     def _ring_snippets(self, uri: str, code: str, cursor: int) -> list[Snippet]:

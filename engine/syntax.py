@@ -149,8 +149,10 @@ class CompletionContext:
     definitions: list[Snippet]
     # Recently viewed or edited code (the ring), offered after the definitions.
     chunks: list[Snippet] = field(default_factory=list)
-    # The workspace folder's name, for prompts in repository-level FIM form.
+    # The workspace folder's name and this file's path in it, for prompts in
+    # repository-level FIM form.
     repo_name: str | None = None
+    file_label: str | None = None
 
 
 class _OffsetIndex:

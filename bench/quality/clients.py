@@ -187,16 +187,44 @@ LSP_LANGUAGE_IDS = {"typescript": "typescript", "tsx": "typescriptreact"}
 class LspClient:
     """``ai-ide lsp`` over stdio: the document opened as an editor opens it, then inline completion.
 
-    The hole's other files are opened too (an editor with those tabs open), and
-    everything is closed again after the answer.
+    With ``open_others`` the hole's other files are opened too (an editor with
+    those tabs open); with ``workspace`` the hole's project folder on disk is
+    the server's workspace folder (``workspace/didChangeWorkspaceFolders``
+    when the project changes) and the document is opened under its real path,
+    so that the open buffer, not the file on disk with the answer in it, is
+    what the server sees. Documents are closed again after the answer. Each
+    variant needs a server of its own: the ring of recent chunks and the
+    workspace folders are per server.
     """
 
-    def __init__(self, client: LanguageClient, *, open_others: bool = True) -> None:
+    def __init__(
+        self,
+        client: LanguageClient,
+        *,
+        open_others: bool = True,
+        workspace: bool = True,
+        name: str = "lsp",
+    ) -> None:
         self._client = client
         self._count = 0
         self._open_others = open_others
-        # `lsp_alone`: the same server, the hole's other files left closed.
-        self.name = "lsp" if open_others else "lsp_alone"
+        self._workspace = workspace
+        self._folder: str | None = None
+        self.name = name
+
+    def _use_folder(self, root: str) -> None:
+        uri = Path(root).as_uri()
+        if uri == self._folder:
+            return
+        removed = [types.WorkspaceFolder(self._folder, "old")] if self._folder else []
+        self._client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                event=types.WorkspaceFoldersChangeEvent(
+                    added=[types.WorkspaceFolder(uri, Path(root).name)], removed=removed
+                )
+            )
+        )
+        self._folder = uri
 
     def _open(self, uri: str, language: str, text: str) -> None:
         self._client.text_document_did_open(
@@ -219,6 +247,10 @@ class LspClient:
         """Fill ``hole`` with ``textDocument/inlineCompletion`` (``max_tokens`` is set at start)."""
         self._count += 1
         root = f"file:///quality/{self._count}"
+        if self._workspace and hole.workspace_root:
+            self._use_folder(hole.workspace_root)
+            # file_path is "<package>/<path in it>"; the folder is the package.
+            root = Path(hole.workspace_root).parent.as_uri()
         uri = f"{root}/{hole.file_path}"
         others = [(f"{root}/{path}", text) for path, text in hole.files if self._open_others]
         for other, text in others:

@@ -48,6 +48,9 @@ class Hole:
     expected: str
     test: str = ""
     files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # The project folder on disk that ``file_path`` (after its first part) lies
+    # in, for clients that give the server a workspace folder; "" when none.
+    workspace_root: str = ""
 
     @property
     def document(self) -> str:

@@ -232,5 +232,6 @@ def _cross_file_hole(
                 suffix=text[start + len(body) :],
                 expected=body[match.start() :],
                 files=((f"{root.name}/{other.relative_to(root)}", texts[other]),),
+                workspace_root=str(root),
             )
     return None

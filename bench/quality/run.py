@@ -3,15 +3,17 @@
     python -m bench.quality [--model ID] [--config ai-ide.toml] [--limit 40]
         [--splits line,line_insert,block,span,real_line_end,real_line,real_block,cross_file]
         [--real-limit 10] [--cross-limit 20] [--sources DIR]
-        [--clients naive,rest,lsp,lsp_alone] [--out DIR]
+        [--clients naive,rest,lsp,lsp_workspace,lsp_alone] [--out DIR]
 
 Functional holes (HumanEval) are executed against their tests: pass@1.
 Real-code holes (see :mod:`bench.quality.realcode`; ``fetch_sources.sh DIR``
 then ``--sources DIR``) and cross-file holes are judged by exact match and edit
-similarity; ``lsp_alone`` is the LSP client without the hole's other files open,
-the baseline that ``lsp`` (with them open) is measured against, on the holes
-that have other files only. Clients see the same holes, in a rotating order so
-that warm-up and noise hit them alike. Writes ``report.json`` (every sample, every
+similarity; ``lsp_alone`` is the LSP client without the hole's other files
+open and without a workspace folder, the baseline that ``lsp`` (the other file
+open, the package as workspace folder) and ``lsp_workspace`` (the workspace
+folder only) are measured against, on the holes that have other files only.
+Clients see the same holes, in a rotating order so that warm-up and noise hit
+them alike. Writes ``report.json`` (every sample, every
 answer) and ``report.md`` (the tables) under ``--out``.
 """
 
@@ -52,6 +54,13 @@ from bench.quality.sandbox import Limits, run_python
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 
+# LSP client variants: (the hole's other files open, the package as workspace folder).
+LSP_VARIANTS = {
+    "lsp": (True, True),
+    "lsp_workspace": (False, True),
+    "lsp_alone": (False, False),
+}
+
 
 @dataclass
 class Judged:
@@ -91,7 +100,7 @@ async def fill_all(
         order = list(clients[index % len(clients) :]) + list(clients[: index % len(clients)])
         row: dict[str, Judged] = {}
         for client in order:
-            if client.name == "lsp_alone" and not hole.files:
+            if client.name in ("lsp_alone", "lsp_workspace") and not hole.files:
                 continue  # a baseline for holes with other files only
             try:
                 answer = await client.complete(hole, max_tokens)
@@ -207,15 +216,15 @@ async def open_clients(
                 clients.append(EngineClient(engine, "bench"))
             elif name == "rest":
                 clients.append(RestClient(http, "bench"))
-            elif name in ("lsp", "lsp_alone"):
-                if lsp is None:
-                    data = Path(
-                        stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-"))
-                    )
-                    lsp = await stack.enter_async_context(
-                        language_server(model_path, data, max_tokens, threads)
-                    )
-                clients.append(LspClient(lsp, open_others=name == "lsp"))
+            elif name in LSP_VARIANTS:
+                # A server per variant: the ring of recent chunks and the
+                # workspace folders of one must not help another.
+                data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-")))
+                lsp = await stack.enter_async_context(
+                    language_server(model_path, data, max_tokens, threads)
+                )
+                others, workspace = LSP_VARIANTS[name]
+                clients.append(LspClient(lsp, open_others=others, workspace=workspace, name=name))
             else:
                 raise SystemExit(f"unknown client {name!r}")
         yield clients

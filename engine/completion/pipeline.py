@@ -88,10 +88,14 @@ def format_snippets(context: CompletionContext | None, language: str | None) -> 
     if context.imports:
         code = "\n".join(s.text for s in context.imports)
         blocks.append(ContextBlock(code + "\n", code))
-    for snippet in context.definitions:
-        origin = snippet.source if snippet.source != "this" else "this file"
+    # Definitions, then recently viewed or edited chunks: the ring comes last
+    # and in a stable order, so a new chunk only changes the end of the context.
+    for snippet in (*context.definitions, *context.chunks):
+        here = snippet.source == "this"
+        origin = "this file" if here else snippet.source
         body = snippet.text.rstrip()
-        blocks.append(ContextBlock(f"{comment} from {origin}:\n{body}\n", body))
+        path = None if here else snippet.source
+        blocks.append(ContextBlock(f"{comment} from {origin}:\n{body}\n", body, path))
     return blocks
 
 
@@ -114,7 +118,8 @@ def build_prompt(
         suffix=suffix,
         snippets=tuple(format_snippets(context, request.language)),
         budget_tokens=budget_tokens,
-        file_path=request.file_path,
+        file_path=(context.file_label if context is not None else None) or request.file_path,
+        repo_name=context.repo_name if context is not None else None,
     )
 
 

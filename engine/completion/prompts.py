@@ -77,6 +77,9 @@ class ContextBlock:
 
     rendered: str
     code: str
+    # The file the code comes from; None for this file's own code. Models with
+    # repository-level FIM tokens see such blocks as files of the repository.
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class FimPrompt:
     snippets: Sequence[ContextBlock] = field(default_factory=tuple)
     budget_tokens: int = 1536
     file_path: str | None = None
+    repo_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,18 +271,59 @@ def build_fim_prompt(
     # moves a step, and the cached prompt keeps its head (snippets come
     # first) while the window's lines are shifted into place.
     spare = max(prefix_budget // 4, prefix_budget - len(prefix_tokens))
+    # Repository-level FIM (Qwen2.5-Coder style): other files' code goes
+    # before the current file as `<|file_sep|>path\ncode` sections, under a
+    # `<|repo_name|>` header, instead of comment-headed snippets in the prefix.
+    # Only when there are other files to show: a prompt without them keeps the plain form.
+    repo_form = (
+        use_fim
+        and order == "psm"
+        and fim.repo is not None
+        and fim.file_sep is not None
+        and any(s.path is not None for s in prompt.snippets)
+    )
+    repo_header: list[int] = []  # <|repo_name|>name
+    file_header: list[int] = []  # <|file_sep|>the current file's path
+    if repo_form:
+        assert fim.repo is not None and fim.file_sep is not None
+        repo_header = [fim.repo, *tokenize((prompt.repo_name or "repository") + "\n")]
+        file_header = [fim.file_sep, *tokenize((prompt.file_path or "file") + "\n")]
+        spare -= len(repo_header) + len(file_header)
+    file_tokens: list[int] = []  # the repository's other files (repo form only)
     snippet_tokens: list[int] = []
+    last_path: str | None = None
     used = 0
     for snippet in prompt.snippets:
         if snippet.code and (snippet.code in prefix_text or snippet.code in suffix_text):
             continue
-        ids = tokenize(snippet.rendered)
+        as_file = repo_form and snippet.path is not None
+        if as_file:
+            assert fim.file_sep is not None and snippet.path is not None
+            ids = (
+                [fim.file_sep, *tokenize(snippet.path + "\n")] if snippet.path != last_path else []
+            )
+            ids += tokenize(snippet.code.rstrip("\n") + "\n")
+        else:
+            ids = tokenize(snippet.rendered)
         if len(ids) > spare:
             break
-        snippet_tokens.extend(ids)
+        if as_file:
+            file_tokens.extend(ids)
+            last_path = snippet.path
+        else:
+            snippet_tokens.extend(ids)
         spare -= len(ids)
         used += 1
-    if len(prefix_tokens) + len(snippet_tokens) > prefix_budget:
+    if repo_form:
+        # The header and the other files count against the prefix's share like snippets.
+        snippet_budget_used = (
+            len(repo_header) + len(file_header) + len(file_tokens) + len(snippet_tokens)
+        )
+        if len(prefix_tokens) + snippet_budget_used > prefix_budget:
+            prefix_text, prefix_tokens = _anchored_tail(
+                tokenize, prompt.prefix, max(0, prefix_budget - snippet_budget_used), char_cap
+            )
+    elif len(prefix_tokens) + len(snippet_tokens) > prefix_budget:
         prefix_text, prefix_tokens = _anchored_tail(
             tokenize, prompt.prefix, prefix_budget - len(snippet_tokens), char_cap
         )
@@ -292,6 +337,9 @@ def build_fim_prompt(
         body = [fim.suffix, *suffix_tokens, fim.prefix, *snippet_tokens, *prefix_tokens]
     else:
         body = [fim.prefix, *snippet_tokens, *prefix_tokens, fim.suffix, *suffix_tokens]
+    if repo_form:
+        # The repository's other files first, then the current file's name and FIM body.
+        body = repo_header + file_tokens + file_header + body
     tokens = head + body + [fim.middle] + line_tokens
     return BuiltPrompt(tokens, True, used, len(prefix_tokens), len(suffix_tokens))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
@@ -70,6 +71,19 @@ async def preload_completion_model(ls: AiIdeLanguageServer) -> None:
         )
 
 
+def workspace_folder_uris(
+    folders: Sequence[types.WorkspaceFolder] | None,
+    root_uri: str | None,
+    root_path: str | None,
+) -> list[str]:
+    """The workspace folders an editor named: its folders, else its root URI, else root path."""
+    if folders:
+        return [folder.uri for folder in folders]
+    if root_uri:
+        return [root_uri]
+    return [root_path] if root_path else []
+
+
 def register(server: AiIdeLanguageServer) -> None:
     """Register lifecycle handlers."""
 
@@ -79,6 +93,20 @@ def register(server: AiIdeLanguageServer) -> None:
         if isinstance(options, dict) and isinstance(options.get(SECTION), dict):
             options = options[SECTION]
         apply_settings(ls, options)
+        # Only recorded here: the files are read lazily, off the event loop.
+        ls.backend.documents.set_workspace_folders(
+            workspace_folder_uris(params.workspace_folders, params.root_uri, params.root_path)
+        )
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_workspace_folders(
+        ls: AiIdeLanguageServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        # pygls has applied the change to its workspace before calling this.
+        folders = list(ls.workspace.folders.values())
+        ls.backend.documents.set_workspace_folders(
+            workspace_folder_uris(folders, None if folders else ls.workspace.root_uri, None)
+        )
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: AiIdeLanguageServer, params: types.InitializedParams) -> None:

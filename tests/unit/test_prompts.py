@@ -143,3 +143,60 @@ def test_snippets_already_in_the_window_are_not_repeated(loaded: dict[str, Llama
 def test_absent_fim_ids_mean_no_fim() -> None:
     assert not FimTokens(None, None, None).supports_fim
     assert FimTokens(1, 2, 3).supports_fim
+
+
+def test_repository_level_fim_puts_other_files_first_as_file_sections(
+    loaded: dict[str, LlamaModel],
+) -> None:
+    model = loaded["tiny-qwen"]
+    fim = model.fim
+    # The GGUF of the tiny Qwen-style model carries the repository-level tokens.
+    assert fim.repo is not None and fim.file_sep is not None
+    assert model.token_text(fim.repo) == FIM_FAMILIES["qwen"].rep
+    assert model.token_text(fim.file_sep) == FIM_FAMILIES["qwen"].sep
+    prefix, line, suffix = split_at_cursor(CODE + ")\n", len(CODE))
+    snippets = (
+        ContextBlock("# from geo/shapes.py:\ndef circle(r):\n", "def circle(r):", "geo/shapes.py"),
+        ContextBlock("# from geo/shapes.py:\ndef square(s):\n", "def square(s):", "geo/shapes.py"),
+        ContextBlock("# from this file:\nimport math\n", "import math"),
+    )
+    built = build_fim_prompt(
+        FimPrompt(prefix, line, suffix, snippets, file_path="geo/main.py", repo_name="geo"),
+        fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    tokens = built.tokens
+    sep, pre = fim.file_sep, fim.prefix
+    assert built.used_fim and built.snippets_used == 3
+    name = model.tokenize("geo\n")
+    assert tokens[: 2 + len(name)] == [model.bos, fim.repo, *name]
+    # One section for the two blocks of the same file, then the current file's header.
+    sections = [i for i, t in enumerate(tokens) if t == sep]
+    assert len(sections) == 2
+    first = tokens[sections[0] + 1 : sections[1]]
+    assert first == (
+        model.tokenize("geo/shapes.py\n")
+        + model.tokenize("def circle(r):\n")
+        + model.tokenize("def square(s):\n")
+    )
+    assert tokens[sections[1] + 1 : tokens.index(pre)] == model.tokenize("geo/main.py\n")
+    # This file's own block stays comment-headed inside the prefix, before the window.
+    own = model.tokenize("# from this file:\nimport math\n")
+    assert tokens[tokens.index(pre) + 1 : tokens.index(pre) + 1 + len(own)] == own
+
+
+def test_without_other_files_a_repo_level_model_keeps_the_plain_fim_form(
+    loaded: dict[str, LlamaModel],
+) -> None:
+    model = loaded["tiny-qwen"]
+    prefix, line, suffix = split_at_cursor(CODE, len(CODE))
+    own = (ContextBlock("# from this file:\nimport math\n", "import math"),)
+    built = build_fim_prompt(
+        FimPrompt(prefix, line, suffix, own, file_path="geo/main.py"),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    assert built.tokens[1] == model.fim.prefix
+    assert model.fim.repo not in built.tokens and model.fim.file_sep not in built.tokens
