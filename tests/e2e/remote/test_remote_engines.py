@@ -22,14 +22,16 @@ import pytest_asyncio
 from bench.peers.llama_server import free_port
 from engine.completion.pipeline import CompletionRequest
 from engine.completion.prompts import ContextBlock, FimPrompt
-from engine.config import Settings, load_settings
+from engine.config import Settings, WebhookSettings, load_settings
 from engine.engine import Engine
 from engine.models.catalog import ModelSpec
 from engine.remote.engine_kind import RemoteFacts
 from engine.remote.llama_server import LlamaServer
 from engine.runtime.messages import DoneEvent, SamplingParams, TokenEvent
+from services.composition import Services, shutdown
 from tests.support.remote_engines import llama_cpp_python_server, llama_server_process
 from tests.support.rest_client import BASE, api_client
+from tests.support.webhook_receiver import Receiver, running_receiver
 
 CODE = "def total(numbers):\n    result = 0\n    return \n\nprint(total([1, 2]))\n"
 CURSOR = CODE.index("return ") + len("return ")
@@ -504,3 +506,57 @@ async def test_an_idle_remote_that_dies_shows_error_without_any_request(
         assert engine.health().status == "degraded"
     finally:
         await engine.close()
+
+
+async def test_webhooks_fire_for_a_remote_model(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    model = tiny_models["tiny-starcoder"]
+    port = free_port()
+    spec = remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+    settings = settings_for(tmp_path, model, spec, restart_backoff_seconds=30).model_copy(
+        update={
+            "webhooks": WebhookSettings(
+                allow_hosts=["127.0.0.1"], poll_interval_seconds=0.2, backoff_base_seconds=0.05
+            )
+        }
+    )
+    engine = Engine(settings)
+    services = Services(engine, settings)
+    await services.start()  # the job runner and the webhook sender
+    events = ["model_loaded", "job_completed", "model_crashed"]
+
+    async def delivered(receiver: Receiver, event_type: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while not (found := receiver.events(event_type)):
+            assert time.monotonic() < deadline, (event_type, receiver.seen())
+            await asyncio.sleep(0.1)
+        return found[0]
+
+    try:
+        with running_receiver() as receiver:
+            async with api_client(engine, settings, services=services) as client:
+                hook = await client.post(
+                    f"{BASE}/webhooks/ai-events",
+                    json={"url": receiver.url, "events": events, "secret": "remote-secret-0123"},
+                )
+                assert hook.status_code == 201, hook.text
+                with llama_server_process(model, port=port) as (_, process):
+                    loaded = await client.post(f"{BASE}/models/remote/load", json={})
+                    assert loaded.status_code in (200, 202), loaded.text
+                    assert (await delivered(receiver, "model_loaded"))["model_id"] == "remote"
+                    job = await client.post(
+                        f"{BASE}/inference/completion",
+                        json={**COMPLETION, "model_id": "remote", "options": {"async": True}},
+                    )
+                    assert job.status_code == 202, job.text
+                    done = await delivered(receiver, "job_completed")
+                    assert done["status"] == "completed", done
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                    # No request is needed: the runner's ping finds the engine gone.
+                    crashed = await delivered(receiver, "model_crashed")
+        assert crashed["model_id"] == "remote"
+        assert "cannot connect" in crashed["reason"]
+    finally:
+        await shutdown(engine, services)

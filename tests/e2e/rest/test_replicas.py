@@ -15,17 +15,14 @@ generous deadline; nothing here asserts a duration.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,55 +34,17 @@ from engine.config import load_settings
 from services.store import Store
 from tests.conftest import create_api_key
 from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.webhook_receiver import Receiver, running_receiver
 
 BASE = "/v1/ai"
 SECRET = "replica-secret-0123456789"
 LEASE_SECONDS = 3.0
 
 
-class Receiver:
-    """Records every delivery's ``webhook-id`` and event; answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver._lock:
-                    receiver.received.append((self.headers["webhook-id"], json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def seen(self) -> list[tuple[str, dict[str, Any]]]:
-        with self._lock:
-            return list(self.received)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    instance = Receiver()
-    try:
+    with running_receiver() as instance:
         yield instance
-    finally:
-        instance.close()
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
