@@ -103,10 +103,10 @@ def register(server: AiIdeLanguageServer) -> None:
         ls: AiIdeLanguageServer, params: types.DidChangeWorkspaceFoldersParams
     ) -> None:
         # pygls has applied the change to its workspace before calling this.
+        # An editor that sends this change speaks in folders: the root URI
+        # of initialize must not come back when its last folder is removed.
         folders = list(ls.workspace.folders.values())
-        ls.backend.documents.set_workspace_folders(
-            workspace_folder_uris(folders, None if folders else ls.workspace.root_uri, None)
-        )
+        ls.backend.documents.set_workspace_folders(workspace_folder_uris(folders, None, None))
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: AiIdeLanguageServer, params: types.InitializedParams) -> None:
