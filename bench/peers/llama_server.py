@@ -83,12 +83,12 @@ def llama_server_command(
     ]
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """End a server process started here: terminate, then kill after 10 s."""
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """End a server process started here: terminate, then kill after ``timeout`` seconds."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -101,8 +101,7 @@ class RemoteRunner:
         self._request_timeout = request_timeout
         self._max_queue = max_queue
         self._lock = threading.Lock()
-        self._queued = 0
-        self._queued_by = [0] * len(Priority)  # the same, per priority class
+        self._queued_by = [0] * len(Priority)  # requests waiting, per priority class
         self._active = 0
         self._dead: str | None = None
         self._stopping = False
@@ -286,12 +285,12 @@ class RemoteRunner:
                 )
             if self._stopping:
                 raise ModelLoadFailedError(f"model '{self.model_id}' is unloading")
-            if self._queued >= self._max_queue:
+            queued = sum(self._queued_by)
+            if queued >= self._max_queue:
                 raise QueueFullError(
-                    f"model '{self.model_id}' has {self._queued} queued requests",
-                    {"queue_length": self._queued, "max_queue": self._max_queue},
+                    f"model '{self.model_id}' has {queued} queued requests",
+                    {"queue_length": queued, "max_queue": self._max_queue},
                 )
-            self._queued += 1
             self._queued_by[request.priority] += 1
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._accept, request, time.monotonic())
@@ -310,7 +309,7 @@ class RemoteRunner:
     def queue_length(self) -> int:
         """Requests waiting here for one of the engine's slots."""
         with self._lock:
-            return self._queued
+            return sum(self._queued_by)
 
     @property
     def queued_by_priority(self) -> tuple[int, ...]:
@@ -348,7 +347,6 @@ class RemoteRunner:
                 self._waiting.pop(index)
                 heapq.heapify(self._waiting)
                 with self._lock:
-                    self._queued -= 1
                     self._queued_by[waiting.priority] -= 1
                 waiting.sink.emit(ErrorEvent(request_id, reason))
                 return
@@ -363,7 +361,6 @@ class RemoteRunner:
         while self._waiting and len(self._running) < capacity:
             _, _, submitted, request = heapq.heappop(self._waiting)
             with self._lock:
-                self._queued -= 1
                 self._queued_by[request.priority] -= 1
                 self._active += 1
             assert self._loop is not None
@@ -374,7 +371,6 @@ class RemoteRunner:
         while self._waiting:
             _, _, _, request = heapq.heappop(self._waiting)
             with self._lock:
-                self._queued -= 1
                 self._queued_by[request.priority] -= 1
             request.sink.emit(ErrorEvent(request.request_id, error))
         tasks = [task for _, task in self._running.values()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.peers.llama_server import stop_process
 from services.keys import INITIAL_KEY_FILE
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "sdk" / "examples"
@@ -51,13 +52,6 @@ class LiveServer:
             "AI_IDE_TEST_MODEL": "tiny-qwen",
             "AI_IDE_TEST_LONG_MODEL": "tiny-codellama",
         }
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def live_copy(language: str, server: LiveServer) -> str:
@@ -133,10 +127,5 @@ def serve_tiny_models(
         key = (data_dir / INITIAL_KEY_FILE).read_text(encoding="utf-8").strip()
         yield LiveServer(root_url, key, data_dir)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=30)  # it finishes its in-flight work first
         log.close()
