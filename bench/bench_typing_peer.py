@@ -81,6 +81,9 @@ class Sample:
     total_ms: float
     prompt_tokens: int | None = None
     cached_tokens: int | None = None
+    # Tokens generated: the two sides' prompts differ, so their lines may
+    # differ in length, which the line latency includes.
+    generated: int | None = None
 
 
 @dataclass
@@ -255,6 +258,7 @@ class RestLeg:
             total,
             _int(metadata.get("prompt_tokens")),
             _int(metadata.get("cached_prompt_tokens")),
+            _int(metadata.get("completion_tokens")),
         )
 
 
@@ -324,7 +328,11 @@ class PeerLeg:
             if prompt_n is not None:
                 cached = evaluated - prompt_n
         return Sample(
-            (first - started) * 1000.0 if first is not None else total, total, evaluated, cached
+            (first - started) * 1000.0 if first is not None else total,
+            total,
+            evaluated,
+            cached,
+            _int(final.get("tokens_predicted")),
         )
 
 
@@ -421,6 +429,9 @@ def summarize(scenario: Scenario) -> list[str]:
         if ttfts:
             line += f"  ttft p50 {pct(ttfts, 0.5):6.0f} ms  p95 {pct(ttfts, 0.95):6.0f} ms"
         line += f"  cached {share}"
+        generated = [s.generated for s in samples if s.generated is not None]
+        if generated:
+            line += f"  tokens {sum(generated) / len(generated):4.1f}"
         if leg != "peer" and peer:
             ratio50 = pct(totals, 0.5) / pct([s.total_ms for s in peer], 0.5)
             ratio95 = pct(totals, 0.95) / pct([s.total_ms for s in peer], 0.95)
