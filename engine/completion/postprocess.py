@@ -219,6 +219,63 @@ def _is_mid_line(context: _CursorContext) -> bool:
     return bool(rest.strip()) and _AUTO_CLOSED_REST.fullmatch(rest) is None
 
 
+# A line that ends like this is not a finished statement: what follows on the
+# next lines is its rest (a block's body, a bracket's items, an operand).
+_OPEN_LINE_END = re.compile(r"(?:[:{(\[,=\\+\-*/%|&^<>.]|=>|->|\b(?:and|or|not|in|is))\s*$")
+
+
+def _ends_its_line(context: _CursorContext, first_line: str) -> bool:
+    """Whether a completion in ``auto`` scope stops at the end of its first line.
+
+    It does when the cursor sits after code on its line, the completion adds
+    to that line, and the line, completed, reads as a finished statement:
+    the rest of a line being typed is that line, and the lines after it
+    would be guessed code of their own
+    (Copilot offers several lines only at a block's start). A cursor on a
+    blank line, or a line left open (``def f(x):``, ``call(``, ``x = a +``),
+    goes on to the end of its block.
+    """
+    if _is_blank(context.line_prefix) or _is_blank(first_line):
+        # A first line left empty ends the cursor line as it is: the
+        # completion is the lines after it, judged by their block.
+        return False
+    line = _strip_line_comment(context.line_prefix + first_line).rstrip()
+    if not line:
+        return False
+    return _OPEN_LINE_END.search(line) is None and not _has_open_bracket(line)
+
+
+def _strip_line_comment(line: str) -> str:
+    """``line`` without a trailing ``#`` or ``//`` comment (outside quotes, roughly)."""
+    quote = ""
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char == "#" or line.startswith("//", index):
+            return line[:index]
+    return line
+
+
+def _has_open_bracket(line: str) -> bool:
+    """More opening than closing brackets on ``line`` (outside quotes, roughly)."""
+    depth = 0
+    quote = ""
+    for char in line:
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+    return depth > 0
+
+
 def _inserts_lines(context: _CursorContext) -> bool:
     """Whether the cursor is at column 0 of a non-blank line: "insert lines here".
 
@@ -876,7 +933,9 @@ def postprocess_completion(
 
     lines = cleaned.split("\n")
     lines = lines[: _loop_end(_on_cursor_line(lines, context))]
-    line_scope = scope == "line" or (scope == "auto" and _is_mid_line(context))
+    line_scope = scope == "line" or (
+        scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, lines[0]))
+    )
     lines = (
         lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules.offside).keep]
     )
@@ -934,7 +993,9 @@ def should_stop(
         return False
     cursor = min(max(cursor, 0), len(document))
     context, _ = _editing_context(document, cursor, 1, text)
-    if scope == "line" or (scope == "auto" and _is_mid_line(context)):
+    if scope == "line" or (
+        scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, text.split("\n")[0]))
+    ):
         return True
     complete = text.split("\n")[:-1]  # the last piece is still being written
     if _loops_at_end(_on_cursor_line(complete, context)):

@@ -617,3 +617,61 @@ def test_a_block_is_kept_whole_when_no_body_follows() -> None:
 def test_a_header_typed_at_the_end_of_the_file_keeps_its_body() -> None:
     raw = "    if x > y:\n        return x"
     assert run("def biggest(x, y):\n|", raw).text == raw
+
+
+# --------------------------------------------------------------------------- line end
+
+
+def complete_at_marker(text: str, raw: str, language: str = "python") -> str:
+    cursor = text.index(CURSOR)
+    document = text.replace(CURSOR, "")
+    return postprocess_completion(document, cursor, raw, language).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw", "expected"),
+    [
+        # The rest of a statement being typed is that line: no guessed lines after it.
+        (
+            'def kind(name):\n    return guess(name) or "application/octet-├\n\n\nX = 1\n',
+            'stream"\n    else:\n        return None',
+            'stream"',
+        ),
+        (
+            "def area(r):\n    total = 3.14 * r├\n    return total\n",
+            " * r\n    print(total)",
+            " * r",
+        ),
+        ("let x = compute(a├\nfoo();\n", ", b);\nlet y = 2;", ", b);"),
+    ],
+)
+def test_a_line_being_typed_ends_with_its_statement(text: str, raw: str, expected: str) -> None:
+    language = "javascript" if text.startswith("let") else "python"
+    assert complete_at_marker(text, raw, language) == expected
+    cursor = text.index(CURSOR)
+    # The decode loop stops at that newline too.
+    first_line = raw.split("\n", maxsplit=1)[0]
+    assert should_stop(text.replace(CURSOR, ""), cursor, first_line + "\n", language)
+
+
+@pytest.mark.parametrize(
+    ("text", "raw", "expected"),
+    [
+        # A block header typed up to the cursor: its body follows.
+        ("def double(x):├\n", "\n    return 2 * x\n\n\nprint(1)", "\n    return 2 * x"),
+        ("def double(x├\n", "):\n    return 2 * x\n\n\nprint(1)", "):\n    return 2 * x"),
+        # An open bracket or operator: the statement goes on.
+        ("values = [1,├\n", " 2,\n    3]\nprint(values)", " 2,\n    3]"),
+        ("total = first +├\n", " \\\n    second\n", " \\\n    second"),
+        # A blank line in a block: a new statement, as many lines as its block takes.
+        (
+            "def f(x):\n    ├\n",
+            "y = x + 1\n    return y\n\n\nprint(f(1))",
+            "y = x + 1\n    return y",
+        ),
+    ],
+)
+def test_an_open_line_or_a_blank_one_goes_on_to_its_block(
+    text: str, raw: str, expected: str
+) -> None:
+    assert complete_at_marker(text, raw) == expected
