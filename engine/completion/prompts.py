@@ -306,7 +306,9 @@ def build_fim_prompt(
         else:
             ids = tokenize(snippet.rendered)
         if len(ids) > spare:
-            break
+            # A smaller snippet further down the list may still fit: the
+            # budget goes to what fits, most useful first.
+            continue
         if as_file:
             file_tokens.extend(ids)
             last_path = snippet.path

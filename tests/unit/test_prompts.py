@@ -140,6 +140,32 @@ def test_snippets_already_in_the_window_are_not_repeated(loaded: dict[str, Llama
     assert "from this file" not in text
 
 
+def test_a_snippet_too_large_for_the_budget_leaves_room_for_smaller_ones(
+    loaded: dict[str, LlamaModel],
+) -> None:
+    model = loaded["tiny-starcoder"]
+    body = "".join(f"    step_{i} = {i}\n" for i in range(300))
+    huge = ContextBlock(f"# from big.py:\ndef huge():\n{body}", f"def huge():\n{body}")
+    small = ContextBlock("# from geometry.py:\ndef volume(r):\n", "def volume(r):")
+    prefix, line, suffix = split_at_cursor(CODE, len(CODE))
+    built = build_fim_prompt(
+        FimPrompt(
+            prefix=prefix,
+            line_prefix=line,
+            suffix=suffix,
+            snippets=(huge, small),
+            budget_tokens=400,
+        ),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    text = b"".join(model.piece(t) for t in built.tokens).decode()
+    assert "def huge" not in text  # it cannot fit in 400 tokens
+    assert "geometry.py" in text and built.snippets_used == 1
+    assert len(built.tokens) <= 400
+
+
 def test_absent_fim_ids_mean_no_fim() -> None:
     assert not FimTokens(None, None, None).supports_fim
     assert FimTokens(1, 2, 3).supports_fim
