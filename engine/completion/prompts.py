@@ -316,18 +316,12 @@ def build_fim_prompt(
             snippet_tokens.extend(ids)
         spare -= len(ids)
         used += 1
-    if repo_form:
-        # The header and the other files count against the prefix's share like snippets.
-        snippet_budget_used = (
-            len(repo_header) + len(file_header) + len(file_tokens) + len(snippet_tokens)
-        )
-        if len(prefix_tokens) + snippet_budget_used > prefix_budget:
-            prefix_text, prefix_tokens = _anchored_tail(
-                tokenize, prompt.prefix, max(0, prefix_budget - snippet_budget_used), char_cap
-            )
-    elif len(prefix_tokens) + len(snippet_tokens) > prefix_budget:
-        prefix_text, prefix_tokens = _anchored_tail(
-            tokenize, prompt.prefix, prefix_budget - len(snippet_tokens), char_cap
+    # The repository header and the other files (empty outside the repo
+    # form) count against the prefix's share like snippets.
+    context_used = len(repo_header) + len(file_header) + len(file_tokens) + len(snippet_tokens)
+    if len(prefix_tokens) + context_used > prefix_budget:
+        _, prefix_tokens = _anchored_tail(
+            tokenize, prompt.prefix, max(0, prefix_budget - context_used), char_cap
         )
 
     head = [bos] if bos is not None else []

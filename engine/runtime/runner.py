@@ -117,9 +117,8 @@ class _Outbox:
     token), its last event (the latency of the whole answer), a load or
     stop message. Only the tokens in between and the queue counts wait, for
     at most the interval, and the tokens of one request cross merged into
-    one event. A fast
-    decode then wakes the parent once per interval instead of once per
-    token; ``interval=0`` sends every token on its own.
+    one event. A fast decode then wakes the parent once per interval instead
+    of once per token; ``interval=0`` sends every token on its own.
     """
 
     def __init__(self, conn: Connection, interval: float) -> None:
