@@ -39,35 +39,37 @@ async def stream(engine: Engine, tokens: int) -> tuple[list[str], DoneEvent]:
     raise AssertionError("the stream ended without its done event")
 
 
+async def stream_once(
+    tmp_path: Path, tiny_models: dict[str, Path], interval_ms: float, tokens: int
+) -> tuple[list[str], DoneEvent]:
+    """One streamed generation of ``tokens`` on an engine with that interval, then closed."""
+    engine = interval_engine(tmp_path, tiny_models, interval_ms)
+    try:
+        deltas, done = await stream(engine, tokens)
+    finally:
+        await engine.close()
+    assert done.result.completion_tokens == tokens
+    assert "".join(deltas) == done.result.text
+    return deltas, done
+
+
 async def test_without_an_interval_no_token_waits(
     tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
-    engine = interval_engine(tmp_path, tiny_models, 0)
-    try:
-        deltas, done = await stream(engine, 400)
-    finally:
-        await engine.close()
-    assert done.result.completion_tokens == 400
+    deltas, _ = await stream_once(tmp_path, tiny_models, 0, 400)
     # The runner still sends together what queued up during its last pipe
     # write (tens of microseconds), so a delta may hold a few tokens; but the
     # text keeps streaming all the way, where a 1 s interval sends it in two.
     assert len(deltas) >= 8
-    assert "".join(deltas) == done.result.text
 
 
 async def test_tokens_within_the_interval_cross_as_one_event(
     tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
     # 64 tiny-model tokens decode in tens of milliseconds, inside one interval.
-    engine = interval_engine(tmp_path, tiny_models, 1000)
-    try:
-        deltas, done = await stream(engine, 64)
-    finally:
-        await engine.close()
-    assert done.result.completion_tokens == 64
+    deltas, _ = await stream_once(tmp_path, tiny_models, 1000, 64)
     # The first token goes at once; the rest waits and goes with the end.
     assert 1 <= len(deltas) <= 2
-    assert "".join(deltas) == done.result.text
 
 
 async def test_a_second_requests_first_token_is_not_held(
