@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from engine import languages
@@ -63,7 +63,7 @@ def path_from_uri(folder: str) -> Path | None:
     parsed = urlparse(folder)
     if parsed.scheme != "file":
         return None
-    return Path(url2pathname(unquote(parsed.path)))
+    return Path(url2pathname(parsed.path))  # url2pathname decodes the %-escapes itself
 
 
 def _family(language: str) -> str:

@@ -15,6 +15,7 @@ from engine.config import CompletionSettings
 from engine.documents import DocumentStore
 from engine.imports import ImportRef, imported_names, parse_imports
 from engine.syntax import CompletionContext
+from engine.workspace import path_from_uri
 
 
 class _Request:
@@ -256,3 +257,10 @@ def test_open_documents_feed_the_ring_of_editor_completions() -> None:
     assert [c.source for c in context.chunks] == ["other.py", "mine.py"]
     assert context.chunks[0].text.startswith("other_0 = 0\n")
     assert len(store.ring) == 3
+
+
+def test_a_file_uri_is_decoded_once() -> None:
+    # A literal "%20" in a file name is "%2520" in its URI: decoding twice
+    # would turn it into a space and name another file.
+    path = Path("/tmp/project/a%20b c.py")
+    assert path_from_uri(path.as_uri()) == path
