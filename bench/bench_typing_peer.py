@@ -27,9 +27,13 @@ slots). Every figure is printed as a ratio engine / llama-server.
 
 ``--backend llama-server`` measures this server in front of llama-server:
 the engine's model is a remote one (``backend = "llama-server"``) served by
-a second llama-server of the same build and settings, so ``rest`` / ``peer``
-is the overhead this server adds to a line completion; the language-server
-leg is left out (it would run a local model).
+a second llama-server of the same build and settings. The peer is then sent,
+right after each REST call, exactly the request this server sent upstream
+(same prompt, slot and sampling, cut to as many tokens as this server
+generated), so both llama-servers do the same work and ``rest`` / ``peer`` is
+what this server adds to a line completion (``--peer-plain``: the plain
+client with its own prompt instead). The language-server leg is left out (it
+would run a local model).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import inspect
 import json
 import os
@@ -49,6 +54,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -62,6 +68,7 @@ from bench.quality.clients import language_server
 from engine.completion.prompts import TextPrompt
 from engine.config import Settings, load_settings
 from engine.engine import Engine
+from engine.remote.http import RemoteHttp
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.sidecar.app import create_app
 from services.composition import Services, shutdown
@@ -228,6 +235,7 @@ class RestLeg:
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
+        self.last: Sample | None = None
 
     async def complete(self, doc: Document, cursor: int) -> Sample:
         body = {
@@ -253,13 +261,14 @@ class RestLeg:
                     raise RuntimeError(str(data))
         total = (time.perf_counter() - started) * 1000.0
         metadata = _metadata(final)
-        return Sample(
+        self.last = Sample(
             (first - started) * 1000.0 if first is not None else total,
             total,
             _int(metadata.get("prompt_tokens")),
             _int(metadata.get("cached_prompt_tokens")),
             _int(metadata.get("completion_tokens")),
         )
+        return self.last
 
 
 def _metadata(final: dict[str, object]) -> dict[str, object]:
@@ -276,12 +285,13 @@ def _int(value: object) -> int | None:
 
 
 class PeerLeg:
-    """llama-server, sent what a plain editor client sends."""
+    """llama-server itself, as a plain editor client calls it."""
 
-    def __init__(self, http: httpx.AsyncClient, base: str, fim: bool) -> None:
+    def __init__(self, http: httpx.AsyncClient, base: str, fim: bool, n_probs: int = 0) -> None:
         self.http = http
         self.base = base
         self.fim = fim
+        self.n_probs = n_probs
 
     async def complete(self, doc: Document, cursor: int) -> Sample:
         before = doc.text[:cursor]
@@ -295,12 +305,17 @@ class PeerLeg:
             "cache_prompt": True,
             "stop": ["\n"],
         }
+        if self.n_probs:
+            body["n_probs"] = self.n_probs
         if self.fim:
             body |= {"input_prefix": before[cut:], "input_suffix": doc.text[cursor:][:2048]}
-            url = f"{self.base}/infill"
-        else:
-            body["prompt"] = before[cut:]
-            url = f"{self.base}/completion"
+            return await self.send("/infill", body)
+        body["prompt"] = before[cut:]
+        return await self.send("/completion", body)
+
+    async def send(self, path: str, body: dict[str, object]) -> Sample:
+        """Stream one request to llama-server; its figures as a Sample."""
+        url = f"{self.base}{path}"
         started = time.perf_counter()
         first: float | None = None
         final: dict[str, object] = {}
@@ -336,6 +351,53 @@ class PeerLeg:
         )
 
 
+class UpstreamLog:
+    """The last request this server's remote runner sent to its llama-server.
+
+    Benchmark-only: it wraps ``RemoteHttp.stream`` while the block runs.
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[str, dict[str, object]] | None = None
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        original = RemoteHttp.stream
+        log = self
+
+        def stream(http: RemoteHttp, path: str, body: Any) -> Any:
+            log.last = (path, copy.deepcopy(body))
+            return original(http, path, body)
+
+        RemoteHttp.stream = stream  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            RemoteHttp.stream = original  # type: ignore[method-assign]
+
+
+class ReplayLeg:
+    """llama-server given exactly the request this server sent upstream for the keystroke.
+
+    Same prompt, slot and sampling, cut to the number of tokens this server
+    generated, so both do the same work and ``rest`` / ``peer`` is what this
+    server adds in front of llama-server. Runs right after the REST leg.
+    """
+
+    def __init__(self, peer: PeerLeg, log: UpstreamLog, rest: RestLeg) -> None:
+        self.peer = peer
+        self.log = log
+        self.rest = rest
+
+    async def complete(self, doc: Document, cursor: int) -> Sample:
+        assert self.log.last is not None, "the REST leg runs first"
+        path, body = self.log.last
+        generated = self.rest.last.generated if self.rest.last is not None else None
+        if generated:
+            body = {**body, "n_predict": generated}
+        return await self.peer.send(path, body)
+
+
 # -- running -----------------------------------------------------------------------
 
 
@@ -368,7 +430,7 @@ async def run_scenario(
     characters: int,
     lsp: LspLeg | None,
     rest: RestLeg,
-    peer: PeerLeg,
+    peer: PeerLeg | ReplayLeg,
     run_id: int,
     engine_busy: Callable[[], bool],
 ) -> Scenario:
@@ -399,11 +461,12 @@ async def run_scenario(
         line, character = doc.insert(offset, char)
         if lsp is not None:
             lsp.change(doc, line, character, char)
-        turn = step % len(legs)
-        order = legs[turn:] + legs[:turn]  # rotate who goes first
+        # Rotate who goes first, except that a replay follows what it replays.
+        turn = 0 if isinstance(peer, ReplayLeg) else step % len(legs)
+        order = legs[turn:] + legs[:turn]
         for leg, complete in order:
             sample = await complete(doc, offset + 1)  # type: ignore[misc]
-            scenario.samples[leg].append(sample)  # type: ignore[arg-type]
+            scenario.samples[leg].append(sample)
             await settle()
     return scenario
 
@@ -514,7 +577,11 @@ async def main(args: argparse.Namespace) -> None:
         # The same KV room as the peer: 4 slots x 4,096 cells.
         model: dict[str, object] = {"path": str(model_path), "context_length": 16384}
         if remote:
-            ours = stack.enter_context(running_llama_server(model_path, slots=4, context=16384))
+            ours = stack.enter_context(
+                running_llama_server(
+                    model_path, slots=4, context=16384, threads=args.llama_server_threads
+                )
+            )
             model = {"backend": "llama-server", "url": ours, "parallel": 4}
         settings = load_settings(
             None,
@@ -543,7 +610,9 @@ async def measure(
         f"threads: {os.cpu_count()}"
     )
     sizes = [int(s) for s in args.sizes.split(",")]
-    with running_llama_server(model_path, slots=4, context=4 * 4096) as peer_base:
+    with running_llama_server(
+        model_path, slots=4, context=4 * 4096, threads=args.llama_server_threads
+    ) as peer_base:
         async with contextlib.AsyncExitStack() as stack:
             peer_http = await stack.enter_async_context(httpx.AsyncClient(timeout=300))
             rest_http = await stack.enter_async_context(rest_server(engine, services, settings))
@@ -553,7 +622,15 @@ async def measure(
                     language_server(model_path, data, MAX_TOKENS, os.cpu_count() or 2)
                 )
                 lsp = LspLeg(client)
-            rest, peer = RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
+            rest, plain = RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
+            peer: PeerLeg | ReplayLeg = plain
+            if remote and not args.peer_plain:
+                # In front of llama-server the peer is sent what this server
+                # sent upstream, so the ratio is what this server adds.
+                upstream = UpstreamLog()
+                stack.enter_context(upstream.watching())
+                peer = ReplayLeg(plain, upstream, rest)
+                print("peer: llama-server given the same upstream request (replayed)")
             run_id = 0
             for size in sizes:
                 code = stdlib_python(size)
@@ -607,5 +684,17 @@ if __name__ == "__main__":
         choices=("local", "llama-server"),
         default="local",
         help="where the engine's model runs: in process, or behind a llama-server",
+    )
+    parser.add_argument(
+        "--llama-server-threads",
+        type=int,
+        help="threads of each llama-server (default: every core); fewer leaves cores"
+        " to this server's own process, as a llama-server on its own machine would",
+    )
+    parser.add_argument(
+        "--peer-plain",
+        action="store_true",
+        help="with --backend llama-server: the peer is a plain client with its own prompt"
+        " instead of a replay of this server's upstream request",
     )
     asyncio.run(main(parser.parse_args()))
