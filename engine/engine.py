@@ -31,6 +31,7 @@ from engine.completion.pipeline import (
 )
 from engine.completion.prompts import MAX_CHARS_PER_TOKEN, FimPrompt, TextPrompt
 from engine.completion.speculation import Speculator
+from engine.completion.warming import ContextWarmer
 from engine.config import Settings
 from engine.documents import DocumentStore
 from engine.errors import (
@@ -75,6 +76,16 @@ class _Unset:
 
 
 _UNSET = _Unset()
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where an editor last asked for a completion, and the ring's version it saw."""
+
+    model_id: str
+    request: CompletionRequest
+    ring_version: int
+
 
 RegistryListener = Callable[[RegistryEvent], None]
 
@@ -128,6 +139,8 @@ class Engine:
         self.type_through = TypeThroughCache()
         self.contexts = ContextMemo()
         self.speculator: Speculator[CompletionResult] = Speculator()
+        self.warmer = ContextWarmer()
+        self._place: _Place | None = None
         self._started = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------
@@ -150,6 +163,7 @@ class Engine:
     async def close(self) -> None:
         """Stop speculation and unload every model (its events are published)."""
         await self.speculator.close()
+        await self.warmer.close()
         self.documents.close_all()
         await asyncio.to_thread(self.registry.close)
 
@@ -437,9 +451,7 @@ class Engine:
         )
         if key is not None:
             self.completion_cache.put(key, result, result.completion.text)
-        if request.document_key is not None:
-            self.type_through.remember(request.document_key, request, result)
-            self._speculate(model_id, request, result)
+        self._answered(model_id, request, result)
         return result
 
     async def _already_known(
@@ -460,7 +472,68 @@ class Engine:
             return None
         served = self._served(typed_into, wall, started, request.caller)
         self.type_through.remember(request.document_key, request, served)
+        self._note_place(served.model_id, request)
         return served
+
+    def _answered(
+        self, model_id: str, request: CompletionRequest, result: CompletionResult
+    ) -> None:
+        """After an inference for a document: type-through, the next guess, the place."""
+        if request.document_key is None:
+            return
+        self.type_through.remember(request.document_key, request, result)
+        self._speculate(model_id, request, result)
+        self._note_place(model_id, request)
+
+    def _note_place(self, model_id: str, request: CompletionRequest) -> None:
+        """An editor's keystroke was answered here: the place a changed context is warmed for."""
+        if request.priority == Priority.INTERACTIVE:
+            self._place = _Place(model_id, request, self.documents.ring.version)
+
+    def context_changed(self) -> None:
+        """A document was opened or edited: warm the last completion place's new context.
+
+        Does nothing unless the ring of recent chunks changed since that
+        place's last completion; then, after a quiet moment, the place's
+        context is taken again and its prompt read at the lowest priority
+        (``engine.completion.warming``). Call it on the event loop.
+        """
+        place = self._place
+        version = self.documents.ring.version
+        if place is None or place.ring_version == version:
+            return
+        self._place = replace(place, ring_version=version)
+        self.warmer.schedule(partial(self._warm, place.model_id, place.request))
+
+    async def _warm(self, model_id: str, request: CompletionRequest) -> bool:
+        """Take the place's context again and read its prompt; False when nothing changed."""
+        key = request.document_key
+        assert key is not None
+        doc = self.documents.get(key)
+        if doc is None or doc.text != request.code:
+            return False  # typed there since: that keystroke took the context itself
+        line_start = request.code.rfind("\n", 0, request.cursor) + 1
+        fresh = await asyncio.to_thread(
+            self.documents.completion_context, key, replace(request, cursor=line_start)
+        )
+        memo_key = self._memo_key(request)
+        found, current = self.contexts.lookup(memo_key, request.code, request.cursor)
+        if found and current == fresh:
+            return False
+        # The place's next keystroke takes this context from the memo, so its
+        # prompt is the one read here.
+        self.contexts.store(memo_key, request.code, request.cursor, fresh)
+        _, prepared, prompt = await self._prepare(request, fresh)
+        await self.run(
+            model_id,
+            prompt,
+            replace(prepared.params, max_tokens=1),
+            priority=Priority.WARM,
+            group=f"{key}#warm",
+            timeout_seconds=prepared.timeout_seconds,
+            wait_for_load=False,
+        )
+        return True
 
     def _speculate(
         self, model_id: str, request: CompletionRequest, result: CompletionResult
@@ -515,8 +588,7 @@ class Engine:
                 return None
             raise  # this request itself was cancelled
         result = self._served(guessed, wall, started, request.caller)
-        self.type_through.remember(request.document_key, request, result)
-        self._speculate(result.model_id, request, result)
+        self._answered(result.model_id, request, result)
         return result
 
     def _served(
@@ -823,9 +895,7 @@ class Engine:
                     completion.text,
                     request.caller,
                 )
-                if request.document_key is not None:
-                    self.type_through.remember(request.document_key, request, result)
-                    self._speculate(model_id, request, result)
+                self._answered(model_id, request, result)
                 yield result
         except EngineError as exc:
             self._failed("completion", model_id, wall, started, exc, request.caller)

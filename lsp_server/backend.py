@@ -65,6 +65,9 @@ class Backend(Protocol):
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         """Code completion at a cursor."""
 
+    def context_changed(self) -> None:
+        """A document was opened or edited: the last completion place's context may have moved."""
+
     async def generate_code(self, request: CodeGenRequest) -> CodeGenResult:
         """Code from a description."""
 
@@ -109,6 +112,10 @@ class LocalBackend:
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         """Complete through the engine."""
         return await self.engine.complete(request)
+
+    def context_changed(self) -> None:
+        """Warm the last completion place's changed context (lowest priority)."""
+        self.engine.context_changed()
 
     async def generate_code(self, request: CodeGenRequest) -> CodeGenResult:
         """Generate through the engine."""

@@ -117,6 +117,9 @@ class RemoteBackend:
         """Close the HTTP connection pool."""
         await self._client.close()
 
+    def context_changed(self) -> None:
+        """Nothing to warm: the remote server's engine keeps no state for this editor."""
+
     async def default_model(self) -> str:
         """The remote's first loaded model, else its first model."""
         async with _remote_errors():

@@ -57,6 +57,8 @@ class ChunkRing:
         # The line of the last chunk taken per document: edits near it add nothing.
         self._last_line: dict[str, int] = {}
         self._lock = threading.Lock()
+        # Counts changes: a caller that saw this number knows whether the ring moved since.
+        self.version = 0
 
     def note(self, source: str, text: str, line: int) -> bool:
         """Take the chunk around ``line`` of ``source``; True when the ring changed."""
@@ -77,6 +79,7 @@ class ChunkRing:
             ]
             kept.append((chunk, lines))
             self._chunks = kept[-self.max_chunks :]
+            self.version += 1
             while len(self._last_line) > 4 * self.max_chunks:
                 del self._last_line[next(iter(self._last_line))]
         return True

@@ -30,6 +30,12 @@ class Priority(enum.IntEnum):
     SPECULATIVE = 1  # a guess at the next suggestion
     NORMAL = 2  # REST requests
     BATCH = 3  # batch and orchestration fan-out
+    WARM = 4  # reading an editor's changed context before its next keystroke
+
+    @property
+    def for_editor(self) -> bool:
+        """Work for an editor: it may use the slot kept free for the editor's keystrokes."""
+        return self in (Priority.INTERACTIVE, Priority.SPECULATIVE, Priority.WARM)
 
 
 @dataclass(frozen=True)

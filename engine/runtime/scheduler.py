@@ -81,8 +81,8 @@ def preempted_by(
     """What a newly queued request stops, queued or running, and why.
 
     A newer request of the same group (one document's completions) supersedes
-    the older ones; an editor keystroke stops every speculative guess. The one
-    policy for every runner, local or remote.
+    the older ones; an editor keystroke stops every speculative guess and
+    context warm-up. The one policy for every runner, local or remote.
     """
     rules: list[tuple[Callable[[GenerationRequest], bool], EngineError]] = []
     if request.group is not None:
@@ -96,7 +96,7 @@ def preempted_by(
     if request.priority == Priority.INTERACTIVE:
         rules.append(
             (
-                lambda r: r.priority == Priority.SPECULATIVE,
+                lambda r: r.priority in (Priority.SPECULATIVE, Priority.WARM),
                 RequestCancelledError("speculative work pre-empted by a keystroke"),
             )
         )
@@ -260,7 +260,7 @@ class Scheduler:
                 heapq.heappop(queue)
                 rejected.append((request, InferenceFailedError(type(exc).__name__)))
                 continue
-            if request.priority >= Priority.NORMAL and len(free) <= self.reserved_now(now):
+            if not request.priority.for_editor and len(free) <= self.reserved_now(now):
                 break  # the last slot stays free for the editor's next keystroke
             tokens = built.tokens
             reuse = {s.seq_id: self._reuse_plan(s, tokens) for s in free}

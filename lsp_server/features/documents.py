@@ -16,6 +16,7 @@ def register(server: AiIdeLanguageServer) -> None:
         doc = params.text_document
         ls.forget_index(doc.uri)
         ls.backend.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+        ls.backend.context_changed()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: AiIdeLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -36,6 +37,7 @@ def register(server: AiIdeLanguageServer) -> None:
             else:
                 ls.forget_index(uri)
                 store.replace(uri, change.text, version)
+        ls.backend.context_changed()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AiIdeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -132,12 +132,13 @@ async def test_the_queue_is_reported_per_priority_class(engine: Engine) -> None:
                 break
             await asyncio.sleep(0.005)
         # The reserved slot and one more wait: two batch requests queued, nothing else.
-        assert worker.queued_by_priority == (0, 0, 0, 2)
+        assert worker.queued_by_priority == (0, 0, 0, 2, 0)
         assert engine.health().queued_by_priority == {
             "interactive": 0,
             "speculative": 0,
             "normal": 0,
             "batch": 2,
+            "warm": 0,
         }
     finally:
         for task in batch:

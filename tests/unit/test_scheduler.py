@@ -205,6 +205,21 @@ def test_speculative_work_may_use_the_reserved_slot() -> None:
     assert s.queue_length == 1
 
 
+def test_a_context_warm_up_is_editor_work_behind_everything_else() -> None:
+    s = scheduler(n_slots=2)
+    type_once(s)
+    s.add(req("warm", [5, 6], priority=Priority.WARM), 0.0)
+    s.add(req("batch", [7, 8], priority=Priority.BATCH), 0.0)
+    # Lowest priority: the batch request is admitted first, into the one slot
+    # background work may use; the warm-up then takes the editor's slot.
+    assert ids(admit_all(s)[0]) == ["batch", "warm"]
+    # A keystroke stops it, like a guess.
+    s.add(req("keystroke", [9, 10], priority=Priority.INTERACTIVE), 0.0)
+    stopped = s.interrupted(0.0)
+    assert [seq.request.request_id for seq, _ in stopped] == ["warm"]
+    assert isinstance(stopped[0][1], RequestCancelledError)
+
+
 def test_without_an_editor_background_work_takes_every_slot() -> None:
     s = scheduler(n_slots=4)
     for i in range(4):
@@ -615,6 +630,17 @@ def test_a_guess_never_shifts_the_cache_of_its_document() -> None:
     assert admission.seq.seq_id == 1 and admission.reuse == 97 and admission.moves == ()
 
 
+def test_a_context_warm_up_shifts_the_cache_where_a_guess_would_not() -> None:
+    # A warm-up reads the prompt the document's next keystroke will send (its
+    # context was changed and kept for it): shifting the cache is the point.
+    s = shifting_scheduler()
+    head, gone, window, line = [1], tokens(100, 32), tokens(200, 64), tokens(400, 3)
+    s.slots.slots[1].cached = head + gone + window
+    s.add(req("warm", head + window + line, Priority.WARM, max_tokens=1), 0.0)
+    [admission] = admit_all(s)[0]
+    assert admission.seq.seq_id == 1 and admission.moves != ()
+
+
 def test_without_shifting_only_the_common_prefix_is_reused() -> None:
     s = shifting_scheduler()
     s.can_shift = False  # a recurrent model, say
@@ -630,6 +656,6 @@ def test_the_queue_is_counted_per_priority_class() -> None:
     order = (Priority.BATCH, Priority.NORMAL, Priority.BATCH, Priority.INTERACTIVE)
     for index, priority in enumerate(order):
         s.add(req(f"r{index}", priority=priority), 0.0)
-    assert s.queued_by_priority() == (1, 0, 1, 2)
+    assert s.queued_by_priority() == (1, 0, 1, 2, 0)
     admit_all(s)  # the keystroke goes first
-    assert s.queued_by_priority() == (0, 0, 1, 2)
+    assert s.queued_by_priority() == (0, 0, 1, 2, 0)

@@ -480,7 +480,7 @@ pub struct LiveMonitoring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<LiveGpu>,
     pub queue_length: i64,
-    /// Requests waiting for a slot per priority class: interactive (editor keystrokes), speculative, normal (REST) and batch.
+    /// Requests waiting for a slot per priority class: interactive (editor keystrokes), speculative, normal (REST), batch and warm (an editor's changed context read ahead of its next keystroke).
     #[serde(default)]
     pub queued_by_priority: serde_json::Map<String, serde_json::Value>,
     pub requests: Vec<RecentRequest>,

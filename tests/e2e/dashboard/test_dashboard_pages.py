@@ -180,6 +180,7 @@ async def test_live_view_lists_requests_of_both_faces_without_code(settings: Set
             "speculative": 0,
             "normal": 0,
             "batch": 0,
+            "warm": 0,
         }
         rest = await client.post(
             f"{BASE}/inference/completion",

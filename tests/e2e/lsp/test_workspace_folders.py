@@ -1,16 +1,18 @@
 """The editor's workspace folders reach completion context through the real language server.
 
 The language server runs in this process (``serve_lsp`` over pipes, spoken
-to as an editor speaks); the test reads the engine's own completion context
-for the open document: a definition from a workspace file that is not open
-is offered after ``initialize`` names the folder, and no longer once
-``workspace/didChangeWorkspaceFolders`` removes it.
+to as an editor speaks); the tests read the engine's own state: a definition
+from a workspace file that is not open is offered after ``initialize`` names
+the folder, and no longer once ``workspace/didChangeWorkspaceFolders``
+removes it; opening another file warms the last completion place's context.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +36,14 @@ def definitions(engine: Engine, uri: str, code: str) -> list[str]:
     return [snippet.text for snippet in context.definitions]
 
 
-async def test_workspace_folders_feed_the_context(
-    tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "geometry.py").write_text(GEOMETRY)
-    (project / "main.py").write_text(MAIN)
-    folder_uri = project.as_uri()
-    main_uri = (project / "main.py").as_uri()
-
+@asynccontextmanager
+async def language_server(
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    initialize: dict[str, Any],
+) -> AsyncIterator[tuple[FrameClient, list[Services]]]:
+    """``serve_lsp`` in this process, initialized; yields its client and the Services it built."""
     built: list[Services] = []
 
     class Recorded(Services):
@@ -66,31 +66,54 @@ async def test_workspace_folders_feed_the_context(
         )
     )
     try:
-        await client.request(
-            "initialize",
-            {
-                "processId": None,
-                "rootUri": folder_uri,
-                "workspaceFolders": [{"uri": folder_uri, "name": "project"}],
-                "capabilities": {"workspace": {"workspaceFolders": True}},
-                "initializationOptions": {"model": "tiny-starcoder", "maxTokens": 4},
-            },
-        )
+        await client.request("initialize", initialize)
         client.notify("initialized", {})
-        client.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": main_uri, "languageId": "python", "version": 1, "text": MAIN}},
-        )
-        lines = MAIN.split("\n")
-        response = await client.request(
-            "textDocument/inlineCompletion",
-            {
-                "textDocument": {"uri": main_uri},
-                "position": {"line": len(lines) - 1, "character": len(lines[-1])},
-                "context": {"triggerKind": 1},
-            },
-        )
-        assert "error" not in response, response
+        yield client, built
+    finally:
+        await client.request("shutdown", {})
+        client.close()
+        await asyncio.wait_for(serving, timeout=60)
+
+
+def open_document(client: FrameClient, uri: str, text: str) -> None:
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+    )
+
+
+async def complete_at_end(client: FrameClient, uri: str, text: str) -> None:
+    lines = text.split("\n")
+    response = await client.request(
+        "textDocument/inlineCompletion",
+        {
+            "textDocument": {"uri": uri},
+            "position": {"line": len(lines) - 1, "character": len(lines[-1])},
+            "context": {"triggerKind": 1},
+        },
+    )
+    assert "error" not in response, response
+
+
+async def test_workspace_folders_feed_the_context(
+    tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "geometry.py").write_text(GEOMETRY)
+    (project / "main.py").write_text(MAIN)
+    folder_uri = project.as_uri()
+    main_uri = (project / "main.py").as_uri()
+    initialize = {
+        "processId": None,
+        "rootUri": folder_uri,
+        "workspaceFolders": [{"uri": folder_uri, "name": "project"}],
+        "capabilities": {"workspace": {"workspaceFolders": True}},
+        "initializationOptions": {"model": "tiny-starcoder", "maxTokens": 4},
+    }
+    async with language_server(tmp_path, tiny_models, monkeypatch, initialize) as (client, built):
+        open_document(client, main_uri, MAIN)
+        await complete_at_end(client, main_uri, MAIN)
         (services,) = built
         engine = services.engine  # type: ignore[attr-defined]
         # geometry.py is not open: its definition comes from the workspace folder.
@@ -105,7 +128,31 @@ async def test_workspace_folders_feed_the_context(
         await client.request("workspace/executeCommand", {"command": "ai-ide.showStatus"})
         gone = await asyncio.to_thread(definitions, engine, main_uri, MAIN)
         assert not any("area_of_circle(radius)" in text for text in gone), gone
-    finally:
-        await client.request("shutdown", {})
-        client.close()
-        await asyncio.wait_for(serving, timeout=60)
+
+
+async def test_opening_another_file_warms_the_last_completion_place(
+    tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The editor completes in main.py, then opens shapes.py: its top joins the
+    # ring of recent chunks, and main.py's prompt with it is read ahead.
+    main_uri, shapes_uri = "file:///p/main.py", "file:///p/shapes.py"
+    shapes = "".join(f"class Shape{i}:\n    sides = {i}\n\n" for i in range(12))
+    initialize = {
+        "processId": None,
+        "capabilities": {},
+        "initializationOptions": {"model": "tiny-starcoder", "maxTokens": 4},
+    }
+    async with language_server(tmp_path, tiny_models, monkeypatch, initialize) as (client, built):
+        open_document(client, main_uri, MAIN)
+        await complete_at_end(client, main_uri, MAIN)
+        (services,) = built
+        engine = services.engine  # type: ignore[attr-defined]
+        assert engine.warmer.counts.scheduled == 0
+        open_document(client, shapes_uri, shapes)
+        await client.request("workspace/executeCommand", {"command": "ai-ide.showStatus"})
+        assert engine.warmer.counts.scheduled == 1
+        for _ in range(300):
+            if engine.warmer.counts.done:
+                break
+            await asyncio.sleep(0.05)
+        assert engine.warmer.counts.done == 1

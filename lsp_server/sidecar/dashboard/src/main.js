@@ -193,6 +193,7 @@ const PRIORITIES = [
   ["speculative", "queued: speculative", "#dd6b20"],
   ["normal", "queued: REST", "#805ad5"],
   ["batch", "queued: batch", "#718096"],
+  ["warm", "queued: context warm-up", "#38a169"],
 ];
 const history = {
   t: [], p50: [], p95: [], tps: [], hit: [], kv: [], active: [], gpuMem: [], gpuUtil: [],

@@ -126,6 +126,7 @@ class LiveMonitoring(WireModel):
     queue_length: int
     queued_by_priority: dict[str, int] = Field(
         description="Requests waiting for a slot per priority class: interactive (editor "
-        "keystrokes), speculative, normal (REST) and batch."
+        "keystrokes), speculative, normal (REST), batch and warm (an editor's changed "
+        "context read ahead of its next keystroke)."
     )
     gpu: LiveGpu | None = Field(description="Null without an NVIDIA GPU.")

@@ -1140,7 +1140,7 @@ export interface components {
             queue_length: number;
             /**
              * Queued By Priority
-             * @description Requests waiting for a slot per priority class: interactive (editor keystrokes), speculative, normal (REST) and batch.
+             * @description Requests waiting for a slot per priority class: interactive (editor keystrokes), speculative, normal (REST), batch and warm (an editor's changed context read ahead of its next keystroke).
              */
             queued_by_priority: {
                 [key: string]: number;
