@@ -82,7 +82,11 @@ def open_document(client: FrameClient, uri: str, text: str) -> None:
     )
 
 
-async def complete_at_end(client: FrameClient, uri: str, text: str) -> None:
+async def open_and_complete(
+    client: FrameClient, built: list[Services], uri: str, text: str
+) -> Engine:
+    """Open ``uri``, ask for an inline completion at its end; the server's engine."""
+    open_document(client, uri, text)
     lines = text.split("\n")
     response = await client.request(
         "textDocument/inlineCompletion",
@@ -93,6 +97,9 @@ async def complete_at_end(client: FrameClient, uri: str, text: str) -> None:
         },
     )
     assert "error" not in response, response
+    (services,) = built
+    engine: Engine = services.engine  # type: ignore[attr-defined]
+    return engine
 
 
 async def test_workspace_folders_feed_the_context(
@@ -112,10 +119,7 @@ async def test_workspace_folders_feed_the_context(
         "initializationOptions": {"model": "tiny-starcoder", "maxTokens": 4},
     }
     async with language_server(tmp_path, tiny_models, monkeypatch, initialize) as (client, built):
-        open_document(client, main_uri, MAIN)
-        await complete_at_end(client, main_uri, MAIN)
-        (services,) = built
-        engine = services.engine  # type: ignore[attr-defined]
+        engine = await open_and_complete(client, built, main_uri, MAIN)
         # geometry.py is not open: its definition comes from the workspace folder.
         found = await asyncio.to_thread(definitions, engine, main_uri, MAIN)
         assert any("def area_of_circle(radius)" in text for text in found), found
@@ -143,10 +147,7 @@ async def test_opening_another_file_warms_the_last_completion_place(
         "initializationOptions": {"model": "tiny-starcoder", "maxTokens": 4},
     }
     async with language_server(tmp_path, tiny_models, monkeypatch, initialize) as (client, built):
-        open_document(client, main_uri, MAIN)
-        await complete_at_end(client, main_uri, MAIN)
-        (services,) = built
-        engine = services.engine  # type: ignore[attr-defined]
+        engine = await open_and_complete(client, built, main_uri, MAIN)
         assert engine.warmer.counts.scheduled == 0
         open_document(client, shapes_uri, shapes)
         await client.request("workspace/executeCommand", {"command": "ai-ide.showStatus"})
