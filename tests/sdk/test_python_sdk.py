@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
 
 import pydantic
 import pytest
@@ -22,6 +19,7 @@ import pytest
 from ai_ide import AIIDE, AsyncAIIDE, RetryInfo, wire
 from ai_ide.client import errors
 from tests.support.live_server import LiveServer
+from tests.support.webhook_receiver import Receiver
 
 MODEL = "tiny-qwen"
 LONG_MODEL = "tiny-codellama"  # keeps generating: no end-of-text before max_tokens
@@ -343,32 +341,9 @@ def test_credentials_from_the_environment_and_the_key_file(
     assert caught.value.details["reason"] == "missing_credentials"
 
 
-class _Receiver:
-    """A loopback webhook receiver that keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.deliveries.append(({k: v for k, v in self.headers.items()}, body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_webhooks_subscribe_list_deliver_and_verify(client: AIIDE) -> None:
-    receiver = _Receiver()
     secret = "a-long-random-shared-secret"
-    try:
+    with Receiver(secret) as receiver:
         entry = client.ai.webhooks.create(
             url=receiver.url, events=["inference_completed"], secret=secret
         )
@@ -378,10 +353,11 @@ def test_webhooks_subscribe_list_deliver_and_verify(client: AIIDE) -> None:
             model_id=MODEL, context={"code": "q = "}, parameters={"max_tokens": 2}
         )
         deadline = time.monotonic() + 20
-        while not receiver.deliveries:
+        while not receiver.seen():
             assert time.monotonic() < deadline, "no webhook delivery arrived"
             time.sleep(0.05)
-        headers, body = receiver.deliveries[0]
+        delivery = receiver.seen()[0]
+        headers, body = delivery.headers, delivery.body
         payload = client.ai.webhooks.verify(secret, headers, body)
         assert payload.event_type == "inference_completed"
         assert payload.data["model_id"] == MODEL
@@ -392,8 +368,6 @@ def test_webhooks_subscribe_list_deliver_and_verify(client: AIIDE) -> None:
         client.ai.webhooks.delete(entry.id)
         with pytest.raises(errors.NotFoundError):
             client.ai.webhooks.get(entry.id)
-    finally:
-        receiver.server.shutdown()
     json.loads(body)  # the body is the JSON the verifier parsed
 
 

@@ -31,7 +31,7 @@ from engine.runtime.messages import DoneEvent, SamplingParams, TokenEvent
 from services.composition import Services, shutdown
 from tests.support.remote_engines import llama_cpp_python_server, llama_server_process
 from tests.support.rest_client import BASE, api_client
-from tests.support.webhook_receiver import Receiver, running_receiver
+from tests.support.webhook_receiver import Receiver
 
 CODE = "def total(numbers):\n    result = 0\n    return \n\nprint(total([1, 2]))\n"
 CURSOR = CODE.index("return ") + len("return ")
@@ -534,7 +534,7 @@ async def test_webhooks_fire_for_a_remote_model(
         return found[0]
 
     try:
-        with running_receiver() as receiver:
+        with Receiver("remote-secret-0123") as receiver:
             async with api_client(engine, settings, services=services) as client:
                 hook = await client.post(
                     f"{BASE}/webhooks/ai-events",

@@ -34,7 +34,7 @@ from engine.config import load_settings
 from services.store import Store
 from tests.conftest import create_api_key
 from tests.support.servers import PostgresServer, RedisServer, free_port
-from tests.support.webhook_receiver import Receiver, running_receiver
+from tests.support.webhook_receiver import Receiver
 
 BASE = "/v1/ai"
 SECRET = "replica-secret-0123456789"
@@ -43,7 +43,7 @@ LEASE_SECONDS = 3.0
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    with running_receiver() as instance:
+    with Receiver(SECRET) as instance:
         yield instance
 
 
@@ -233,11 +233,9 @@ def test_two_replicas_share_jobs_webhooks_and_limits(
         log = b.get(f"/webhooks/ai-events/{hook_id}/deliveries").json()["deliveries"]
         event_ids = {d["event_id"] for d in log}
         # Exactly once per event id, in total over all replicas.
-        counts = Counter(webhook_id for webhook_id, _ in receiver.seen())
+        counts = Counter(delivery.webhook_id for delivery in receiver.seen())
         assert set(counts) == event_ids and set(counts.values()) == {1}, counts
-        completed = [
-            p["data"]["job_id"] for _, p in receiver.seen() if p["event_type"] == "job_completed"
-        ]
+        completed = [data["job_id"] for data in receiver.events("job_completed")]
         assert sorted(completed) == sorted([job_id, *more])
     finally:
         for process in processes:
