@@ -46,6 +46,11 @@ def remote_spec(url: str, **fields: Any) -> ModelSpec:
     return ModelSpec(id="remote", name="remote", backend="llama-server", url=url, **fields)
 
 
+def fragile_remote(port: int) -> ModelSpec:
+    """A llama-server model on a loopback port, marked down at its first failure."""
+    return remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+
+
 def settings_for(tmp_path: Path, local: Path, *remote: ModelSpec, **inference: Any) -> Settings:
     """One local tiny model beside the remote ones; nothing preloaded."""
     return load_settings(
@@ -262,7 +267,7 @@ async def test_dead_llama_server_marks_the_model_error_and_comes_back(
 ) -> None:
     port = free_port()
     model = tiny_models["tiny-starcoder"]
-    spec = remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+    spec = fragile_remote(port)
     settings = settings_for(
         tmp_path, model, spec, restart_backoff_seconds=0.2, load_timeout_seconds=10
     )
@@ -489,7 +494,7 @@ async def test_an_idle_remote_that_dies_shows_error_without_any_request(
 ) -> None:
     model = tiny_models["tiny-starcoder"]
     port = free_port()
-    spec = remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+    spec = fragile_remote(port)
     engine = Engine(settings_for(tmp_path, model, spec, restart_backoff_seconds=30))
     try:
         with llama_server_process(model, port=port) as (_, process):
@@ -513,7 +518,7 @@ async def test_webhooks_fire_for_a_remote_model(
 ) -> None:
     model = tiny_models["tiny-starcoder"]
     port = free_port()
-    spec = remote_spec(f"http://127.0.0.1:{port}", breaker_failures=1, connect_timeout_seconds=1)
+    spec = fragile_remote(port)
     settings = settings_for(tmp_path, model, spec, restart_backoff_seconds=30).model_copy(
         update={
             "webhooks": WebhookSettings(
