@@ -205,15 +205,17 @@ class DocumentStore:
         if doc is None or uri is None:
             return syntax.completion_context(cursor, others, imported_names(refs))
         path = path_from_uri(uri)
+        related = None
         if self.workspace.roots:
-            own = syntax.definitions_index()
-            names = [n for n in syntax.names_near(cursor) if n not in own]
             with self._lock:
                 open_paths = [p for p in map(path_from_uri, self._docs) if p is not None]
-            others = others + self.workspace.related_documents(
-                syntax.language, path, refs, names, exclude=open_paths
-            )
-        context = syntax.completion_context(cursor, others, imported_names(refs))
+
+            def related(names: list[str]) -> list[SyntaxDocument]:
+                return self.workspace.related_documents(
+                    syntax.language, path, refs, names, exclude=open_paths
+                )
+
+        context = syntax.completion_context(cursor, others, imported_names(refs), related)
         return replace(
             context,
             chunks=self._ring_snippets(uri, request.code, request.cursor),

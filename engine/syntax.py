@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -408,13 +408,16 @@ class SyntaxDocument:
         offset: int,
         others: Sequence[SyntaxDocument] = (),
         imported: Sequence[str] = (),
+        related: Callable[[list[str]], Sequence[SyntaxDocument]] | None = None,
     ) -> CompletionContext:
         """Scope signature, imports and nearby definitions for a cursor.
 
         Definitions are those of identifiers used near the cursor, closest first,
-        looked up in this document and then in ``others`` (other open documents,
-        workspace files); the names this file imports (``imported``) that are
-        not near the cursor follow them, since the next token may well be one.
+        looked up in this document and then in ``others`` (other open documents);
+        the names this file imports (``imported``) that are not near the cursor
+        follow them, since the next token may well be one. ``related``, given
+        the names near the cursor that this document does not define, returns
+        more documents to look in after ``others`` (workspace files).
         """
         offset = self.clamp(offset)
         byte = self.byte_offset(offset)
@@ -429,6 +432,8 @@ class SyntaxDocument:
             definitions.extend(_lookup(self, name, byte, own_label, seen))
             if name not in self.definitions_index():
                 unresolved.append(name)
+        if related is not None:
+            others = [*others, *related(list(unresolved))]
         near = set(unresolved)
         unresolved += [n for n in imported if n not in near and n not in self.definitions_index()]
         for index, other in enumerate(others):
@@ -503,10 +508,6 @@ class SyntaxDocument:
     def import_texts(self) -> list[str]:
         """The source text of each top-level import statement, in order."""
         return [self.node_text(node) for node in self._import_nodes()]
-
-    def names_near(self, offset: int) -> list[str]:
-        """Identifiers used around ``offset``, closest first, each once."""
-        return self._names_near(self.byte_offset(self.clamp(offset)))
 
     def _names_near(self, byte: int) -> list[str]:
         cursor = QueryCursor(self._pool.identifier_query(self.language))
