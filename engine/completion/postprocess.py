@@ -224,7 +224,7 @@ def _is_mid_line(context: _CursorContext) -> bool:
 _OPEN_LINE_END = re.compile(r"(?:[:{(\[,=\\+\-*/%|&^<>.]|=>|->|\b(?:and|or|not|in|is))\s*$")
 
 
-def _ends_its_line(context: _CursorContext, first_line: str) -> bool:
+def _ends_its_line(context: _CursorContext, first_line: str, syntax: LexicalRules) -> bool:
     """Whether a completion in ``auto`` scope stops at the end of its first line.
 
     It does when the cursor sits after code on its line, the completion adds
@@ -233,47 +233,20 @@ def _ends_its_line(context: _CursorContext, first_line: str) -> bool:
     would be guessed code of their own
     (Copilot offers several lines only at a block's start). A cursor on a
     blank line, or a line left open (``def f(x):``, ``call(``, ``x = a +``),
-    goes on to the end of its block.
+    goes on to the end of its block. Brackets, strings and comments are the
+    language's own (the bracket scanner's).
     """
     if _is_blank(context.line_prefix) or _is_blank(first_line):
         # A first line left empty ends the cursor line as it is: the
         # completion is the lines after it, judged by their block.
         return False
-    line = _strip_line_comment(context.line_prefix + first_line).rstrip()
-    if not line:
+    line = context.line_prefix + first_line
+    scanner = _BracketScanner(syntax)
+    scanner.feed(line)
+    code = line[: scanner.line_comment_at].rstrip()
+    if not code:
         return False
-    return _OPEN_LINE_END.search(line) is None and not _has_open_bracket(line)
-
-
-def _strip_line_comment(line: str) -> str:
-    """``line`` without a trailing ``#`` or ``//`` comment (outside quotes, roughly)."""
-    quote = ""
-    for index, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"`":
-            quote = char
-        elif char == "#" or line.startswith("//", index):
-            return line[:index]
-    return line
-
-
-def _has_open_bracket(line: str) -> bool:
-    """More opening than closing brackets on ``line`` (outside quotes, roughly)."""
-    depth = 0
-    quote = ""
-    for char in line:
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"`":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-    return depth > 0
+    return _OPEN_LINE_END.search(code) is None and not scanner.stack
 
 
 def _inserts_lines(context: _CursorContext) -> bool:
@@ -565,6 +538,7 @@ class _BracketScanner:
         "comment",
         "extra",
         "first_extra_at",
+        "line_comment_at",
         "stack",
         "string",
         "syntax",
@@ -578,6 +552,7 @@ class _BracketScanner:
         self.string: str | None = None  # delimiter of the open string
         self.broken_strings = 0  # single-line strings cut by a newline
         self.comment: Literal["line", "block"] | None = None
+        self.line_comment_at: int | None = None  # where, in the text fed, the first one began
 
     def copy(self) -> _BracketScanner:
         other = _BracketScanner(self.syntax)
@@ -587,6 +562,7 @@ class _BracketScanner:
         other.string = self.string
         other.broken_strings = self.broken_strings
         other.comment = self.comment
+        other.line_comment_at = self.line_comment_at
         return other
 
     def distance(self, other: _BracketScanner) -> int:
@@ -644,6 +620,8 @@ class _BracketScanner:
         for marker in syntax.line_comments:
             if text.startswith(marker, index):
                 self.comment = "line"
+                if self.line_comment_at is None:
+                    self.line_comment_at = index
                 return index + len(marker)
         for quote in syntax.quotes:
             if text.startswith(quote, index):
@@ -934,7 +912,7 @@ def postprocess_completion(
     lines = cleaned.split("\n")
     lines = lines[: _loop_end(_on_cursor_line(lines, context))]
     line_scope = scope == "line" or (
-        scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, lines[0]))
+        scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, lines[0], syntax))
     )
     lines = (
         lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules.offside).keep]
@@ -993,14 +971,17 @@ def should_stop(
         return False
     cursor = min(max(cursor, 0), len(document))
     context, _ = _editing_context(document, cursor, 1, text)
+    rules = _rules(language)
+    first_line = text.split("\n")[0]
     if scope == "line" or (
-        scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, text.split("\n")[0]))
+        scope == "auto"
+        and (_is_mid_line(context) or _ends_its_line(context, first_line, rules.lexical))
     ):
         return True
     complete = text.split("\n")[:-1]  # the last piece is still being written
     if _loops_at_end(_on_cursor_line(complete, context)):
         return True
-    if _limit_to_block(complete, context, _rules(language).offside).settled:
+    if _limit_to_block(complete, context, rules.offside).settled:
         return True
     # The model started to echo the document's next line: what follows is a copy.
     full = _on_cursor_line(complete, context)

@@ -643,6 +643,12 @@ def complete_at_marker(text: str, raw: str, language: str = "python") -> str:
             " * r",
         ),
         ("let x = compute(a├\nfoo();\n", ", b);\nlet y = 2;", ", b);"),
+        # Comments are the language's own: `//` divides in Python, `#` names a
+        # private field in JavaScript.
+        ("def mean(t, n):\n    q = (t├\n", " // n)\n    print(q)", " // n)"),
+        ("let n = this.#count├\nfoo();\n", " + 1;\nlet y = 2;", " + 1;"),
+        # A trailing comment is not the line's code.
+        ("def f(x):\n    y = x├\n", " + 1  # add one (\n    print(y)", " + 1  # add one ("),
     ],
 )
 def test_a_line_being_typed_ends_with_its_statement(text: str, raw: str, expected: str) -> None:
