@@ -15,6 +15,7 @@ run on the caller's thread, which the engine keeps off the event loop.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import threading
 import time
@@ -43,6 +44,8 @@ _ECMASCRIPT = frozenset({"javascript", "typescript", "tsx"})
 _ES_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts")
 # A name defined in more files than this says little about which one is meant.
 _MAX_FILES_PER_NAME = 4
+# A URI without an authority (scheme of two or more characters, then ':').
+_OPAQUE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,15 @@ class WorkspaceLimits:
 
 
 def path_from_uri(folder: str) -> Path | None:
-    """A local path from a ``file://`` URI or a plain path; None for other schemes."""
+    """A local path from a ``file://`` URI or a plain path; None for other schemes.
+
+    A URI of another scheme may have no ``//`` (``untitled:Untitled-1``, VS
+    Code's unsaved buffers); a one-letter "scheme" is a Windows drive letter.
+    """
     if "://" not in folder:
-        return Path(folder) if folder else None
+        if not folder or _OPAQUE_URI.match(folder):
+            return None
+        return Path(folder)
     parsed = urlparse(folder)
     if parsed.scheme != "file":
         return None

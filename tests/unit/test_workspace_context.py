@@ -264,3 +264,15 @@ def test_a_file_uri_is_decoded_once() -> None:
     # would turn it into a space and name another file.
     path = Path("/tmp/project/a%20b c.py")
     assert path_from_uri(path.as_uri()) == path
+
+
+def test_uris_of_other_schemes_name_no_path() -> None:
+    # VS Code's unsaved buffers and notebook cells have no "//" after the scheme.
+    assert path_from_uri("untitled:Untitled-1") is None
+    assert path_from_uri("vscode-notebook-cell:/nb.ipynb#W0sZmlsZQ") is None
+    assert path_from_uri("https://example.com/x.py") is None
+    assert path_from_uri("") is None
+    # Plain paths, a Windows drive letter included, are paths.
+    assert path_from_uri("/tmp/project/a.py") == Path("/tmp/project/a.py")
+    assert path_from_uri("src/a.py") == Path("src/a.py")
+    assert path_from_uri("C:\\project\\a.py") == Path("C:\\project\\a.py")
