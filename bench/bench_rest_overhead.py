@@ -19,9 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-import llama_cpp
 
-from bench.common import SAMPLE_PYTHON, default_model_settings, median, report
+from bench.common import SAMPLE_PYTHON, default_model_settings, median, plain_llama, report
 from engine.completion.prompts import FimPrompt, FimTokens, build_fim_prompt, split_at_cursor
 from engine.engine import Engine
 from engine.runtime.llama_backend import LlamaModel
@@ -42,8 +41,8 @@ async def main(rounds: int) -> None:
     await engine.worker_for(model_id)
     path = engine._resolve_path(engine.catalog[model_id])
     threads = os.cpu_count() or 1
-    direct = llama_cpp.Llama(
-        model_path=str(path),
+    direct = plain_llama(
+        path,
         n_ctx=4096,
         n_threads=threads,
         n_threads_batch=threads,

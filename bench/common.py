@@ -4,15 +4,49 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 from engine.config import Settings, load_settings
+from engine.runtime.llama_backend import repack_weights
+
+# llama_cpp.Llama reads llama.cpp's default model parameters while it loads.
+_PLAIN_LLAMA_LOCK = threading.Lock()
 
 
 def default_model_settings(**inference: object) -> Settings:
     """Settings that serve only the embedded default model, with a scratch data dir."""
     data = Path(tempfile.mkdtemp(prefix="ai-ide-bench-"))
     return load_settings(None, data_dir=data, inference=dict(inference))
+
+
+def plain_llama(model_path: Path, **kwargs: Any) -> Any:
+    """llama-cpp-python's ``Llama``, repacking weights only where the engine does too.
+
+    ``Llama`` has no argument for llama.cpp's ``use_extra_bufts``, and with
+    it on, a CPU with AMX segfaults on K-quant models (see
+    ``repack_weights``), so the baseline would crash where the engine does
+    not. The default parameters it asks llama.cpp for are adjusted while it
+    loads, under a lock.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as native
+
+    repack = repack_weights("auto")
+    defaults = native.llama_model_default_params
+
+    def adjusted() -> Any:
+        params = defaults()
+        params.use_extra_bufts = repack
+        return params
+
+    with _PLAIN_LLAMA_LOCK:
+        native.llama_model_default_params = adjusted
+        try:
+            return llama_cpp.Llama(model_path=str(model_path), **kwargs)
+        finally:
+            native.llama_model_default_params = defaults
 
 
 def median(values: list[float]) -> float:

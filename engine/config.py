@@ -64,6 +64,13 @@ class InferenceSettings(BaseModel):
     use_mmap: bool = Field(
         False, description="mmap weights (shared page cache) instead of reading them."
     )
+    weight_repack: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Let llama.cpp repack CPU weights into its faster layouts (its 'extra "
+        "buffer types', llama-server's --repack). 'auto' turns it off where llama.cpp was "
+        "built with Intel AMX, whose matrix multiply crashes on K-quants "
+        "(ggml-org/llama.cpp#20824).",
+    )
     max_queue: int = Field(64, ge=1, description="Pending requests per model before 503.")
     cache_reuse_tokens: int = Field(
         256,

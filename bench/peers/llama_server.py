@@ -22,6 +22,8 @@ from typing import IO
 
 import httpx
 
+from engine.runtime.llama_backend import repack_weights
+
 BUILD_SCRIPT = Path(__file__).with_name("build_llama_server.sh")
 
 
@@ -61,8 +63,11 @@ def llama_server_command(
     """The llama-server command line for ``source`` (``--model F`` or ``--models-dir D``).
 
     On 127.0.0.1, with the prompt cache and ``--cache-reuse`` on and no web UI:
-    how the benchmarks and the remote-engine tests both run it.
+    how the benchmarks and the remote-engine tests both run it. Weights are
+    repacked where the engine repacks them (``repack_weights``: not on a CPU
+    whose AMX path crashes llama.cpp), so both run the same kernels.
     """
+    repack = [] if repack_weights("auto") else ["--no-repack"]
     return [
         str(binary),
         *source,
@@ -79,6 +84,7 @@ def llama_server_command(
         "--cache-reuse",
         str(cache_reuse),
         "--no-webui",
+        *repack,
         *extra,
     ]
 

@@ -22,6 +22,7 @@ import httpx
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from bench.common import plain_llama
 from bench.quality.holes import Hole
 from engine.completion.pipeline import CompletionRequest
 from engine.config import Settings
@@ -62,10 +63,8 @@ class NaiveClient:
     name = "naive"
 
     def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> None:
-        from llama_cpp import Llama
-
-        self._llama = Llama(
-            model_path=str(model_path),
+        self._llama = plain_llama(
+            model_path,
             n_ctx=n_ctx,
             n_threads=n_threads or min(4, os.cpu_count() or 1),
             verbose=False,

@@ -406,6 +406,7 @@ class ModelRegistry:
                 path=path,
                 n_gpu_layers=spec.n_gpu_layers,
                 use_mmap=self._settings.use_mmap,
+                weight_repack=self._settings.weight_repack,
                 context=ContextConfig(
                     n_ctx=spec.context_length,
                     n_batch=self._settings.n_batch,

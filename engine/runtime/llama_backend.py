@@ -49,6 +49,26 @@ def route_native_logs() -> None:
     llama_cpp.llama_log_set(_NATIVE_LOG_CALLBACK, ctypes.c_void_p(0))
 
 
+def built_with_amx() -> bool:
+    """True when this llama.cpp's CPU backend uses Intel AMX (it says so in its system info)."""
+    info = llama_cpp.llama_print_system_info()
+    return b"AMX_INT8 = 1" in (info if isinstance(info, bytes) else str(info).encode())
+
+
+def repack_weights(setting: str) -> bool:
+    """Whether to let llama.cpp repack weights into its extra buffer types.
+
+    "auto" is yes except where the CPU backend uses AMX: its matrix multiply
+    segfaults on the first decode of K-quant models (Gemma 3's Q4_K_M among
+    them) on Sapphire Rapids CPUs (ggml-org/llama.cpp#20824, unfixed), and
+    the AMX layout is one of those buffer types. Without them, weights stay
+    in llama.cpp's plain CPU layout.
+    """
+    if setting == "auto":
+        return not built_with_amx()
+    return setting == "on"
+
+
 def gpu_offload_supported() -> bool:
     """True when llama.cpp was built with a GPU backend (CUDA, Metal, ...)."""
     return bool(llama_cpp.llama_supports_gpu_offload())
@@ -63,10 +83,12 @@ class LlamaModel:
         *,
         n_gpu_layers: int = -1,
         use_mmap: bool = False,
+        repack: bool = True,
         progress: ProgressCallback | None = None,
         rpc_servers: Sequence[str] = (),
     ) -> None:
         params = model_params(n_gpu_layers, use_mmap)
+        params.use_extra_bufts = repack
         devices = None
         if rpc_servers:
             devices = rpc_devices(rpc_servers)  # kept alive until the load returns

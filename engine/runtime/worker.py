@@ -47,6 +47,7 @@ from engine.runtime.llama_backend import (
     LlamaModel,
     LogprobMeter,
     Sampler,
+    repack_weights,
 )
 from engine.runtime.messages import (
     DoneEvent,
@@ -83,6 +84,8 @@ class WorkerConfig:
     cache_reuse_min: int = 0
     # llama.cpp RPC servers (host:port) holding the offloaded layers; see engine.runtime.rpc.
     rpc_servers: tuple[str, ...] = ()
+    # llama.cpp's weight repacking: "auto", "on" or "off" (see llama_backend.repack_weights).
+    weight_repack: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,7 @@ class ModelWorker:
                 cfg.path,
                 n_gpu_layers=cfg.n_gpu_layers,
                 use_mmap=cfg.use_mmap,
+                repack=repack_weights(cfg.weight_repack),
                 progress=self._load_progress,
                 rpc_servers=cfg.rpc_servers,
             )

@@ -14,6 +14,7 @@ from engine.engine import Engine
 from engine.models.catalog import EMBEDDED_DEFAULT_ID
 from engine.refactor import RefactorRequest
 from engine.refactor.naming import known_words, weak_name_problem
+from engine.runtime.llama_backend import built_with_amx, repack_weights
 from engine.runtime.messages import SamplingParams
 from lsp_server.sidecar.app import create_app
 from services.composition import Services
@@ -98,3 +99,12 @@ async def test_gemma_names_an_extracted_variable(default_engine: Engine) -> None
     assert f"let {name} = if x > y {{ x }} else {{ y }};" in result.refactored_code
     assert result.refactored_code.rstrip().endswith(f"{name}\n}}")
     assert all(check.passed is not False for check in result.checks)
+
+
+def test_weights_are_repacked_except_where_llama_cpp_uses_amx() -> None:
+    # With AMX, llama.cpp's repacked K-quant weights segfault on the first
+    # decode (ggml-org/llama.cpp#20824): "auto" must keep them plain there,
+    # which is what lets the completions above run on such a CPU at all.
+    assert repack_weights("auto") is not built_with_amx()
+    assert repack_weights("on") is True
+    assert repack_weights("off") is False
