@@ -140,12 +140,17 @@ _PAIRS: Final[Mapping[str, str]] = MappingProxyType({")": "(", "]": "[", "}": "{
 # quotes, `;`, `,`, `/>`. A cursor before only these is not "mid-line".
 _AUTO_CLOSED_REST: Final = re.compile(r"(?:[\s)\]}>\"'`;,]|/>)*")
 
-# A line that closes a block: a closing bracket, a markup closing tag, `end`...
-_CLOSING_LINE: Final = re.compile(r"\s*(?:[)\]}]|</|(?:end|fi|done|esac|endif)\b)")
+# A line that closes a block: a closing bracket, in any language; see _is_closing_line.
+_CLOSING_BRACKET: Final = re.compile(r"\s*[)\]}]")
+_FIRST_WORD: Final = re.compile(r"\s*([A-Za-z_]\w*)")
 
 # A dedented line that continues the same statement: `} else {`, `elif x:`, `case 2:`.
 _CONTINUATION_LINE: Final = re.compile(
     r"\s*(?:[)\]}]|(?:else|elif|elsif|except|finally|catch|case|default|when|rescue|ensure)\b)"
+)
+
+_CLAUSE_WORD: Final = re.compile(
+    r"\b(?:else|elif|elsif|except|finally|catch|case|default|when|rescue|ensure)\b"
 )
 
 _CHAR_LITERAL: Final = re.compile(r"'(?:\\[^'\n]{1,10}|[^\\'\n])'")
@@ -360,6 +365,43 @@ def _on_cursor_line(lines: Sequence[str], context: _CursorContext) -> list[str]:
     return [context.line_prefix + lines[0], *lines[1:]] if lines else []
 
 
+def _is_closing_line(line: str, syntax: LexicalRules) -> bool:
+    """A line that closes a block: `}`, `)`; `</tag>` in markup; `end`, `fi` where they close.
+
+    Language by language: `</code>` in Python or a line beginning `done(...)`
+    in JavaScript is not the end of anything.
+    """
+    if _CLOSING_BRACKET.match(line) is not None:
+        return True
+    if syntax.angle_brackets and line.lstrip().startswith("</"):
+        return True
+    word = _FIRST_WORD.match(line)
+    return word is not None and word.group(1) in syntax.closing_words
+
+
+def _wedges_a_clause(
+    line: str, first_indent: int, context: _CursorContext, syntax: LexicalRules
+) -> bool:
+    """Whether clause ``line`` (`else:`, `} else {`) would cut into code the document has.
+
+    A clause at the level of the completion's first line or deeper goes on
+    with the completion's own statement. A shallower one goes on with the
+    document's statement around the cursor, and that fits only where the
+    document's next line leaves that statement: it is shallower than the
+    clause, or a bare closer at its level (`}`, which the clause's block
+    then ends with). Before anything else there (a statement, another
+    `else`) it would change what that code means, as an `else:` written in
+    front of a Python function's next statement does.
+    """
+    if _indent(line) >= first_indent or not context.following:
+        return False
+    following = context.following[0]
+    if _indent(following) < _indent(line):
+        return False
+    bare_closer = _is_closing_line(following, syntax) and _CLAUSE_WORD.search(following) is None
+    return not bare_closer
+
+
 def _previous_nonblank(lines: Sequence[str], index: int) -> int | None:
     return next((j for j in range(index - 1, -1, -1) if not _is_blank(lines[j])), None)
 
@@ -397,7 +439,9 @@ class _BlockLimit:
     settled: bool  # a cut was found that later lines cannot change
 
 
-def _limit_to_block(lines: Sequence[str], context: _CursorContext, offside: bool) -> _BlockLimit:
+def _limit_to_block(
+    lines: Sequence[str], context: _CursorContext, rules: _TextRules
+) -> _BlockLimit:
     """Keep the lines of the block the completion starts in (Tabby's indentation rules).
 
     The indentation limit comes from the cursor line (or the nearest non-blank
@@ -414,7 +458,8 @@ def _limit_to_block(lines: Sequence[str], context: _CursorContext, offside: bool
     The first line below the limit ends the scope; it is kept when it closes the
     block (`}`), the document's next line is outside the block, and (for
     offside languages such as Python) the line before it is not blank. A line
-    like `} else {` or `elif x:` that closes and reopens continues the scope.
+    like `} else {` or `elif x:` that closes and reopens continues the scope,
+    unless it would cut into the code after the cursor (:func:`_wedges_a_clause`).
     """
     count = len(lines)
     full = _on_cursor_line(lines, context)
@@ -453,15 +498,20 @@ def _limit_to_block(lines: Sequence[str], context: _CursorContext, offside: bool
         line = full[index]
         if _is_blank(line) or _indent(line) >= limit:
             continue
-        continues = _closes_block(full, index) and _CONTINUATION_LINE.match(line) is not None
+        clause = _closes_block(full, index) and _CONTINUATION_LINE.match(line) is not None
+        # A clause in front of code the document has at its level: the cut is
+        # final, and the clause (`} else {`) is no closing line to keep.
+        refused = clause and _wedges_a_clause(line, completion_indent, context, rules.lexical)
+        continues = clause and not refused
         if continues and _opens_block(full, index):
             continue
         # Only a `} else {`-like line needs the next line to be judged.
         settled = not continues or _next_nonblank(full, index) is not None
         keep_closing = (
             allow_closing
-            and _CLOSING_LINE.match(line) is not None
-            and not (offside and _is_blank(full[index - 1]))
+            and not refused
+            and _is_closing_line(line, rules.lexical)
+            and not (rules.offside and _is_blank(full[index - 1]))
         )
         return _BlockLimit(index + 1 if keep_closing else index, settled=settled)
     return _BlockLimit(count, settled=False)
@@ -470,7 +520,9 @@ def _limit_to_block(lines: Sequence[str], context: _CursorContext, offside: bool
 # --------------------------------------------------------------------------- duplication
 
 
-def _drop_duplicated_closing_line(lines: list[str], context: _CursorContext) -> list[str]:
+def _drop_duplicated_closing_line(
+    lines: list[str], context: _CursorContext, syntax: LexicalRules
+) -> list[str]:
     """Drop a last line such as `};` when the document's next line is the same closer (`}`)."""
     if len(lines) < 2 or not context.following:
         return lines
@@ -479,7 +531,7 @@ def _drop_duplicated_closing_line(lines: list[str], context: _CursorContext) -> 
     following = context.following[0]
     if (
         _is_blank(last)
-        or _CLOSING_LINE.match(following) is None
+        or not _is_closing_line(following, syntax)
         or _indent(last) != _indent(following)
         or not _closes_block(full, len(full) - 1)
     ):
@@ -817,8 +869,11 @@ def _first_statement(lines: list[str], context: _CursorContext, syntax: LexicalR
             continue
         if not opened:
             break
-        closes = _CLOSING_LINE.match(line) is not None
-        continues = _CONTINUATION_LINE.match(line) is not None
+        closes = _is_closing_line(line, syntax)
+        continues = (
+            _CONTINUATION_LINE.match(line) is not None
+            and not _wedges_a_clause(line, level, context, syntax)
+        )
         if not (closes or continues):
             break
         scanner.feed(line + "\n")
@@ -860,7 +915,7 @@ def _finish(
     if not line_scope:
         # In line scope the completion continues the cursor line, and the
         # line's own rest follows it: the next lines are no measure of it.
-        lines = _drop_duplicated_closing_line(lines, context)
+        lines = _drop_duplicated_closing_line(lines, context, syntax)
         lines = _drop_suffix_repeats(lines, context)
     joined = len(lines) < before
     lines = _trim(lines, context)
@@ -915,7 +970,7 @@ def postprocess_completion(
         scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, lines[0], syntax))
     )
     lines = (
-        lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules.offside).keep]
+        lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules).keep]
     )
 
     finished = _finish(lines, context, syntax, line_scope=line_scope)
@@ -981,7 +1036,7 @@ def should_stop(
     complete = text.split("\n")[:-1]  # the last piece is still being written
     if _loops_at_end(_on_cursor_line(complete, context)):
         return True
-    if _limit_to_block(complete, context, rules.offside).settled:
+    if _limit_to_block(complete, context, rules).settled:
         return True
     # The model started to echo the document's next line: what follows is a copy.
     full = _on_cursor_line(complete, context)

@@ -51,6 +51,9 @@ class LexicalRules:
     apostrophes: bool = False
     # `<tag>` ... `</tag>` / `/>` count as brackets (markup, JSX).
     angle_brackets: bool = False
+    # Words that end a block on a line of their own (Ruby's and Lua's `end`,
+    # the shell's `fi`, `done`, `esac`); elsewhere they are ordinary names.
+    closing_words: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,37 @@ def test_else_clause_continues_the_block() -> None:
     assert run("if (x) {\n  |\n}\n", js, "javascript").text == "a();\n} else {\n  b();"
 
 
+def test_a_clause_in_front_of_the_documents_code_ends_the_completion() -> None:
+    # HumanEval/82's hole: the `if` body. An `else:` written there would
+    # change what the function's next statement, the `for`, means.
+    marked = "def f(s):\n    if len(s) < 2:\n        |\n    for c in s:\n        pass\n"
+    raw = "return False\n    else:\n        return True"
+    for suffix_aware in (True, False):
+        assert run(marked, raw, suffix_aware=suffix_aware).text == "return False"
+    assert stops(marked, "return False\n    else:\n") is True
+    # The same in front of the document's own `else`, in JavaScript too.
+    marked = "if x:\n    |\nelse:\n    c()\n"
+    assert run(marked, "a()\nelse:\n    b()").text == "a()"
+    marked = "if (x) {\n  |\n} else {\n  c();\n}\n"
+    assert run(marked, "a();\n} else {\n  b();\n}", "javascript").text == "a();"
+    # A clause of the completion's own statement is fine before the next statement.
+    marked = "def f(x):\n    |\n    return x\n"
+    raw = "if x:\n        a()\n    else:\n        b()\n    return x"
+    assert run(marked, raw).text == "if x:\n        a()\n    else:\n        b()"
+
+
+def test_closing_lines_are_the_languages_own() -> None:
+    # `</code>` (a chat model's markup) and a name such as `end` close
+    # nothing in Python; `end` does in Ruby, `fi` in the shell.
+    assert run("def f(t):\n    for e in t:\n        |\n", "return True\n</code>").text == (
+        "return True"
+    )
+    assert run("def f(x):\n    if x:\n        |\n", "a()\nend = 5").text == "a()"
+    assert run("def f\n  if x\n    |\n", "a\n  end\nend", "ruby").text == "a\n  end"
+    assert run("if [ -n x ]; then\n  |\n", "a\nfi\nb", "shellscript").text == "a\nfi"
+    assert run("it(() => {\n  |\n", "a();\ndone();\n", "javascript").text == "a();"
+
+
 def test_closing_line_kept_when_block_opened_by_completion() -> None:
     raw = "\n  console.log(obj);\n}\n\nfunction other() {}"
     assert run("function log(obj) {|\n", raw, "javascript").text == "\n  console.log(obj);\n}"
