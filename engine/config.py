@@ -60,7 +60,11 @@ class InferenceSettings(BaseModel):
         le=64,
         description="Sequences decoded together (one kept for the editor).",
     )
-    flash_attn: Literal["auto", "on", "off"] = Field("auto", description="Flash attention.")
+    flash_attn: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Flash attention. 'auto': llama.cpp's choice when layers run on a GPU, "
+        "off on the CPU, whose kernel sums in half precision and costs completion quality.",
+    )
     use_mmap: bool = Field(
         False, description="mmap weights (shared page cache) instead of reading them."
     )

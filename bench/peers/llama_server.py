@@ -22,7 +22,7 @@ from typing import IO
 
 import httpx
 
-from engine.runtime.llama_backend import repack_weights
+from engine.runtime.llama_backend import flash_attention, repack_weights
 
 BUILD_SCRIPT = Path(__file__).with_name("build_llama_server.sh")
 
@@ -65,9 +65,12 @@ def llama_server_command(
     On 127.0.0.1, with the prompt cache and ``--cache-reuse`` on and no web UI:
     how the benchmarks and the remote-engine tests both run it. Weights are
     repacked where the engine repacks them (``repack_weights``: not on a CPU
-    whose AMX path crashes llama.cpp), so both run the same kernels.
+    whose AMX path crashes llama.cpp), and flash attention is what the
+    engine's "auto" resolves to for a CPU model (``flash_attention``: off,
+    since the CPU kernel sums in half precision), so both run the same kernels.
     """
-    repack = [] if repack_weights("auto") else ["--no-repack"]
+    kernels = [] if repack_weights("auto") else ["--no-repack"]
+    kernels += ["--flash-attn", flash_attention("auto", n_gpu_layers=0)]
     return [
         str(binary),
         *source,
@@ -84,7 +87,7 @@ def llama_server_command(
         "--cache-reuse",
         str(cache_reuse),
         "--no-webui",
-        *repack,
+        *kernels,
         *extra,
     ]
 

@@ -69,6 +69,21 @@ def repack_weights(setting: str) -> bool:
     return setting == "on"
 
 
+def flash_attention(setting: str, n_gpu_layers: int) -> str:
+    """The flash-attention setting to give llama.cpp: "auto" is off unless layers run on a GPU.
+
+    llama.cpp's CPU flash-attention kernel sums the attention-weighted values
+    in half precision when the V cache is F16, and that costs completions:
+    on 164 one-line HumanEval holes with Gemma 3 270M, greedy, 0.220 pass@1
+    with it against 0.299 without (``bench.quality``), for a decode about
+    8% faster at 1,500 tokens of context. GPU kernels sum in single
+    precision, so there "auto" stays llama.cpp's own choice.
+    """
+    if setting != "auto":
+        return setting
+    return "auto" if n_gpu_layers != 0 and gpu_offload_supported() else "off"
+
+
 def gpu_offload_supported() -> bool:
     """True when llama.cpp was built with a GPU backend (CUDA, Metal, ...)."""
     return bool(llama_cpp.llama_supports_gpu_offload())
@@ -225,8 +240,9 @@ def context_params(config: ContextConfig) -> Any:
     """llama.cpp context parameters for interactive code completion.
 
     Explicit context size; a physical batch (n_ubatch) of at least 512 so
-    prompts are read in large chunks; flash attention where the backend has it
-    ("auto"); one unified KV cache so any sequence can use the whole context;
+    prompts are read in large chunks; flash attention as configured (the
+    worker resolves "auto" with :func:`flash_attention`); one unified KV cache
+    so any sequence can use the whole context;
     full-size sliding-window caches so a prompt prefix can be kept while its
     tail changes (otherwise SWA models such as Gemma 3 re-read every prompt);
     and logits for at most one row per sequence.

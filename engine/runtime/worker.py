@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.completion.prompts import (
@@ -47,6 +47,7 @@ from engine.runtime.llama_backend import (
     LlamaModel,
     LogprobMeter,
     Sampler,
+    flash_attention,
     repack_weights,
 )
 from engine.runtime.messages import (
@@ -250,7 +251,8 @@ class ModelWorker:
                 ) from exc
             raise
         try:
-            ctx = LlamaContext(model, cfg.context)
+            attention = flash_attention(cfg.context.flash_attn, cfg.n_gpu_layers)
+            ctx = LlamaContext(model, replace(cfg.context, flash_attn=attention))
         except BaseException:
             model.close()
             raise
