@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from engine.completion.prompts import FimTokens
 from engine.errors import InferenceFailedError, ModelLoadFailedError
+from engine.runtime.ggml import gpu_device_present
 from engine.runtime.messages import SamplingParams
 from engine.runtime.rpc import rpc_devices
 
@@ -81,12 +82,7 @@ def flash_attention(setting: str, n_gpu_layers: int) -> str:
     """
     if setting != "auto":
         return setting
-    return "auto" if n_gpu_layers != 0 and gpu_offload_supported() else "off"
-
-
-def gpu_offload_supported() -> bool:
-    """True when llama.cpp was built with a GPU backend (CUDA, Metal, ...)."""
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    return "auto" if n_gpu_layers != 0 and gpu_device_present() else "off"
 
 
 class LlamaModel:

@@ -18,28 +18,13 @@ from __future__ import annotations
 import ctypes
 import socket
 from collections.abc import Sequence
-from pathlib import Path
 
 import llama_cpp
 
 from engine.errors import ModelLoadFailedError
+from engine.runtime.ggml import ggml_library
 
 _AddServer = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)
-
-
-def _ggml() -> ctypes.CDLL:
-    """The ggml library llama-cpp-python loaded (the same handle, so the same backends)."""
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
-    lib = ctypes.CDLL(str(lib_dir / "libggml.so"))
-    lib.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
-    lib.ggml_backend_reg_by_name.restype = ctypes.c_void_p
-    lib.ggml_backend_reg_get_proc_address.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    lib.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
-    lib.ggml_backend_reg_dev_count.argtypes = [ctypes.c_void_p]
-    lib.ggml_backend_reg_dev_count.restype = ctypes.c_size_t
-    lib.ggml_backend_reg_dev_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    lib.ggml_backend_reg_dev_get.restype = ctypes.c_void_p
-    return lib
 
 
 def rpc_devices(servers: Sequence[str]) -> ctypes.Array[ctypes.c_void_p]:
@@ -50,7 +35,7 @@ def rpc_devices(servers: Sequence[str]) -> ctypes.Array[ctypes.c_void_p]:
             'CMAKE_ARGS="-DGGML_RPC=ON")',
             {"reason": "rpc_unsupported"},
         )
-    lib = _ggml()
+    lib = ggml_library()
     registry = lib.ggml_backend_reg_by_name(b"RPC")
     address = lib.ggml_backend_reg_get_proc_address(registry, b"ggml_backend_rpc_add_server")
     if not registry or not address:
