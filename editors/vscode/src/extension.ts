@@ -174,7 +174,11 @@ class AiIdeExtension implements vscode.Disposable {
           // Stopped on purpose (restart, settings change, window closing).
           return { action: CloseAction.DoNotRestart, handled: true };
         }
-        this.onServerStopped(client());
+        const stopped = client();
+        if (stopped === undefined || !this.reportedStops.has(stopped)) {
+          // Once per client: a stop while starting may have been counted already.
+          this.onServerStopped(stopped);
+        }
         return { action: CloseAction.DoNotRestart, handled: true };
       },
     };
@@ -313,8 +317,17 @@ class AiIdeExtension implements vscode.Disposable {
         // user (and scheduled the next try, if there is one).
         return;
       }
-      this.status.setServerState("stopped");
       const message = error instanceof Error ? error.message : String(error);
+      if (!/\b(ENOENT|EACCES)\b/.test(message)) {
+        // It started and died before the client was up (killed, crashed:
+        // a broken pipe): a stop like any other, so it is restarted after
+        // the policy's delay, or given up on with its message, instead of
+        // leaving the editor with no server and nothing to say so.
+        this.output.warn(`The language server stopped while starting: ${message}`);
+        this.onServerStopped(client);
+        return;
+      }
+      this.status.setServerState("stopped");
       const choice = await vscode.window.showErrorMessage(
         `ai-ide: could not start the language server (${command}): ${message}`,
         "Open Settings",
