@@ -144,14 +144,12 @@ _AUTO_CLOSED_REST: Final = re.compile(r"(?:[\s)\]}>\"'`;,]|/>)*")
 _CLOSING_BRACKET: Final = re.compile(r"\s*[)\]}]")
 _FIRST_WORD: Final = re.compile(r"\s*([A-Za-z_]\w*)")
 
-# A dedented line that continues the same statement: `} else {`, `elif x:`, `case 2:`.
-_CONTINUATION_LINE: Final = re.compile(
-    r"\s*(?:[)\]}]|(?:else|elif|elsif|except|finally|catch|case|default|when|rescue|ensure)\b)"
-)
+# Words that open a further clause of a statement.
+_CLAUSE_WORDS: Final = r"(?:else|elif|elsif|except|finally|catch|case|default|when|rescue|ensure)\b"
+_CLAUSE_WORD: Final = re.compile(r"\b" + _CLAUSE_WORDS)
 
-_CLAUSE_WORD: Final = re.compile(
-    r"\b(?:else|elif|elsif|except|finally|catch|case|default|when|rescue|ensure)\b"
-)
+# A dedented line that continues the same statement: `} else {`, `elif x:`, `case 2:`.
+_CONTINUATION_LINE: Final = re.compile(r"\s*(?:[)\]}]|" + _CLAUSE_WORDS + ")")
 
 _CHAR_LITERAL: Final = re.compile(r"'(?:\\[^'\n]{1,10}|[^\\'\n])'")
 
