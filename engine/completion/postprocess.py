@@ -1025,13 +1025,13 @@ def should_stop(
     cursor = min(max(cursor, 0), len(document))
     context, _ = _editing_context(document, cursor, 1, text)
     rules = _rules(language)
-    first_line = text.split("\n")[0]
+    pieces = text.split("\n")
     if scope == "line" or (
         scope == "auto"
-        and (_is_mid_line(context) or _ends_its_line(context, first_line, rules.lexical))
+        and (_is_mid_line(context) or _ends_its_line(context, pieces[0], rules.lexical))
     ):
         return True
-    complete = text.split("\n")[:-1]  # the last piece is still being written
+    complete = pieces[:-1]  # the last piece is still being written
     if _loops_at_end(_on_cursor_line(complete, context)):
         return True
     if _limit_to_block(complete, context, rules).settled:
