@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from engine.engine import Engine
 from engine.errors import ModelNotFoundError
@@ -24,24 +24,32 @@ class Caller:
     kind: Literal["api_key", "jwt"]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The engine this app was created with."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The services this app was created with."""
     services: Services = request.app.state.services
     return services
 
 
-def get_caller(request: Request) -> Caller:
+async def get_caller(request: Request) -> Caller:
     """The authenticated caller (set by the auth dependency on every route)."""
     caller = getattr(request.state, "caller", None)
     if not isinstance(caller, Caller):
         raise RuntimeError("route is missing the authentication dependency")
     return caller
+
+
+# The getters are coroutines so that FastAPI calls them on the event loop: a
+# plain function dependency goes through its thread pool, a hop per
+# dependency on every request.
+EngineDep = Annotated[Engine, Depends(get_engine)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def checked_model_id(engine: Engine, model_id: str | None) -> str:

@@ -6,23 +6,19 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Path, Response
 from fastapi.responses import JSONResponse
 
 from ai_ide import wire as s
 from engine.engine import Engine
 from engine.errors import InvalidRequestError
-from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
+from lsp_server.sidecar.deps import CallerDep, EngineDep, ServicesDep, checked_model_id
 from lsp_server.sidecar.errors import error_object
 from lsp_server.sidecar.routes.tasks import run_task
 from services.batch import BatchItem, ItemOutcome, batch_status, run_items
 from services.composition import Services
 
 router = APIRouter(prefix="/batch", tags=["batch"])
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
-CallerDep = Annotated[Caller, Depends(get_caller)]
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def _validate(engine: Engine, body: s.BatchRequestBody) -> None:

@@ -6,9 +6,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ai_ide import wire as s
@@ -21,16 +21,11 @@ from engine.languages import all_languages
 from engine.refactor import RefactorRequest
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.sidecar import convert
-from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine, get_services
+from lsp_server.sidecar.deps import Caller, CallerDep, EngineDep, ServicesDep, checked_model_id
 from lsp_server.sidecar.errors import error_object, request_id_of
-from services.composition import Services
 from services.jobs import JobService
 
 router = APIRouter(prefix="/inference", tags=["inference"])
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
-ServicesDep = Annotated[Services, Depends(get_services)]
-CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def sampling(p: s.CompletionParameters | s.GenerationParameters) -> SamplingParams:

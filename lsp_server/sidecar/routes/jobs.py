@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from ai_ide import wire as s
 from lsp_server.sidecar import convert
-from lsp_server.sidecar.deps import Caller, get_caller, get_services
-from services.composition import Services
+from lsp_server.sidecar.deps import CallerDep, ServicesDep
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -18,8 +17,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 @router.get("/{job_id}", response_model=s.JobStatusResponse, summary="Status of an async job")
 async def job_status(
     job_id: Annotated[str, Path(max_length=64)],
-    services: Annotated[Services, Depends(get_services)],
-    caller: Annotated[Caller, Depends(get_caller)],
+    services: ServicesDep,
+    caller: CallerDep,
 ) -> s.JobStatusResponse:
     """The job's status and, once completed, the body the synchronous call returns.
 

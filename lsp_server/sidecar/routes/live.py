@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from ai_ide import wire as s
-from engine.engine import Engine
 from engine.events import InferenceRecord
-from lsp_server.sidecar.deps import get_engine
+from lsp_server.sidecar.deps import EngineDep
 from lsp_server.sidecar.recent import RecentRequests
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
@@ -39,7 +38,7 @@ def to_recent_request(record: InferenceRecord, *, with_output: bool) -> s.Recent
 @router.get("/live", response_model=s.LiveMonitoring, summary="Recent requests and live gauges")
 async def live(
     request: Request,
-    engine: Annotated[Engine, Depends(get_engine)],
+    engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> s.LiveMonitoring:
     """The latest inferences of every face (newest first, figures only) and the queue now."""

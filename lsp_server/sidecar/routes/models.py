@@ -5,18 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from ai_ide import wire as s
-from engine.engine import Engine
 from lsp_server.sidecar import convert
-from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
-from services.composition import Services
+from lsp_server.sidecar.deps import EngineDep, ServicesDep, checked_model_id
 
 router = APIRouter(prefix="/models", tags=["models"])
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 @router.get("", response_model=s.ModelList, summary="List available models")

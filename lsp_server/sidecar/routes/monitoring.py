@@ -6,21 +6,16 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from ai_ide import wire as s
-from engine.engine import Engine
 from engine.errors import InvalidRequestError
 from lsp_server.sidecar import convert
-from lsp_server.sidecar.deps import checked_model_id, get_engine, get_services
+from lsp_server.sidecar.deps import EngineDep, ServicesDep, checked_model_id
 from lsp_server.sidecar.prometheus import render_prometheus
-from services.composition import Services
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:

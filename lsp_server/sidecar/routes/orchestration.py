@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from ai_ide import wire as s
-from engine.engine import Engine
-from lsp_server.sidecar.deps import Caller, checked_model_id, get_caller, get_engine
+from lsp_server.sidecar.deps import CallerDep, EngineDep, checked_model_id
 from lsp_server.sidecar.routes.tasks import run_task
 from services.orchestration import ModelAnswer, orchestrate
 
@@ -20,8 +17,8 @@ router = APIRouter(prefix="/orchestration", tags=["orchestration"])
 )
 async def orchestration(
     body: s.OrchestrationRequestBody,
-    engine: Annotated[Engine, Depends(get_engine)],
-    caller: Annotated[Caller, Depends(get_caller)],
+    engine: EngineDep,
+    caller: CallerDep,
 ) -> s.OrchestrationResponse:
     """Run the task on each model (concurrently, or in order for ``fallback``) and choose.
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from ai_ide import wire as s
 from ai_ide.wire import CreateWebhook, DeliveryEntry, DeliveryList, WebhookEntry, WebhookList
-from lsp_server.sidecar.deps import Caller, get_caller, get_services
-from services.composition import Services
+from lsp_server.sidecar.deps import CallerDep, ServicesDep
 from services.webhooks.service import Delivery, Subscription
 
 router = APIRouter(prefix="/webhooks/ai-events", tags=["webhooks"])
 
-ServicesDep = Annotated[Services, Depends(get_services)]
-CallerDep = Annotated[Caller, Depends(get_caller)]
 WebhookId = Annotated[str, Path(max_length=64, description="Subscription id (wh_...)")]
 DeliveryId = Annotated[str, Path(max_length=64, description="Delivery id (whd_...)")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
