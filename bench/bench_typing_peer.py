@@ -32,8 +32,10 @@ right after each REST call, exactly the request this server sent upstream
 (same prompt, slot and sampling, cut to as many tokens as this server
 generated), so both llama-servers do the same work and ``rest`` / ``peer`` is
 what this server adds to a line completion (``--peer-plain``: the plain
-client with its own prompt instead). The language-server leg is left out (it
-would run a local model).
+client with its own prompt instead); the aggregate decode rates compare it
+with llama-server asked as this server asks it (streamed, with each token's
+log-probability). The language-server leg is left out (it would run a local
+model).
 """
 
 from __future__ import annotations
@@ -517,21 +519,36 @@ async def engine_tokens_per_second(engine: Engine, model_id: str, streams: int) 
     return sum(r.completion_tokens for r in results) / elapsed
 
 
-async def peer_tokens_per_second(http: httpx.AsyncClient, base: str, streams: int) -> float:
+async def peer_tokens_per_second(
+    http: httpx.AsyncClient, base: str, streams: int, *, as_upstream: bool = False
+) -> float:
+    """llama-server's aggregate decode rate; ``as_upstream``: asked as this server asks it.
+
+    In front of llama-server the engine's requests stream and ask for each
+    token's log-probability and timings (see ``engine.remote.llama_server``);
+    the peer is then asked the same way, so both do the same work.
+    """
+
     async def one(index: int) -> int:
-        response = await http.post(
-            f"{base}/completion",
-            json={
-                "prompt": f"# task {index}\ndef solve_{index}(data):\n    ",
-                "n_predict": 64,
-                "ignore_eos": True,
-                "temperature": 0.0,
-                "cache_prompt": False,
-            },
-        )
-        response.raise_for_status()
-        predicted: int = response.json()["tokens_predicted"]
-        return predicted
+        body: dict[str, object] = {
+            "prompt": f"# task {index}\ndef solve_{index}(data):\n    ",
+            "n_predict": 64,
+            "ignore_eos": True,
+            "temperature": 0.0,
+            "cache_prompt": False,
+        }
+        if not as_upstream:
+            response = await http.post(f"{base}/completion", json=body)
+            response.raise_for_status()
+            predicted: int = response.json()["tokens_predicted"]
+            return predicted
+        body.update(stream=True, n_probs=1, timings_per_token=True)
+        last: dict[str, object] = {}
+        async with http.stream("POST", f"{base}/completion", json=body) as response:
+            response.raise_for_status()
+            async for _, data in read_sse(response):
+                last = data
+        return int(str(last.get("tokens_predicted", 0)))
 
     started = time.perf_counter()
     counts = await asyncio.gather(*(one(i) for i in range(streams)))
@@ -664,7 +681,12 @@ async def measure(
                     [await engine_tokens_per_second(engine, "bench", streams) for _ in range(2)]
                 )
                 theirs = statistics.median(
-                    [await peer_tokens_per_second(peer_http, peer_base, streams) for _ in range(2)]
+                    [
+                        await peer_tokens_per_second(
+                            peer_http, peer_base, streams, as_upstream=remote
+                        )
+                        for _ in range(2)
+                    ]
                 )
                 print(
                     f"  x{streams}: engine {ours:6.1f}  llama-server {theirs:6.1f}"
