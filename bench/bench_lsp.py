@@ -78,7 +78,7 @@ async def direct_call(engine: Engine) -> float:
 
 async def status(client: LanguageClient) -> dict[str, object]:
     result = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[])
+        types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[{"quiet": True}])
     )
     assert isinstance(result, dict)
     return result

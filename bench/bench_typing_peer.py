@@ -200,7 +200,7 @@ class LspLeg:
     async def busy(self) -> bool:
         """True while the server decodes or queues anything (its speculation included)."""
         report = await self.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[])
+            types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[{"quiet": True}])
         )
         assert isinstance(report, dict)
         return bool(report["active_requests"] or report["queue_length"])

@@ -25,6 +25,17 @@ COMMANDS = (LOAD_MODEL, UNLOAD_MODEL, GENERATE, SHOW_STATUS, APPLY_EDIT)
 
 STALE = "the file changed while it was computed"
 
+
+def _quiet(args: tuple[Any, ...]) -> bool:
+    """``ai-ide.showStatus`` with ``{"quiet": true}``: the result only, no message to show.
+
+    Editors that poll the status or draw it themselves (a status bar,
+    ``:checkhealth``, benchmarks timing a round trip) pass it; a user's
+    explicit status command gets the one-line summary as well.
+    """
+    return bool(args) and isinstance(args[0], dict) and args[0].get("quiet") is True
+
+
 _converter = get_converter()
 
 _COMMENT_LINE = re.compile(r"^\s*(#|//|/\*+|\*|--)\s?(.*?)\s*(\*/)?\s*$")
@@ -208,12 +219,14 @@ def register(server: AiIdeLanguageServer) -> None:
                 else ""
             )
             lines.append(f"{model.id}: {model.status}{memory}{timing}")
-        ls.window_show_message(
-            types.ShowMessageParams(
-                type=types.MessageType.Info,
-                message=f"ai-ide ({report.status}, {ls.backend.description}): " + "; ".join(lines),
+        if not _quiet(args):
+            ls.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Info,
+                    message=f"ai-ide ({report.status}, {ls.backend.description}): "
+                    + "; ".join(lines),
+                )
             )
-        )
         return {
             "status": report.status,
             "models": [asdict(model) for model in report.models],

@@ -365,6 +365,19 @@ async def test_commands_load_status_generate_unload(lsp_client: LanguageClient) 
     assert unloaded["model_id"] == "tiny-deepseek" and unloaded["unload_time_ms"] > 0
 
 
+async def test_quiet_status_answers_without_a_message(lsp_client: LanguageClient) -> None:
+    """A status bar or health check polling the status gets no popup each time."""
+    await start(lsp_client)
+    lsp_client.messages.clear()
+    quiet = await lsp_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[{"quiet": True}])
+    )
+    assert isinstance(quiet, dict) and quiet["models"]
+    await status(lsp_client)  # a round trip after it: its message would have arrived by now
+    summaries = [m for m in lsp_client.messages if m.message.startswith("ai-ide (")]
+    assert len(summaries) == 1  # only the plain call's
+
+
 async def test_failing_command_shows_a_message(lsp_client: LanguageClient) -> None:
     await start(lsp_client)
     with pytest.raises(JsonRpcInternalError):

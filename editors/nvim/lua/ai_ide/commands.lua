@@ -108,22 +108,9 @@ end
 
 --- Shows the model status, one line per model (the user asked for it, so a
 --- message of several lines is fine here), and refreshes the statusline. The
---- server's one-line summary (window/showMessage) is not shown as well.
+--- server is asked not to send its one-line summary (window/showMessage) too.
 function M.status()
-  local client = require('ai_ide').client(0)
-  local saved = client and client.handlers['window/showMessage']
-  if client then
-    client.handlers['window/showMessage'] = function()
-      return vim.NIL
-    end
-  end
-  local function restore()
-    if client then
-      client.handlers['window/showMessage'] = saved
-    end
-  end
-  M.execute(M.server_commands.status, {}, function(result)
-    restore()
+  M.execute(M.server_commands.status, { { quiet = true } }, function(result)
     if type(result) ~= 'table' then
       return
     end
@@ -131,8 +118,6 @@ function M.status()
     vim.cmd.redrawstatus({ bang = true })
     vim.notify(table.concat(M.status_lines(result), '\n'), vim.log.levels.INFO)
   end)
-  -- A request that fails or never answers must not keep the messages muted.
-  vim.defer_fn(restore, 10000)
 end
 
 local function complete_model(lead)

@@ -64,7 +64,7 @@ local function probe(cmd, settings, timeout_ms)
     end
     rpc.request(
       'workspace/executeCommand',
-      { command = STATUS_COMMAND, arguments = {} },
+      { command = STATUS_COMMAND, arguments = { { quiet = true } } },
       function(status_err, status)
         if status_err then
           outcome.status_error = status_err.message
@@ -133,19 +133,19 @@ function M.http_status(port, timeout_ms)
   return nil, problem or 'not an HTTP answer'
 end
 
---- Asks a running client for the model status, without the popup the server
---- also sends (window/showMessage) while checkhealth draws.
+--- Asks a running client for the model status, quietly: without the popup
+--- (window/showMessage) the server would send while checkhealth draws.
 ---@param client vim.lsp.Client
 local function running_status(client)
   local provider = client.server_capabilities and client.server_capabilities.executeCommandProvider
   if not (provider and vim.list_contains(provider.commands or {}, STATUS_COMMAND)) then
     return nil, nil
   end
-  local saved = client.handlers['window/showMessage']
-  client.handlers['window/showMessage'] = function() end
-  local response, err =
-    client:request_sync('workspace/executeCommand', { command = STATUS_COMMAND, arguments = {} }, 10000)
-  client.handlers['window/showMessage'] = saved
+  local response, err = client:request_sync(
+    'workspace/executeCommand',
+    { command = STATUS_COMMAND, arguments = { { quiet = true } } },
+    10000
+  )
   if not response then
     return nil, err or 'no answer'
   end
