@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.peers.llama_server import running_llama_server
 from bench.quality.clients import language_server
 from engine.completion.prompts import TextPrompt
+from engine.completion.warming import WARM_DELAY_SECONDS
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.remote.http import RemoteHttp
@@ -448,10 +449,18 @@ async def run_scenario(
         legs.insert(0, ("lsp", lsp.complete))
 
     async def settle() -> None:
-        # Both servers compute a speculative next suggestion after answering;
-        # let it finish so that no leg is measured while another one's
-        # background work shares the CPU.
-        while engine_busy() or (lsp is not None and await lsp.busy()):
+        # Both servers compute a speculative next suggestion after answering,
+        # and the language server warms a changed context once the editor has
+        # been quiet for WARM_DELAY_SECONDS; let both finish so that no leg is
+        # measured while another one's background work shares the CPU.
+        quiet_since: float | None = None
+        while True:
+            if engine_busy() or (lsp is not None and await lsp.busy()):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.perf_counter()
+            elif time.perf_counter() - quiet_since > WARM_DELAY_SECONDS + 0.2:
+                return
             await asyncio.sleep(0.01)
 
     # Warm each place once (a first visit is a cold prompt for everyone).
@@ -634,8 +643,12 @@ async def measure(
             peer_http = await stack.enter_async_context(httpx.AsyncClient(timeout=300))
             rest_http = await stack.enter_async_context(rest_server(engine, services, settings))
             lsp: LspLeg | None = None
+            # The language server's own stack: it is stopped before the
+            # throughput figures, which its process (a second model on the
+            # same cores) would otherwise skew.
+            lsp_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
             if not remote:
-                client = await stack.enter_async_context(
+                client = await lsp_stack.enter_async_context(
                     language_server(model_path, data, MAX_TOKENS, os.cpu_count() or 2)
                 )
                 lsp = LspLeg(client)
@@ -675,6 +688,7 @@ async def measure(
                     print(f"{scenario.name}:")
                     for row in summarize(scenario):
                         print(row, flush=True)
+            await lsp_stack.aclose()
             print("aggregate decode tokens/s (64 tokens per request):")
             for streams in (1, 2, 4):
                 ours = statistics.median(
