@@ -943,7 +943,9 @@ def postprocess_completion(
     over. A model that did not (``False``) cannot know: in the middle of a
     block, its completion is kept whole only when it meets the document again
     (it went on to repeat the next line, or ended the block where the next
-    line is outside it); otherwise it is cut to its first statement.
+    line is outside it) or the document ends after the cursor; otherwise,
+    and when it stopped inside its block (out of tokens), it is cut to its
+    first statement.
 
     With the cursor at column 0 of a non-blank line, the completion is whole
     lines inserted above that line: it ends with a line break.
@@ -967,9 +969,8 @@ def postprocess_completion(
     line_scope = scope == "line" or (
         scope == "auto" and (_is_mid_line(context) or _ends_its_line(context, lines[0], syntax))
     )
-    lines = (
-        lines[:1] if line_scope else lines[: _limit_to_block(lines, context, rules).keep]
-    )
+    block = None if line_scope else _limit_to_block(lines, context, rules)
+    lines = lines[:1] if block is None else lines[: block.keep]
 
     finished = _finish(lines, context, syntax, line_scope=line_scope)
     if use_syntax and not line_scope:
@@ -981,11 +982,18 @@ def postprocess_completion(
             lines = (finished.text + tail)[:keep].split("\n")
             again = _finish(lines, context, syntax, line_scope=False)
             finished = _Finished(again.text, again.replace_length, finished.joined or again.joined)
+    # A completion that ran out of tokens inside its block did not end it,
+    # whatever the document's next line: only the end of the file leaves
+    # room for every line of it.
+    ended = block is not None and block.settled
     if (
         not suffix_aware
         and not line_scope
         and not finished.joined
-        and not _outside_block(finished.text.split("\n"), context)
+        and not (
+            _outside_block(finished.text.split("\n"), context)
+            and (ended or not context.following)
+        )
     ):
         lines = _first_statement(finished.text.split("\n"), context, syntax)
         finished = _finish(lines, context, syntax, line_scope=False)

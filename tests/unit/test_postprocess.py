@@ -393,6 +393,21 @@ def test_blind_completion_ending_its_block_before_a_dedent_is_kept() -> None:
     assert run(marked, raw, suffix_aware=False).text == "a = item\n        b = a"
 
 
+def test_blind_completion_that_runs_out_inside_the_last_block_is_cut() -> None:
+    # The cursor is on the last line of a block: the document's next line is
+    # outside it. A completion that stops there (out of tokens) never ended
+    # the block, so it does not agree with the document: its first statement.
+    marked = "class Part {\n  constructor(value) {\n    |\n  }\n}\n"
+    raw = "this.value = value;\n    this.size = 1;\n    this.more = 2;"
+    assert run(marked, raw, "javascript", suffix_aware=False).text == "this.value = value;"
+    # Ended by its closing line, it meets the document and is kept.
+    closed = raw + "\n  }\n"
+    expected = "this.value = value;\n    this.size = 1;\n    this.more = 2;"
+    assert run(marked, closed, "javascript", suffix_aware=False).text == expected
+    # At the end of the file every line has room.
+    assert run("def f():\n    |", "a = 1\n    b = 2", suffix_aware=False).text == "a = 1\n    b = 2"
+
+
 def test_first_statement_spans_brackets_and_clauses() -> None:
     raw = "x = f(\n        1,\n    )\n    y = 2\n    z = 3"
     assert run(GAP, raw, suffix_aware=False).text == "x = f(\n        1,\n    )"
