@@ -615,7 +615,7 @@ async def main(args: argparse.Namespace) -> None:
             models=[{"id": "bench", "name": "bench", **model}],
             include_default_model=False,
             completion={"model": "bench"},
-            inference={"n_threads": os.cpu_count(), "n_seq_max": 4},
+            inference={"n_threads": os.cpu_count(), "n_seq_max": 4, "kv_cache": args.kv_cache},
             rate_limits={"enabled": False},
         )
         await measure(args, settings, model_path, data, remote)
@@ -726,6 +726,13 @@ if __name__ == "__main__":
         type=int,
         help="threads of each llama-server (default: every core); fewer leaves cores"
         " to this server's own process, as a llama-server on its own machine would",
+    )
+    parser.add_argument(
+        "--kv-cache",
+        choices=("shared", "per_slot"),
+        default="shared",
+        help="the engine's KV layout (inference.kv_cache); per_slot gives each of the 4"
+        " slots 4,096 cells of its own, as llama-server's -c 16384 -np 4",
     )
     parser.add_argument(
         "--peer-plain",

@@ -65,6 +65,14 @@ class InferenceSettings(BaseModel):
         description="Flash attention. 'auto': llama.cpp's choice when layers run on a GPU, "
         "off on the CPU, whose kernel sums in half precision and costs completion quality.",
     )
+    kv_cache: Literal["shared", "per_slot"] = Field(
+        "shared",
+        description="'shared': one KV cache for every slot; a request may use the whole "
+        "context and slots share a common prefix's cells. 'per_slot': context_length / "
+        "n_seq_max cells for each slot (llama-server's -c / -np); a decode then attends "
+        "over its own slot's cells only, which keeps it fast while other slots hold "
+        "long prompts.",
+    )
     use_mmap: bool = Field(
         False, description="mmap weights (shared page cache) instead of reading them."
     )

@@ -414,6 +414,7 @@ class ModelRegistry:
                     n_seq_max=self._settings.n_seq_max,
                     n_threads=self._settings.n_threads,
                     flash_attn=self._settings.flash_attn,
+                    kv_cache=self._settings.kv_cache,
                 ),
                 fim_family=spec.fim,
                 max_queue=self._settings.max_queue,

@@ -233,6 +233,10 @@ class ContextConfig:
     n_seq_max: int = 4
     n_threads: int | None = None
     flash_attn: str = "auto"
+    # "shared": one KV cache for every slot (a slot may use the whole context
+    # and share another's cells); "per_slot": a stream of n_ctx / n_seq_max
+    # cells per slot, so a decode attends over its own slot's cells only.
+    kv_cache: str = "shared"
 
 
 def context_params(config: ContextConfig) -> Any:
@@ -241,7 +245,8 @@ def context_params(config: ContextConfig) -> Any:
     Explicit context size; a physical batch (n_ubatch) of at least 512 so
     prompts are read in large chunks; flash attention as configured (the
     worker resolves "auto" with :func:`flash_attention`); one unified KV cache
-    so any sequence can use the whole context;
+    so any sequence can use the whole context, or one stream per sequence
+    (``kv_cache = "per_slot"``), whose decodes attend over their own cells only;
     full-size sliding-window caches so a prompt prefix can be kept while its
     tail changes (otherwise SWA models such as Gemma 3 re-read every prompt);
     and logits for at most one row per sequence.
@@ -260,7 +265,7 @@ def context_params(config: ContextConfig) -> Any:
         "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
         "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
     }[config.flash_attn]
-    params.kv_unified = True
+    params.kv_unified = config.kv_cache == "shared"
     params.swa_full = True
     params.no_perf = True
     return params
@@ -291,6 +296,9 @@ class LlamaContext:
         self.model = model
         self.config = config
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        # The cells one sequence can hold: all of them in a unified cache.
+        self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(ctx))
+        self.unified = bool(params.kv_unified)
         self.n_batch = int(llama_cpp.llama_n_batch(ctx))
         self.memory = llama_cpp.llama_get_memory(ctx)
         # Whether cached cells can move to other positions (llama.cpp re-rotates
@@ -320,9 +328,18 @@ class LlamaContext:
         """Move cached positions [start, end) of a sequence by ``delta`` (needs can_shift)."""
         llama_cpp.llama_memory_seq_add(self.memory, seq_id, start, end, delta)
 
-    def seq_copy(self, src: int, dst: int, start: int, end: int) -> None:
-        """Share cached positions [start, end) of ``src`` with ``dst`` (no recompute)."""
-        llama_cpp.llama_memory_seq_cp(self.memory, src, dst, start, end)
+    def seq_copy(self, src: int, dst: int, end: int) -> None:
+        """Give ``dst`` the cached positions [0, end) of ``src`` (no recompute).
+
+        In a unified cache the cells are shared. Across streams llama.cpp
+        copies only whole streams, so ``src``'s stream is copied and the
+        positions from ``end`` on are dropped again.
+        """
+        if self.unified:
+            llama_cpp.llama_memory_seq_cp(self.memory, src, dst, 0, end)
+            return
+        llama_cpp.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+        llama_cpp.llama_memory_seq_rm(self.memory, dst, end, -1)
 
     def close(self) -> None:
         """Free the context and its KV cache."""

@@ -153,6 +153,9 @@ class Scheduler:
         self.can_shift = False
         # The context's real sizes: the worker sets them again once it exists.
         self.n_ctx = n_ctx
+        # Cells of each slot's own stream when the KV cache has one per slot
+        # (then no slot's cache is evicted for another's); None: one shared pool.
+        self.per_slot: int | None = None
         self.batch_capacity = batch_capacity
         self.max_queue = max_queue
         self.model_id = model_id
@@ -304,14 +307,15 @@ class Scheduler:
         if not built.tokens:
             raise ContextLengthExceededError("prompt", "the prompt is empty")
         need = len(built.tokens) + request.params.max_tokens
-        if need > self.n_ctx:
+        room = self.n_ctx if self.per_slot is None else self.per_slot
+        if need > room:
             raise ContextLengthExceededError(
                 "parameters.max_tokens",
                 f"prompt ({len(built.tokens)} tokens) plus max_tokens "
                 f"({request.params.max_tokens}) exceeds the context of "
-                f"{self.n_ctx} tokens",
+                f"{room} tokens",
                 prompt_tokens=len(built.tokens),
-                context_length=self.n_ctx,
+                context_length=room,
             )
         self._prompts[request.request_id] = built
         return built
@@ -332,6 +336,9 @@ class Scheduler:
 
     def _make_room(self, chosen: Slot, need: int, tokens: list[int]) -> tuple[list[int], bool]:
         """Idle caches to evict so that ``need`` cells fit, and whether they then fit."""
+        if self.per_slot is not None:
+            # The slot's own stream: nothing else competes for its cells.
+            return [], need <= self.per_slot
         keep = common_prefix(chosen.cached, tokens)
         in_use = self.slots.kv_in_use() - len(chosen.cached) + keep
         evicted: list[int] = []

@@ -70,6 +70,10 @@ def _nothing() -> None:
     """The default state listener."""
 
 
+# The smallest prompt budget a FIM prompt is cut to for a small per-slot stream.
+_MIN_FIM_BUDGET = 64
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """How a worker loads its model and sizes its context."""
@@ -264,6 +268,7 @@ class ModelWorker:
         self._prompt_tokens = TokenMemo(model.tokenize)
         with self._lock:
             self._scheduler.n_ctx = ctx.n_ctx
+            self._scheduler.per_slot = None if ctx.unified else ctx.n_ctx_seq
             self._scheduler.batch_capacity = ctx.batch.capacity
             self._scheduler.can_shift = ctx.can_shift
         self.info = ModelInfo(
@@ -271,7 +276,7 @@ class ModelWorker:
             size_bytes=model.size_bytes,
             n_params=model.n_params,
             n_vocab=model.n_vocab,
-            n_ctx=ctx.n_ctx,
+            n_ctx=ctx.n_ctx_seq,  # what one request can use
             n_ctx_train=model.n_ctx_train,
             n_seq_max=cfg.context.n_seq_max,
             fim_family=family,
@@ -355,6 +360,12 @@ class ModelWorker:
         assert model is not None and self.info is not None
         prompt = request.prompt
         if isinstance(prompt, FimPrompt):
+            room = self._scheduler.per_slot
+            if room is not None and prompt.budget_tokens + request.params.max_tokens > room:
+                # A slot's own stream is the most a request can use: the
+                # windows are cut to fit it rather than the request refused.
+                budget = max(room - request.params.max_tokens, _MIN_FIM_BUDGET)
+                prompt = replace(prompt, budget_tokens=budget)
             fim = model.fim if self.info.fim_family != "none" else FimTokens(None, None, None)
             return build_fim_prompt(
                 prompt,
@@ -406,7 +417,7 @@ class ModelWorker:
         kept = admission.reuse
         if admission.donor is not None:
             ctx.seq_remove(seq.seq_id, 0, -1)
-            ctx.seq_copy(admission.donor, seq.seq_id, 0, kept)
+            ctx.seq_copy(admission.donor, seq.seq_id, kept)
         else:
             for move in admission.moves:
                 # Drop the gap before the chunk, then slide the chunk over it.

@@ -11,12 +11,12 @@ import pytest
 
 from engine.completion.pipeline import CompletionRequest
 from engine.completion.prompts import TextPrompt
-from engine.config import Settings
+from engine.config import Settings, load_settings
 from engine.engine import Engine
-from engine.errors import RequestCancelledError
+from engine.errors import ContextLengthExceededError, RequestCancelledError
 from engine.runtime.llama_backend import ContextConfig, context_params, model_params
 from engine.runtime.messages import GenerationResult, Priority, SamplingParams, TokenEvent
-from tests.conftest import make_settings
+from tests.conftest import make_settings, tiny_specs
 from tests.support.worker_watch import PeakActive
 
 LONG_PROMPT = "".join(f"value_{i} = compute(value_{i - 1}, {i})\n" for i in range(1, 40))
@@ -295,3 +295,55 @@ async def test_two_slots_minimum_still_serves_with_one(
         assert result.completion_tokens == 3
     finally:
         await engine.close()
+
+
+async def test_per_slot_streams_share_a_prompt_and_bound_a_request(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """``kv_cache = "per_slot"``: a stream per slot, copied whole to share a prompt.
+
+    The greedy answer is the shared cache's; the alternatives are served from
+    the first reader's prompt (a cross-stream copy, then its tail dropped);
+    and a request is bounded by one slot's cells, not the whole context.
+    """
+    code = LONG_PROMPT + "result = "
+    request = CompletionRequest(
+        code=code,
+        cursor=len(code),
+        language="python",
+        model_id="tiny-codellama",
+        params=SamplingParams(max_tokens=6),
+        alternatives=2,
+    )
+    answers = {}
+    for mode in ("shared", "per_slot"):
+        # 4,096 cells: 1,024 a slot, room for the whole prompt in both modes.
+        settings = load_settings(
+            None,
+            data_dir=tmp_path / mode,
+            models=tiny_specs(tiny_models, context_length=4096),
+            inference={"n_threads": 2, "n_seq_max": 4, "kv_cache": mode},
+            preload=[],
+        )
+        engine = Engine(settings)
+        try:
+            result = await engine.complete(request)
+            answers[mode] = result.completion.text
+            if mode == "per_slot":
+                for alternative in result.alternatives:
+                    generation = alternative.generation
+                    assert generation.cached_prompt_tokens == generation.prompt_tokens - 1
+                worker = await engine.worker_for("tiny-codellama")
+                assert worker.info is not None
+                n_ctx_seq = worker.info.n_ctx  # what one request can use
+                long = TextPrompt("x = 1\n" * n_ctx_seq)
+                with pytest.raises(ContextLengthExceededError):
+                    await engine.run(
+                        "tiny-codellama",
+                        long,
+                        SamplingParams(max_tokens=4),
+                        priority=Priority.NORMAL,
+                    )
+        finally:
+            await engine.close()
+    assert answers["per_slot"] == answers["shared"]

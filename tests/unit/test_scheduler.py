@@ -498,6 +498,25 @@ def test_idle_caches_are_evicted_least_recently_used_first() -> None:
     assert table[1].cached == [] and len(table[2].cached) == 30
 
 
+def test_per_slot_streams_evict_nothing_and_bound_a_request_by_one_slot() -> None:
+    s = scheduler(n_slots=3, n_ctx=120)
+    s.per_slot = 40  # each slot has its own stream of 40 cells
+    table = s.slots.slots
+    table[1].cached, table[1].last_used = tokens(500, 30), 1.0
+    table[2].cached, table[2].last_used = tokens(600, 30), 2.0
+    s.add(req("fits", tokens(1, 30), max_tokens=10), 3.0)
+    plan = s.admit(3.0)
+    # The pool is "full" (30 + 30 + 40 of 120 would evict in a shared cache's
+    # accounting only past 120), but here no other slot's cache is touched.
+    assert plan.evict == [] and plan.admission is not None
+    assert len(table[1].cached) == 30 and len(table[2].cached) == 30
+    s.add(req("too-big", tokens(1, 35), max_tokens=10), 3.0)
+    _, rejected = admit_all(s, 3.0)
+    assert [(r, type(e).__name__) for r, e in rejected] == [
+        ("too-big", "ContextLengthExceededError")
+    ]
+
+
 def test_a_request_waits_while_running_sequences_hold_the_kv_cache() -> None:
     s = scheduler(n_slots=3, n_ctx=100)
     s.add(req("holder", tokens(1, 10), max_tokens=70), 0.0)
