@@ -88,6 +88,7 @@ def main(args: argparse.Namespace) -> None:
         if not path.exists():
             path = embedded.assemble(path)
     llama_cpp.llama_backend_init()
+    lb.route_native_logs()  # llama.cpp's lines to Python logging, which drops them here
     model = lb.LlamaModel(path, repack=lb.repack_weights("auto"))
     threads = args.threads or os.cpu_count() or 1
     print(f"model: {path.name}; {SEQUENCES} sequences, {CELLS} cells, {threads} threads")
