@@ -506,6 +506,15 @@ def summarize(scenario: Scenario) -> list[str]:
         generated = [s.generated for s in samples if s.generated is not None]
         if generated:
             line += f"  tokens {sum(generated) / len(generated):4.1f}"
+        # The decode rate after the first token: lines of different lengths
+        # (the two sides' prompts differ) still compare per token.
+        rates = [
+            (s.total_ms - s.ttft_ms) / (s.generated - 1)
+            for s in samples
+            if s.ttft_ms is not None and s.generated is not None and s.generated > 1
+        ]
+        if rates:
+            line += f"  ms/token p50 {pct(rates, 0.5):5.1f}"
         if leg != "peer" and peer:
             ratio50 = pct(totals, 0.5) / pct([s.total_ms for s in peer], 0.5)
             ratio95 = pct(totals, 0.95) / pct([s.total_ms for s in peer], 0.95)
