@@ -293,8 +293,13 @@ def build_fim_prompt(
     snippet_tokens: list[int] = []
     last_path: str | None = None
     used = 0
+    # What the prompt shows of the document anyway: a snippet found in it
+    # (a definition of this file inside the windows, or the very line being
+    # typed, which a definition lookup finds half-written) would only repeat
+    # it, and a half-written line shown as finished code misleads the model.
+    shown = prefix_text + prompt.line_prefix
     for snippet in prompt.snippets:
-        if snippet.code and (snippet.code in prefix_text or snippet.code in suffix_text):
+        if snippet.code and (snippet.code in shown or snippet.code in suffix_text):
             continue
         as_file = repo_form and snippet.path is not None
         if as_file:

@@ -140,6 +140,29 @@ def test_snippets_already_in_the_window_are_not_repeated(loaded: dict[str, Llama
     assert "from this file" not in text
 
 
+def test_the_line_being_typed_is_not_offered_as_a_snippet(
+    loaded: dict[str, LlamaModel],
+) -> None:
+    # A definition lookup at the cursor finds the definition being written,
+    # half-typed: shown as a finished line above the prompt, it tells the
+    # model that line ends there (Gemma then answered with a line break).
+    model = loaded["tiny-starcoder"]
+    code = "NAME = 1\nexport const DRAFT_STATE: unique symbol = S"
+    typed = ContextBlock(
+        "// from this file:\nconst DRAFT_STATE: unique symbol = S\n",
+        "const DRAFT_STATE: unique symbol = S",
+    )
+    prefix, line, suffix = split_at_cursor(code, len(code))
+    built = build_fim_prompt(
+        FimPrompt(prefix=prefix, line_prefix=line, suffix=suffix, snippets=(typed,)),
+        model.fim,
+        model.tokenize,
+        bos=model.bos,
+    )
+    assert built.snippets_used == 0
+    assert "from this file" not in b"".join(model.piece(t) for t in built.tokens).decode()
+
+
 def test_a_snippet_too_large_for_the_budget_leaves_room_for_smaller_ones(
     loaded: dict[str, LlamaModel],
 ) -> None:
