@@ -982,19 +982,15 @@ def postprocess_completion(
             lines = (finished.text + tail)[:keep].split("\n")
             again = _finish(lines, context, syntax, line_scope=False)
             finished = _Finished(again.text, again.replace_length, finished.joined or again.joined)
-    # A completion that ran out of tokens inside its block did not end it,
-    # whatever the document's next line: only the end of the file leaves
-    # room for every line of it.
-    ended = block is not None and block.settled
-    if (
-        not suffix_aware
-        and not line_scope
-        and not finished.joined
-        and not (
-            _outside_block(finished.text.split("\n"), context)
-            and (ended or not context.following)
-        )
-    ):
+    # Kept whole: at the end of the file, or where the completion ended its
+    # block (it did not just run out of tokens inside it) and the document's
+    # next line is outside that block.
+    kept_whole = not context.following or (
+        block is not None
+        and block.settled
+        and _outside_block(finished.text.split("\n"), context)
+    )
+    if not suffix_aware and not line_scope and not finished.joined and not kept_whole:
         lines = _first_statement(finished.text.split("\n"), context, syntax)
         finished = _finish(lines, context, syntax, line_scope=False)
 
