@@ -55,23 +55,25 @@ class InferenceSettings(BaseModel):
     n_batch: int = Field(512, ge=32, description="Prompt tokens per decode call.")
     n_ubatch: int = Field(512, ge=32, description="Physical micro-batch size.")
     n_seq_max: int = Field(
-        8,
+        4,
         ge=1,
         le=64,
-        description="Sequences decoded together (one kept for the editor).",
+        description="Slots: sequences decoded together (one kept for the editor). With "
+        "kv_cache 'per_slot' each slot gets context_length / n_seq_max KV cells.",
     )
     flash_attn: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Flash attention. 'auto': llama.cpp's choice when layers run on a GPU, "
         "off on the CPU, whose kernel sums in half precision and costs completion quality.",
     )
-    kv_cache: Literal["shared", "per_slot"] = Field(
-        "shared",
-        description="'shared': one KV cache for every slot; a request may use the whole "
-        "context and slots share a common prefix's cells. 'per_slot': context_length / "
-        "n_seq_max cells for each slot (llama-server's -c / -np); a decode then attends "
-        "over its own slot's cells only, which keeps it fast while other slots hold "
-        "long prompts.",
+    kv_cache: Literal["per_slot", "shared"] = Field(
+        "per_slot",
+        description="'per_slot': a KV stream of context_length / n_seq_max cells for each "
+        "slot (llama-server's -c / -np), the most one request can use; a decode attends "
+        "over its own slot's cells only, so it is neither slowed nor changed by the "
+        "prompts other slots hold. 'shared': one cache for all slots, any of which may "
+        "use all of it (slots share a common prefix's cells), but whose decodes attend "
+        "over every slot's cells.",
     )
     use_mmap: bool = Field(
         False, description="mmap weights (shared page cache) instead of reading them."

@@ -35,8 +35,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_model_set(tmp_path_factory.mktemp("models"))
 
 
-def tiny_specs(models: dict[str, Path], context_length: int = 2048) -> list[ModelSpec]:
-    """Catalog entries for the tiny models."""
+def tiny_specs(models: dict[str, Path], context_length: int = 8192) -> list[ModelSpec]:
+    """Catalog entries for the tiny models (8,192 cells: 2,048 for each of 4 slots)."""
     return [
         ModelSpec(id=name, name=name, path=path, context_length=context_length)
         for name, path in models.items()

@@ -58,7 +58,13 @@ class ModelSpec(BaseModel):
     capabilities: tuple[str, ...] = Field(
         ("code_completion",), description="e.g. code_completion, code_generation, refactoring."
     )
-    context_length: int = Field(4096, ge=128, le=1_048_576, description="Context size (n_ctx).")
+    context_length: int = Field(
+        16384,
+        ge=128,
+        le=1_048_576,
+        description="KV cells of the model's context (n_ctx), shared out among its slots "
+        "(inference.n_seq_max) with kv_cache 'per_slot': 4,096 a request by default.",
+    )
     n_gpu_layers: int = Field(-1, ge=-1, description="Layers to offload; -1 means all.")
     fim: FimFamily = Field("auto", description="FIM template family; auto reads the GGUF.")
     backend: Backend = Field(
@@ -169,10 +175,10 @@ def embedded_default_spec() -> ModelSpec:
         type="completion",
         embedded=EMBEDDED_PACKAGE,
         capabilities=("code_completion", "code_generation", "refactoring"),
-        # The slots share one KV cache: room for the prompts of several open
-        # files at once (about 1,700 cells each), so switching files does not
-        # evict the other file's prompt. About 220 MB of KV for this model.
-        context_length=12288,
+        # 4,096 cells for each of the default 4 slots (inference.kv_cache =
+        # "per_slot"): a completion prompt of 1,536 tokens and a long
+        # generation fit. About 300 MB of KV for this model.
+        context_length=16384,
         n_gpu_layers=-1,
         fim="auto",
     )

@@ -82,6 +82,9 @@ class ModelView:
     load_progress: float
     info: ModelInfo | None
     file_size_bytes: int | None
+    # The cells one request can use: measured once loaded; before, what the
+    # catalog entry and the KV layout give (a slot's share with "per_slot").
+    request_context: int
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,16 @@ class ModelRegistry:
             load_progress=state.load_progress,
             info=state.info,
             file_size_bytes=state.file_size,
+            request_context=self._request_context(state),
         )
+
+    def _request_context(self, state: _State) -> int:
+        if state.info is not None:
+            return state.info.n_ctx
+        spec = state.spec
+        if spec.is_remote or self._settings.kv_cache == "shared":
+            return spec.context_length
+        return spec.context_length // self._settings.n_seq_max
 
     def views(self) -> list[ModelView]:
         """Snapshots of every model, in catalog order."""

@@ -227,16 +227,16 @@ class LlamaModel:
 class ContextConfig:
     """Context settings chosen for interactive code completion."""
 
-    n_ctx: int
+    n_ctx: int  # KV cells in all; with "per_slot", n_ctx / n_seq_max for each slot
     n_batch: int = 512
     n_ubatch: int = 512
     n_seq_max: int = 4
     n_threads: int | None = None
     flash_attn: str = "auto"
-    # "shared": one KV cache for every slot (a slot may use the whole context
-    # and share another's cells); "per_slot": a stream of n_ctx / n_seq_max
-    # cells per slot, so a decode attends over its own slot's cells only.
-    kv_cache: str = "shared"
+    # "per_slot": a stream of n_ctx / n_seq_max cells for each slot, so a
+    # decode attends over its own slot's cells only; "shared": one KV cache for
+    # every slot (a slot may use all of it and share another's cells).
+    kv_cache: str = "per_slot"
 
 
 def context_params(config: ContextConfig) -> Any:
@@ -244,12 +244,18 @@ def context_params(config: ContextConfig) -> Any:
 
     Explicit context size; a physical batch (n_ubatch) of at least 512 so
     prompts are read in large chunks; flash attention as configured (the
-    worker resolves "auto" with :func:`flash_attention`); one unified KV cache
-    so any sequence can use the whole context, or one stream per sequence
-    (``kv_cache = "per_slot"``), whose decodes attend over their own cells only;
-    full-size sliding-window caches so a prompt prefix can be kept while its
-    tail changes (otherwise SWA models such as Gemma 3 re-read every prompt);
-    and logits for at most one row per sequence.
+    worker resolves "auto" with :func:`flash_attention`); one KV stream of
+    ``n_ctx / n_seq_max`` cells per sequence (``kv_cache = "per_slot"``, as
+    llama-server's ``-c`` and ``-np``), or one unified cache that any sequence
+    can fill (``"shared"``); full-size sliding-window caches so a prompt prefix can be
+    kept while its tail changes (otherwise SWA models such as Gemma 3 re-read
+    every prompt); and logits for at most one row per sequence.
+
+    Why a stream per sequence by default: llama.cpp attends over every used
+    cell of a stream, masked, so in a unified cache each decode pays for the
+    other slots' prompts, and on some models (Gemma 3 here) their mere
+    presence changes a sequence's logits far beyond rounding (greedy tokens
+    differ; a stream of its own gives bit-identical logits).
     """
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = config.n_ctx

@@ -143,8 +143,16 @@ class Scheduler:
         prepare: PreparePrompt,
         model_id: str = "model",
         cache_reuse_min: int = 0,
+        min_prefix: int = 0,
     ) -> None:
         self.slots = SlotTable(n_slots)
+        # A cached prefix shorter than this (a BOS token, a common first line)
+        # is read again from position 0 rather than kept, unless it is all of
+        # the prompt but the last token: it saves next to nothing, and the
+        # prompt is then read exactly as in a fresh context, so what an
+        # unrelated request left in the slot cannot change this one's greedy
+        # tokens (llama.cpp's results vary with the cells a read attends over).
+        self.min_prefix = min_prefix
         # Chunks of at least this many cached tokens are shifted into place
         # rather than decoded again (0: only the common prefix is reused), when
         # the context can shift positions: the worker sets ``can_shift`` once
@@ -366,9 +374,15 @@ class Scheduler:
         limit = len(tokens) - 1
         prefix = min(common_prefix(slot.cached, tokens), limit)
         if not (self.can_shift and self.cache_reuse_min) or len(slot.cached) <= prefix:
-            return prefix, ()
+            return (prefix, ()) if self._worth_keeping(prefix, limit) else (0, ())
         reused, moves = reusable_chunks(slot.cached, tokens, prefix, self.cache_reuse_min, limit)
+        if not self._worth_keeping(reused, limit):
+            return 0, ()
         return reused, tuple(moves)
+
+    def _worth_keeping(self, cached: int, limit: int) -> bool:
+        """Whether ``cached`` prompt tokens are kept (see ``min_prefix``)."""
+        return cached >= self.min_prefix or cached == limit
 
     def _start(
         self,
@@ -382,7 +396,8 @@ class Scheduler:
         reuse, moves = plan
         donor, shared = self.slots.best_donor(slot, tokens)
         donor_id: int | None = None
-        if donor is not None and shared > reuse:
+        limit = len(tokens) - 1
+        if donor is not None and shared > reuse and self._worth_keeping(shared, limit):
             # Another sequence holds more of this prompt: share its cells.
             donor_id, reuse, moves = donor.seq_id, shared, ()
         seq = Running(

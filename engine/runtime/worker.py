@@ -72,6 +72,8 @@ def _nothing() -> None:
 
 # The smallest prompt budget a FIM prompt is cut to for a small per-slot stream.
 _MIN_FIM_BUDGET = 64
+# Cached prefixes shorter than this are read again (see Scheduler.min_prefix).
+_MIN_PREFIX_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class ModelWorker:
             prepare=self._build_prompt,
             model_id=model_id,
             cache_reuse_min=config.cache_reuse_min,
+            min_prefix=_MIN_PREFIX_TOKENS,
         )
         self._slots = self._scheduler.slots
         self._jobs: list[_Job | None] = [None] * context.n_seq_max  # by sequence id

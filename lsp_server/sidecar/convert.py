@@ -39,7 +39,7 @@ def to_model_entry(view: ModelView, metrics: ModelMetrics) -> s.ModelEntry:
             avg_inference_time_ms=_round(metrics.average_inference_time_ms),
             success_rate=_round(metrics.success_rate, 4),
         ),
-        context_length=view.info.n_ctx if view.info else view.spec.context_length,
+        context_length=view.request_context,
         fim_family=view.info.fim_family if view.info else None,
         load_progress=round(view.load_progress, 3),
         error=view.error,

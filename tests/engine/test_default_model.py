@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
+import json.decoder
+import shlex
+import textwrap
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from engine.completion.pipeline import CompletionRequest
-from engine.config import Settings
+from engine.completion.prompts import TextPrompt
+from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.models.catalog import EMBEDDED_DEFAULT_ID
 from engine.refactor import RefactorRequest
@@ -20,7 +26,7 @@ from engine.runtime.llama_backend import (
     flash_attention,
     repack_weights,
 )
-from engine.runtime.messages import SamplingParams
+from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.sidecar.app import create_app
 from services.composition import Services
 from tests.conftest import auth_headers
@@ -84,6 +90,38 @@ async def test_gemma_over_rest(default_engine: Engine, default_settings: Setting
         assert "fibonacci(n" in body["completion"]["text"]
         assert body["completion"]["metadata"]["model_used"] == EMBEDDED_DEFAULT_ID
     await services.close()
+
+
+async def test_a_generation_does_not_depend_on_what_other_slots_hold(tmp_path: Path) -> None:
+    """Greedy tokens are the same with the other slots empty or holding long prompts.
+
+    With one unified KV cache for all slots, the other slots' cells changed
+    Gemma's logits far beyond rounding (several logits; the greedy line
+    differed on half of HumanEval's one-line holes). Each slot has its own
+    stream now (``inference.kv_cache = "per_slot"``, the default).
+    """
+    sources = [inspect.getsource(module)[:2400] for module in (json.decoder, shlex, textwrap)]
+    prompt = TextPrompt(inspect.getsource(inspect)[:2400])
+    params = SamplingParams(max_tokens=24, temperature=0.0)
+    texts = []
+    for others in ([], sources):
+        settings = load_settings(
+            None, data_dir=tmp_path / str(len(others)), inference={"n_threads": 2}
+        )
+        assert settings.inference.kv_cache == "per_slot"
+        engine = Engine(settings)
+        try:
+            for source in others:  # each stays cached in a slot of its own
+                await engine.run(
+                    EMBEDDED_DEFAULT_ID, TextPrompt(source), params, priority=Priority.NORMAL
+                )
+            result = await engine.run(EMBEDDED_DEFAULT_ID, prompt, params, priority=Priority.NORMAL)
+            assert result.prompt_tokens > 500 and result.cached_prompt_tokens < 5
+            texts.append(result.text)
+        finally:
+            await engine.close()
+    assert texts[0] == texts[1]
+    assert texts[0].strip()
 
 
 async def test_gemma_names_an_extracted_variable(default_engine: Engine) -> None:

@@ -30,6 +30,7 @@ def test_context_settings_chosen_for_the_job(settings: Settings) -> None:
         n_ubatch=inference.n_ubatch,
         n_seq_max=inference.n_seq_max,
         flash_attn=inference.flash_attn,
+        kv_cache=inference.kv_cache,
     )
     params = context_params(config)
     assert params.n_ctx == 4096  # explicit, never "from the model"
@@ -39,7 +40,10 @@ def test_context_settings_chosen_for_the_job(settings: Settings) -> None:
         llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
         llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
     )
-    assert params.kv_unified and params.swa_full
+    # A KV stream per slot by default: a decode neither waits for nor is
+    # changed by the prompts the other slots hold.
+    assert inference.kv_cache == "per_slot"
+    assert not params.kv_unified and params.swa_full
     assert params.n_outputs_max == inference.n_seq_max  # logits only where sampled
     # The catalog default (-1) offloads every layer when a GPU backend is present.
     assert model_params(-1, use_mmap=False).n_gpu_layers >= 2**31 - 1

@@ -361,6 +361,26 @@ def test_an_identical_prompt_rereads_only_its_last_token() -> None:
     assert admission.seq.pending == [4]
 
 
+def test_a_short_common_prefix_is_read_again_from_the_start() -> None:
+    """A BOS token or a first line in common is not kept: the prompt reads as if fresh."""
+    s = Scheduler(4, 4096, 512, 64, prepare, model_id="fake", min_prefix=32)
+    table = s.slots.slots
+    table[0].cached = tokens(1, 20)  # shares 20 tokens with "short": fewer than 32
+    table[1].cached = [*tokens(1, 40), 99]
+    s.add(req("short", tokens(1, 20) + [500] * 10, Priority.INTERACTIVE), 0.0)
+    s.add(req("long", [*tokens(1, 40), 7], Priority.INTERACTIVE), 0.0)
+    short, long = admit_all(s)[0]
+    assert short.reuse == short.seq.n_past == 0 and short.donor is None
+    assert short.seq.pending == tokens(1, 20) + [500] * 10
+    assert long.seq.seq_id == 1 and long.reuse == 40 and long.seq.pending == [7]
+    # A short prompt seen before keeps all of it but the last token.
+    step(s)  # both prompts read into their slots
+    finish(s, "short")
+    s.add(req("again", tokens(1, 20) + [500] * 10, Priority.INTERACTIVE), 2.0)
+    [again] = admit_all(s, 2.0)[0]
+    assert again.reuse == 29 and again.seq.pending == [500]
+
+
 def test_ties_go_to_the_least_recently_used_slot() -> None:
     s = scheduler(n_slots=3)
     for slot, used in zip(s.slots.slots, (3.0, 1.0, 2.0), strict=True):
