@@ -739,9 +739,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--kv-cache",
         choices=("shared", "per_slot"),
-        default="shared",
+        default="per_slot",
         help="the engine's KV layout (inference.kv_cache); per_slot gives each of the 4"
-        " slots 4,096 cells of its own, as llama-server's -c 16384 -np 4",
+        " slots 4,096 cells of its own, as llama-server's -c 16384 -np 4; shared lets"
+        " any slot use all 16,384",
     )
     parser.add_argument(
         "--peer-plain",

@@ -270,7 +270,15 @@ async def main(shape_name: str | None, out: Path | None, rounds: int) -> None:
         None,
         data_dir=data_dir,
         models=[
-            ModelSpec(id="bench", name="bench", path=model, context_length=8192, fim="starcoder")
+            # 1,024 cells for each slot (the default kv_cache "per_slot" shares
+            # context_length out among them): room for every request here.
+            ModelSpec(
+                id="bench",
+                name="bench",
+                path=model,
+                context_length=1024 * (max(COUNTS) + 1),
+                fim="starcoder",
+            )
         ],
         inference={"n_seq_max": max(COUNTS) + 1, "n_threads": THREADS, "n_batch": 2048},
         rate_limits={"enabled": False},

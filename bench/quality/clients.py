@@ -33,6 +33,11 @@ from engine.runtime.messages import SamplingParams
 # sends at most this much text before the cursor, cut at a line boundary.
 NAIVE_PROMPT_CHARS = 1536 * 3
 
+# The engine's slots and the bench model's KV cells (context_length): 4,096 a
+# slot with inference.kv_cache = "per_slot", as llama-server's -c 16384 -np 4.
+BENCH_SLOTS = 4
+CONTEXT_LENGTH = 16384
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -82,6 +87,12 @@ class NaiveClient:
 
     def _complete(self, prompt: str, max_tokens: int) -> str:
         with self._lock:
+            # Each prompt is read from an empty cache, so that an answer does
+            # not depend on the hole before it: llama.cpp's results vary with
+            # the cached cells a read attends over, and a near-tie's greedy
+            # token flips with them (the engine, too, reads a prompt that
+            # shares no real prefix with a slot's cache from position 0).
+            self._llama.reset()
             output = self._llama.create_completion(
                 prompt=prompt, max_tokens=max_tokens, temperature=0.0, stop=["\n"]
             )
@@ -282,14 +293,15 @@ class LspClient:
 
 @asynccontextmanager
 async def language_server(
-    model_path: Path, data: Path, max_tokens: int, n_threads: int
+    model_path: Path, data: Path, max_tokens: int, n_threads: int, kv_cache: str = "per_slot"
 ) -> AsyncIterator[LanguageClient]:
     """``ai-ide lsp --no-http`` on one model file, initialized; shut down on exit."""
     config = data / "lsp.toml"
     config.write_text(
         f'data_dir = "{data / "lsp-data"}"\ninclude_default_model = false\n\n'
-        f"[inference]\nn_threads = {n_threads}\n\n"
-        f'[[models]]\nid = "bench"\nname = "bench"\npath = "{model_path}"\n',
+        f'[inference]\nn_threads = {n_threads}\nkv_cache = "{kv_cache}"\n\n'
+        f'[[models]]\nid = "bench"\nname = "bench"\npath = "{model_path}"\n'
+        f"context_length = {CONTEXT_LENGTH}\n",
         encoding="utf-8",
     )
     client = LanguageClient("quality", "1")

@@ -38,6 +38,8 @@ import httpx
 from pygls.lsp.client import LanguageClient
 
 from bench.quality.clients import (
+    BENCH_SLOTS,
+    CONTEXT_LENGTH,
     Answer,
     Client,
     EngineClient,
@@ -181,7 +183,12 @@ def table(rows: Sequence[dict[str, object]], model: str) -> str:
 
 @asynccontextmanager
 async def open_clients(
-    names: Sequence[str], settings: Settings, model_path: Path, max_tokens: int, threads: int
+    names: Sequence[str],
+    settings: Settings,
+    model_path: Path,
+    max_tokens: int,
+    threads: int,
+    kv_cache: str = "per_slot",
 ) -> AsyncIterator[list[Client]]:
     """Start the clients asked for; stop them on exit."""
     async with AsyncExitStack() as stack:
@@ -221,7 +228,7 @@ async def open_clients(
                 # workspace folders of one must not help another.
                 data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-")))
                 lsp = await stack.enter_async_context(
-                    language_server(model_path, data, max_tokens, threads)
+                    language_server(model_path, data, max_tokens, threads, kv_cache)
                 )
                 others, workspace = LSP_VARIANTS[name]
                 clients.append(LspClient(lsp, open_others=others, workspace=workspace, name=name))
@@ -230,15 +237,24 @@ async def open_clients(
         yield clients
 
 
-def bench_settings(data: Path, model_path: Path, threads: int) -> Settings:
+def bench_settings(
+    data: Path, model_path: Path, threads: int, kv_cache: str = "per_slot"
+) -> Settings:
     """Engine settings serving one model file as ``bench``, no rate limits."""
     return load_settings(
         None,
         data_dir=data,
-        models=[{"id": "bench", "name": "bench", "path": str(model_path)}],
+        models=[
+            {
+                "id": "bench",
+                "name": "bench",
+                "path": str(model_path),
+                "context_length": CONTEXT_LENGTH,
+            }
+        ],
         include_default_model=False,
         completion={"model": "bench"},
-        inference={"n_threads": threads, "n_seq_max": 4},
+        inference={"n_threads": threads, "n_seq_max": BENCH_SLOTS, "kv_cache": kv_cache},
         rate_limits={"enabled": False},
     )
 
@@ -266,7 +282,7 @@ async def main(args: argparse.Namespace) -> int:
     model_id, model_path = await model_path_of(
         load_settings(args.config, data_dir=data / "probe"), args.model
     )
-    settings = bench_settings(data / "engine", model_path, threads)
+    settings = bench_settings(data / "engine", model_path, threads, args.kv_cache)
     # Interleaved (a fixed order): a report read midway covers every group.
     holes = sorted(collect_holes(args), key=lambda h: hashlib.sha256(h.sample_id.encode()).digest())
     names = [c for c in args.clients.split(",") if c]
@@ -276,7 +292,9 @@ async def main(args: argparse.Namespace) -> int:
     def write(results: list[dict[str, Judged]]) -> str:
         return write_report(out, holes[: len(results)], results, names, model_id, command)
 
-    async with open_clients(names, settings, model_path, args.max_tokens, threads) as clients:
+    async with open_clients(
+        names, settings, model_path, args.max_tokens, threads, args.kv_cache
+    ) as clients:
         # The report is rewritten as holes are done: a long run can be read midway.
         results = await fill_all(holes, clients, args.max_tokens, Limits(), write)
     print(write(results))
@@ -342,6 +360,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--languages", default="python,javascript,typescript,rust,go,java")
     parser.add_argument("--sources", type=Path, help="folder of fetched sources (realcode.py)")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--kv-cache",
+        choices=("shared", "per_slot"),
+        default="per_slot",
+        help="the engine's KV layout (inference.kv_cache): 4,096 cells for each of 4 "
+        "slots, or 16,384 that any slot may use",
+    )
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "ai-ide-quality"))
     return parser.parse_args(argv)
