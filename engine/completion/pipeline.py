@@ -8,6 +8,7 @@ the generation from a model worker, and the final text from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -99,6 +100,20 @@ def format_snippets(context: CompletionContext | None, language: str | None) -> 
     return blocks
 
 
+def drop_context_headers(text: str, language: str | None) -> str:
+    """``text`` up to the first line that is a snippet header of :func:`format_snippets`.
+
+    A model that continues the prompt's scaffolding (``// from this file:``
+    above a short prefix, where the snippets are most of what it sees) is
+    writing context, not the user's code: nothing from that line on is kept.
+    """
+    comment = re.escape(languages.line_comment(language))
+    # "this file", or a document's path: a name with an extension.
+    header = re.compile(rf"^[ \t]*{comment} from (this file|\S*\.\w+):[ \t]*$", re.MULTILINE)
+    found = header.search(text)
+    return text if found is None else text[: found.start()]
+
+
 def build_prompt(
     request: CompletionRequest,
     context: CompletionContext | None,
@@ -140,7 +155,7 @@ def finish_completion(
     processed = postprocess_completion(
         request.code,
         request.cursor,
-        generation.text,
+        drop_context_headers(generation.text, request.language),
         request.language,
         suffix_aware=generation.used_fim,
     )

@@ -13,7 +13,7 @@ import pytest
 
 from engine import languages, syntax
 from engine.completion import postprocess
-from engine.completion.pipeline import format_snippets
+from engine.completion.pipeline import drop_context_headers, format_snippets
 from engine.completion.postprocess import postprocess_completion
 from engine.documents import DocumentStore
 from engine.languages import Language
@@ -181,3 +181,21 @@ def test_typescript_without_jsx_keeps_angle_brackets_out_of_brackets() -> None:
     assert language == "typescript"
     result = postprocess_completion(_JSX_DOCUMENT, _JSX_CURSOR, _JSX_RAW, language)
     assert result.replace_end == _JSX_CURSOR
+
+
+@pytest.mark.parametrize("name", ["python", "go", "typescript", "rust"])
+def test_a_completion_that_writes_a_snippet_header_is_cut_there(name: str) -> None:
+    """Above a short prefix the snippets are most of the prompt, and a model may go on
+    with them (Go: ``// from this file:`` where ``import (`` was due)."""
+    here = Snippet("func randomBits(b []byte) {}", "this", 1)
+    other = Snippet("x = 1", "pkg/other.go", 1)
+    blocks = format_snippets(CompletionContext(None, [], [here], [other]), name)
+    assert len(blocks) == 2
+    for block in blocks:
+        header = block.rendered.split("\n")[0]
+        assert drop_context_headers(f"{header}\nfunc f() {{}}", name) == ""
+        assert drop_context_headers(f"x := 1\n  {header}\nmore", name) == "x := 1\n"
+    comment = syntax.line_comment(name)
+    # Ordinary comments stay, even ones that start the same way.
+    for kept in (f"{comment} from the docs: see below", f"{comment} from here:", "x = 1"):
+        assert drop_context_headers(kept, name) == kept
