@@ -584,6 +584,10 @@ async def rest_server(
         port=0,
         log_level="warning",
         lifespan="off",
+        # The client's connection outlives pauses between workloads: with
+        # uvicorn's 5 s default, a request sent as the server closed the idle
+        # connection failed with a ReadError.
+        timeout_keep_alive=600,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -31,6 +31,8 @@ from services.composition import Services, shutdown
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE_SECONDS = 75
+
 
 def _uvicorn_server(
     engine: Engine, services: Services, settings: Settings, host: str, port: int
@@ -45,6 +47,10 @@ def _uvicorn_server(
         lifespan="off",
         h11_max_incomplete_event_size=64 * 1024,
         timeout_graceful_shutdown=5,
+        # Longer than clients keep an idle connection (httpx and Node: 4-5 s):
+        # with uvicorn's 5 s, a request sent as the server closed an idle
+        # connection failed with a connection reset. 75 s, as nginx.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return uvicorn.Server(config)
 

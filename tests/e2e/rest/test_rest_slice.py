@@ -15,6 +15,7 @@ import uvicorn
 
 from engine.config import Settings
 from engine.engine import Engine
+from lsp_server import runner
 from lsp_server.sidecar.app import create_app
 from services.composition import Services
 from tests.conftest import auth_headers
@@ -484,3 +485,37 @@ async def test_huge_text_is_refused_before_it_is_tokenized(client: httpx.AsyncCl
     )
     error = assert_envelope(generation, 400, "CONTEXT_LENGTH_EXCEEDED")
     assert error["details"]["field"] == "context.existing_code"
+
+
+async def test_an_idle_connection_outlives_a_clients_keep_alive(
+    engine: Engine, services: Services, settings: Settings
+) -> None:
+    """A request on a connection idle for 6 s is answered on that connection.
+
+    Clients keep idle connections 4-5 s (httpx, Node); a server that closes
+    them at 5 s races a client's next request into a connection reset.
+    """
+    server = runner._uvicorn_server(engine, services, settings, "127.0.0.1", 0)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        headers = "".join(f"{k}: {v}\r\n" for k, v in auth_headers(settings).items())
+        request = f"GET {BASE}/health HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n".encode()
+        for pause in (0.0, 6.0):
+            await asyncio.sleep(pause)
+            writer.write(request)
+            await writer.drain()
+            status = await asyncio.wait_for(reader.readline(), 10)
+            assert status.startswith(b"HTTP/1.1 200"), status
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
