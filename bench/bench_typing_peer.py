@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
@@ -73,7 +72,7 @@ from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.remote.http import RemoteHttp
 from engine.runtime.messages import Priority, SamplingParams
-from lsp_server.sidecar.app import create_app
+from lsp_server.runner import uvicorn_server
 from services.composition import Services, shutdown
 from services.keys import ApiKeyStore
 
@@ -578,18 +577,9 @@ async def rest_server(
     engine: Engine, services: Services, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
     key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
-    config = uvicorn.Config(
-        create_app(engine, services, settings),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        # The client's connection outlives pauses between workloads: with
-        # uvicorn's 5 s default, a request sent as the server closed the idle
-        # connection failed with a ReadError.
-        timeout_keep_alive=600,
-    )
-    server = uvicorn.Server(config)
+    # The server ``ai-ide serve`` runs, keep-alive included (uvicorn's 5 s
+    # default raced the client between workloads into a ReadError).
+    server = uvicorn_server(engine, services, settings, "127.0.0.1", 0)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

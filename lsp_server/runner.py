@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 KEEP_ALIVE_SECONDS = 75
 
 
-def _uvicorn_server(
+def uvicorn_server(
     engine: Engine, services: Services, settings: Settings, host: str, port: int
 ) -> uvicorn.Server:
+    """The REST API's uvicorn server, configured as ``ai-ide serve`` runs it (not started)."""
     app = create_app(engine, services, settings)
     config = uvicorn.Config(
         app,
@@ -66,7 +67,7 @@ async def serve_http(
     engine: Engine, services: Services, settings: Settings, host: str, port: int
 ) -> None:
     """Serve the REST API until interrupted."""
-    server = _uvicorn_server(engine, services, settings, host, port)
+    server = uvicorn_server(engine, services, settings, host, port)
     await services.start()
     await engine.start()
     try:
@@ -137,7 +138,7 @@ async def serve_lsp(
     if local is not None:
         engine, services = local
         if http and port_is_free(settings.http.host, settings.http.port):
-            http_server = _uvicorn_server(
+            http_server = uvicorn_server(
                 engine, services, settings, settings.http.host, settings.http.port
             )
             http_task = asyncio.create_task(http_server.serve())

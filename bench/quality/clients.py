@@ -299,7 +299,8 @@ async def language_server(
     config = data / "lsp.toml"
     config.write_text(
         f'data_dir = "{data / "lsp-data"}"\ninclude_default_model = false\n\n'
-        f'[inference]\nn_threads = {n_threads}\nkv_cache = "{kv_cache}"\n\n'
+        f"[inference]\nn_threads = {n_threads}\nn_seq_max = {BENCH_SLOTS}\n"
+        f'kv_cache = "{kv_cache}"\n\n'
         f'[[models]]\nid = "bench"\nname = "bench"\npath = "{model_path}"\n'
         f"context_length = {CONTEXT_LENGTH}\n",
         encoding="utf-8",

@@ -183,12 +183,7 @@ def table(rows: Sequence[dict[str, object]], model: str) -> str:
 
 @asynccontextmanager
 async def open_clients(
-    names: Sequence[str],
-    settings: Settings,
-    model_path: Path,
-    max_tokens: int,
-    threads: int,
-    kv_cache: str = "per_slot",
+    names: Sequence[str], settings: Settings, model_path: Path, max_tokens: int, threads: int
 ) -> AsyncIterator[list[Client]]:
     """Start the clients asked for; stop them on exit."""
     async with AsyncExitStack() as stack:
@@ -228,7 +223,9 @@ async def open_clients(
                 # workspace folders of one must not help another.
                 data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-")))
                 lsp = await stack.enter_async_context(
-                    language_server(model_path, data, max_tokens, threads, kv_cache)
+                    language_server(
+                        model_path, data, max_tokens, threads, settings.inference.kv_cache
+                    )
                 )
                 others, workspace = LSP_VARIANTS[name]
                 clients.append(LspClient(lsp, open_others=others, workspace=workspace, name=name))
@@ -292,9 +289,7 @@ async def main(args: argparse.Namespace) -> int:
     def write(results: list[dict[str, Judged]]) -> str:
         return write_report(out, holes[: len(results)], results, names, model_id, command)
 
-    async with open_clients(
-        names, settings, model_path, args.max_tokens, threads, args.kv_cache
-    ) as clients:
+    async with open_clients(names, settings, model_path, args.max_tokens, threads) as clients:
         # The report is rewritten as holes are done: a long run can be read midway.
         results = await fill_all(holes, clients, args.max_tokens, Limits(), write)
     print(write(results))

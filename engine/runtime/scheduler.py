@@ -373,12 +373,12 @@ class Scheduler:
         """
         limit = len(tokens) - 1
         prefix = min(common_prefix(slot.cached, tokens), limit)
-        if not (self.can_shift and self.cache_reuse_min) or len(slot.cached) <= prefix:
-            return (prefix, ()) if self._worth_keeping(prefix, limit) else (0, ())
-        reused, moves = reusable_chunks(slot.cached, tokens, prefix, self.cache_reuse_min, limit)
-        if not self._worth_keeping(reused, limit):
-            return 0, ()
-        return reused, tuple(moves)
+        reused, moves = prefix, list[ChunkMove]()
+        if self.can_shift and self.cache_reuse_min and len(slot.cached) > prefix:
+            reused, moves = reusable_chunks(
+                slot.cached, tokens, prefix, self.cache_reuse_min, limit
+            )
+        return (reused, tuple(moves)) if self._worth_keeping(reused, limit) else (0, ())
 
     def _worth_keeping(self, cached: int, limit: int) -> bool:
         """Whether ``cached`` prompt tokens are kept (see ``min_prefix``)."""

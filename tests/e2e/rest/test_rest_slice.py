@@ -495,7 +495,7 @@ async def test_an_idle_connection_outlives_a_clients_keep_alive(
     Clients keep idle connections 4-5 s (httpx, Node); a server that closes
     them at 5 s races a client's next request into a connection reset.
     """
-    server = runner._uvicorn_server(engine, services, settings, "127.0.0.1", 0)
+    server = runner.uvicorn_server(engine, services, settings, "127.0.0.1", 0)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
