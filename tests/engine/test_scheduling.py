@@ -103,7 +103,10 @@ async def test_one_slot_stays_free_for_the_editor(engine: Engine) -> None:
     slots = worker.config.context.n_seq_max
     assert slots >= 2
     await an_editor_types(engine)  # the slot is kept for it from its first keystroke on
-    batch = start_batch(engine, "x", slots + 1, SamplingParams(max_tokens=300))
+    # Long enough that the batch cannot finish while the keystroke is served
+    # (the tiny model decodes 300 tokens on three slots in about 0.1 s).
+    long_work = SamplingParams(max_tokens=1500)
+    batch = start_batch(engine, "x", slots + 1, long_work)
     async with PeakActive(worker) as watch:
         await asyncio.sleep(0.1)
     # Batch work alone never takes the last slot...
@@ -119,7 +122,7 @@ async def test_one_slot_stays_free_for_the_editor(engine: Engine) -> None:
     # it was done before any of the batch work was (an order, not a time).
     assert not any(task.done() for task in batch)
     await asyncio.gather(*batch)
-    assert all(task.result().completion_tokens == 300 for task in batch)
+    assert all(task.result().completion_tokens == long_work.max_tokens for task in batch)
 
 
 async def test_the_queue_is_reported_per_priority_class(engine: Engine) -> None:

@@ -34,8 +34,19 @@ def _forbidden(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
+def _parse(path: Path) -> ast.Module:
+    source = path.read_text(encoding="utf-8")
+    try:
+        return ast.parse(source, filename=str(path))
+    except SystemError:
+        # CPython 3.11 can report a spurious "AST constructor recursion depth
+        # mismatch" when other threads run (python/cpython#106905); the
+        # source itself is fine, so a second parse succeeds.
+        return ast.parse(source, filename=str(path))
+
+
 def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = _parse(path)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
