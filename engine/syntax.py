@@ -203,6 +203,7 @@ _IDENTIFIER_KINDS = (
 _WINDOW_BYTES_BEFORE = 2000
 _WINDOW_BYTES_AFTER = 400
 _MAX_DEFINITIONS = 12
+_DEFINITIONS_PER_NAME = 2
 _MAX_FULL_DEFINITION_CHARS = 400
 _DIRECT_CONVERSIONS = 8
 
@@ -413,36 +414,51 @@ class SyntaxDocument:
         """Scope signature, imports and nearby definitions for a cursor.
 
         Definitions are those of identifiers used near the cursor, closest first,
-        looked up in this document and then in ``others`` (other open documents);
-        the names this file imports (``imported``) that are not near the cursor
-        follow them, since the next token may well be one. ``related``, given
-        the names near the cursor that this document does not define, returns
-        more documents to look in after ``others`` (workspace files).
+        each looked up in this document, else in ``others`` (other open
+        documents); the names this file imports (``imported``) that are not near
+        the cursor follow them, since the next token may well be one. ``related``,
+        given the names near the cursor that this document does not define,
+        returns more documents to look in after ``others`` (workspace files).
         """
         offset = self.clamp(offset)
         byte = self.byte_offset(offset)
         own_label = "this"
         imports = [self._snippet(node, own_label, full=True) for node in self._import_nodes()]
+        own = self.definitions_index()
+        near = self._names_near(byte)
+        if related is not None:
+            others = [*others, *related([n for n in near if n not in own])]
+        labelled = [
+            (other, other.label or f"document {index + 1}")
+            for index, other in enumerate(others)
+            if other is not self
+        ]
+        # Closest names first, then the names this file imports, which the
+        # next token may well be: each name's definitions come from this
+        # document, else from the first other document (open, then workspace)
+        # that defines it. A name at a time, so that a name far from the
+        # cursor never crowds out a nearer one defined in another file, and a
+        # few definitions per name, so that one method name defined in every
+        # class of a file does not fill the list.
+        shown = set(near)
+        names = [*near, *(n for n in imported if n not in shown and n not in own)]
         seen: set[tuple[str, int]] = set()
         definitions: list[Snippet] = []
-        unresolved: list[str] = []
-        # This document first (closest names first), then each other open document
-        # for the names still undefined; the first document defining a name wins.
-        for name in self._names_near(byte):
-            definitions.extend(_lookup(self, name, byte, own_label, seen))
-            if name not in self.definitions_index():
-                unresolved.append(name)
-        if related is not None:
-            others = [*others, *related(list(unresolved))]
-        near = set(unresolved)
-        unresolved += [n for n in imported if n not in near and n not in self.definitions_index()]
-        for index, other in enumerate(others):
-            if other is self or not unresolved:
-                continue
-            label = other.label or f"document {index + 1}"
-            for name in unresolved:
-                definitions.extend(_lookup(other, name, None, label, seen))
-            unresolved = [n for n in unresolved if n not in other.definitions_index()]
+        for name in names:
+            if len(definitions) >= _MAX_DEFINITIONS:
+                break
+            if name in own:
+                found = _lookup(self, name, byte, own_label, seen)
+            else:
+                found = next(
+                    (
+                        _lookup(other, name, None, label, seen)
+                        for other, label in labelled
+                        if name in other.definitions_index()
+                    ),
+                    [],
+                )
+            definitions.extend(found[:_DEFINITIONS_PER_NAME])
         return CompletionContext(
             scope_signature=self._scope_signature(byte),
             imports=imports,

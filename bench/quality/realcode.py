@@ -17,9 +17,11 @@ other files are there.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import re
 import sysconfig
+import tokenize
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -201,11 +203,25 @@ def cross_file_holes(count: int, seed: int = 0) -> list[Hole]:
     return sorted(holes[:count], key=lambda h: h.sample_id)
 
 
+def _code_names(text: str) -> set[tuple[int, int]]:
+    """(line index, column) of every name token of Python code: none in strings or comments."""
+    try:
+        return {
+            (token.start[0] - 1, token.start[1])
+            for token in tokenize.generate_tokens(io.StringIO(text).readline)
+            if token.type == tokenize.NAME
+        }
+    except (tokenize.TokenError, SyntaxError):
+        return set()
+
+
 def _cross_file_hole(
     root: Path, path: Path, texts: dict[Path, str], defined: dict[str, Path]
 ) -> Hole | None:
     text = texts[path]
     own = set(_DEFINITION.findall(text))
+    # A name in a docstring or a message is prose: only code names count.
+    code_names = _code_names(text)
     offset = 0
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
@@ -217,6 +233,8 @@ def _cross_file_hole(
             name = match.group()
             other = defined.get(name)
             if other is None or other == path or name in own:
+                continue
+            if (index, match.start()) not in code_names:
                 continue
             before = line[: match.start()].rstrip()
             if before.endswith(".") or before.endswith(("def", "class")):

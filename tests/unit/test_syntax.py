@@ -213,9 +213,23 @@ def test_completion_context_python() -> None:
     # The method the cursor is in is the scope, not a definition to repeat.
     assert "def parse(self, raw):" not in by_text
     assert all(s.size == len(s.text) for s in [*context.imports, *context.definitions])
-    # This document's definitions come before other documents'.
-    sources = [s.source for s in context.definitions]
-    assert sources.index("this") < sources.index("util.py")
+    # Closest names first, whichever document defines them: the name at
+    # the cursor (another file's) before one a line above it (this file's).
+    texts = [s.text for s in context.definitions]
+    assert texts.index("def normalise(text):") < texts.index("def clean(value):")
+
+
+def test_one_name_defined_many_times_does_not_crowd_out_the_others() -> None:
+    helper = SyntaxDocument("class Codec:\n    pass\n", "python", label="codec.py")
+    classes = "".join(f"class C{i}:\n    def flush(self):\n        pass\n\n\n" for i in range(6))
+    code = f"from codec import Codec\n\n\n{classes}def run(c):\n    c.flush()\n    return "
+    document = SyntaxDocument(code, "python")
+    context = document.completion_context(len(code), [helper], ["Codec"])
+    flushes = [s for s in context.definitions if s.text.startswith("def flush")]
+    assert 1 <= len(flushes) <= 2
+    # The imported name the next token may be is still offered, from its file.
+    codec = [s for s in context.definitions if s.text.startswith("class Codec:")]
+    assert [s.source for s in codec] == ["codec.py"]
 
 
 def test_completion_context_rust_impl_and_struct() -> None:
