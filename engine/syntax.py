@@ -440,8 +440,8 @@ class SyntaxDocument:
         # cursor never crowds out a nearer one defined in another file, and a
         # few definitions per name, so that one method name defined in every
         # class of a file does not fill the list.
-        shown = set(near)
-        names = [*near, *(n for n in imported if n not in shown and n not in own)]
+        nearby = set(near)
+        names = [*near, *(n for n in imported if n not in nearby and n not in own)]
         seen: set[tuple[str, int]] = set()
         definitions: list[Snippet] = []
         for name in names:
@@ -458,7 +458,7 @@ class SyntaxDocument:
                     ),
                     [],
                 )
-            definitions.extend(found[:_DEFINITIONS_PER_NAME])
+            definitions.extend(found)
         return CompletionContext(
             scope_signature=self._scope_signature(byte),
             imports=imports,
@@ -549,8 +549,11 @@ def _lookup(
     label: str,
     seen: set[tuple[str, int]],
 ) -> list[Snippet]:
+    """Snippets of ``name``'s first few definitions in ``document`` not offered yet."""
     found: list[Snippet] = []
     for node in document.definitions_index().get(name, ()):
+        if len(found) >= _DEFINITIONS_PER_NAME:
+            break  # snippets are built per keystroke: none beyond what is kept
         # The definition the cursor is inside is already the scope signature.
         if cursor_byte is not None and node.start_byte <= cursor_byte <= node.end_byte:
             continue
