@@ -215,8 +215,15 @@ async def test_cancel_request_stops_the_generation(lsp_client: LanguageClient) -
         await request
     while (await status(lsp_client))["active_requests"]:
         await asyncio.sleep(0.002)
-    # Free again within a few tokens' time (1500 tokens would take about a second).
-    assert time.monotonic() - cancelled_at < 0.5
+    until_free = time.monotonic() - cancelled_at
+    # The same work left to run: a request like it in another document. The
+    # comparison is within this run, so a loaded machine slows both sides.
+    other = "file:///project/other_list.py"
+    open_doc(lsp_client, other, "x = [\n", "python")
+    started = time.monotonic()
+    await lsp_client.text_document_inline_completion_async(inline_params(other, 1, 0))
+    uncancelled = time.monotonic() - started
+    assert until_free < uncancelled / 4, (until_free, uncancelled)
 
 
 async def test_typing_through_a_suggestion_reuses_it(lsp_client: LanguageClient) -> None:

@@ -332,7 +332,7 @@ async def test_refactor_endpoint_spec_example(engine: Engine, settings: Settings
 async def test_stream_disconnect_frees_the_model(
     engine: Engine, services: Services, settings: Settings
 ) -> None:
-    """A client that goes away mid-stream stops the generation within a second."""
+    """A client that goes away mid-stream stops the generation at once."""
     app = create_app(engine, services, settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
@@ -342,21 +342,17 @@ async def test_stream_disconnect_frees_the_model(
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         worker = await engine.worker_for("tiny-codellama")
+        body = {
+            "model_id": "tiny-codellama",
+            "context": {"code": "def f():\n    return "},
+            "parameters": {"max_tokens": 1900, "stop_sequences": []},
+            "options": {"stream": True},
+        }
         async with (
             httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}", headers=auth_headers(settings)
             ) as http,
-            http.stream(
-                "POST",
-                f"{BASE}/inference/completion",
-                json={
-                    "model_id": "tiny-codellama",
-                    "context": {"code": "def f():\n    return "},
-                    "parameters": {"max_tokens": 1900, "stop_sequences": []},
-                    "options": {"stream": True},
-                },
-                timeout=60,
-            ) as stream,
+            http.stream("POST", f"{BASE}/inference/completion", json=body, timeout=60) as stream,
         ):
             async for line in stream.aiter_lines():
                 if line.startswith("data:") and json.loads(line[5:]).get("text"):
@@ -365,7 +361,21 @@ async def test_stream_disconnect_frees_the_model(
         closed_at = time.monotonic()
         while worker.active_requests:
             await asyncio.sleep(0.005)
-        assert time.monotonic() - closed_at < 1.0
+        until_free = time.monotonic() - closed_at
+        # The same generation left to run, timed in this run (a loaded machine
+        # slows both sides): stopping must take a small part of it.
+        started = time.monotonic()
+        async with (
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", headers=auth_headers(settings)
+            ) as http,
+            http.stream("POST", f"{BASE}/inference/completion", json=body, timeout=60) as whole,
+        ):
+            assert whole.status_code == 200
+            async for _ in whole.aiter_lines():
+                pass
+        uncancelled = time.monotonic() - started
+        assert until_free < uncancelled / 4, (until_free, uncancelled)
     finally:
         server.should_exit = True
         await task
