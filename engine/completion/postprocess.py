@@ -868,9 +868,8 @@ def _first_statement(lines: list[str], context: _CursorContext, syntax: LexicalR
         if not opened:
             break
         closes = _is_closing_line(line, syntax)
-        continues = (
-            _CONTINUATION_LINE.match(line) is not None
-            and not _wedges_a_clause(line, level, context, syntax)
+        continues = _CONTINUATION_LINE.match(line) is not None and not _wedges_a_clause(
+            line, level, context, syntax
         )
         if not (closes or continues):
             break
@@ -986,9 +985,7 @@ def postprocess_completion(
     # block (it did not just run out of tokens inside it) and the document's
     # next line is outside that block.
     kept_whole = not context.following or (
-        block is not None
-        and block.settled
-        and _outside_block(finished.text.split("\n"), context)
+        block is not None and block.settled and _outside_block(finished.text.split("\n"), context)
     )
     if not suffix_aware and not line_scope and not finished.joined and not kept_whole:
         lines = _first_statement(finished.text.split("\n"), context, syntax)

@@ -227,9 +227,7 @@ def _position_problem(ctx: RefactorContext, expression: Node) -> str | None:
         return "its address is taken; a copy would have a different address"
     if parent.type in ("decorator", "delete_statement"):
         return f"it is part of a {parent.type.replace('_', ' ')}"
-    if _rust_macro_argument(expression) is not None and not _is_rust_format_string(
-        ctx, expression
-    ):
+    if _rust_macro_argument(expression) is not None and not _is_rust_format_string(ctx, expression):
         return "it is a token of a macro's arguments, not a value"
     child: Node = expression
     node: Node | None = parent

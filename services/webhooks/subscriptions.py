@@ -39,6 +39,7 @@ CALLER_SCOPED_EVENTS = frozenset(
     {"inference_completed", "error_occurred", "job_completed", "batch_completed"}
 )
 
+
 @dataclass(frozen=True)
 class Subscription:
     """A webhook subscription as the API shows it (never with its secret)."""
