@@ -203,6 +203,17 @@ class StoreSettings(BaseModel):
         return self
 
 
+class MetricsSettings(BaseModel):
+    """How long inference records (the figures under /monitoring) are kept."""
+
+    retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Inference records older than this are pruned, hourly; the all-time "
+        "counters (/monitoring/prometheus) keep their sums. 0: keep every record.",
+    )
+
+
 class WebhookSettings(BaseModel):
     """Webhook delivery: which targets are allowed, timeouts and the retry policy."""
 
@@ -361,6 +372,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

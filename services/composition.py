@@ -27,7 +27,9 @@ class Services:
         self._engine = engine
         self.store = Store.from_settings(settings)
         self.state_events = StateEventBus()
-        self.metrics = MetricsRecorder(self.store)
+        self.metrics = MetricsRecorder(
+            self.store, retention_seconds=settings.metrics.retention_days * 86400.0
+        )
         self.jobs = JobService(
             self.store,
             self.state_events,

@@ -3,6 +3,11 @@
 Each inference is recorded with its measured duration and outcome; every
 figure the API reports is computed from those records, so the numbers survive
 a restart and are never estimated.
+
+Records older than the retention period are pruned (the table would
+otherwise grow by a row per keystroke for as long as the server runs); what
+they added up to moves to ``inference_totals`` in the same transaction, so
+the all-time counters never go down.
 """
 
 from __future__ import annotations
@@ -11,14 +16,22 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine.events import InferenceRecord
 from services.store import Store
 
 log = logging.getLogger(__name__)
+
+# How often the writer thread prunes, and how many records one transaction
+# prunes (a short write lock, however far behind the pruning is).
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNE_BATCH = 5000
+# pg_advisory_xact_lock key: replicas prune one at a time ("aiprune").
+_PRUNE_LOCK = 0x61697072756E65
 
 
 @dataclass(frozen=True)
@@ -84,9 +97,20 @@ class MetricsRecorder:
     figure includes the inferences recorded before it was asked for.
     """
 
-    def __init__(self, store: Store, *, flush_seconds: float = 0.5, batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_seconds: float = 0.5,
+        batch_size: int = 256,
+        retention_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._events = store.tables.inference_events
+        self._totals = store.tables.inference_totals
+        self._retention = retention_seconds or None  # 0 or None: keep everything
+        self._clock = clock
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
         self._pending: list[InferenceRecord] = []
@@ -149,13 +173,88 @@ class MetricsRecorder:
             return len(batch)
 
     def _write_loop(self) -> None:
+        last_prune = -PRUNE_EVERY_SECONDS
         while not self._closed:
             self._wake.wait(self._flush_seconds)
             self._wake.clear()
             try:
                 self.flush()
+                if self._retention is not None and (
+                    time.monotonic() - last_prune >= PRUNE_EVERY_SECONDS
+                ):
+                    last_prune = time.monotonic()
+                    self.prune()
             except Exception:  # a full disk must not end metrics for good
                 log.exception("writing metrics failed")
+
+    def prune(self) -> int:
+        """Fold the records older than the retention into the totals; returns how many."""
+        if self._retention is None:
+            return 0
+        self.flush()  # queued records may be old already
+        cutoff = self._clock() - self._retention
+        pruned = 0
+        while True:
+            done = self._prune_batch(cutoff)
+            pruned += done
+            if done < PRUNE_BATCH or self._closed:
+                break
+        if pruned:
+            log.info("metrics: pruned %d inference records older than the retention", pruned)
+        return pruned
+
+    def _prune_batch(self, cutoff: float) -> int:
+        e, t = self._events, self._totals
+        with self._store.transaction() as tx:
+            if tx.dialect.name == "postgresql":
+                # Replicas prune one at a time, so that no two add the same
+                # records to the totals or race to insert a model's row.
+                tx.execute(select(func.pg_advisory_xact_lock(_PRUNE_LOCK)))
+            rows = list(
+                tx.execute(
+                    select(
+                        e.c.id, e.c.model_id, e.c.success, e.c.cached, e.c.duration_ms, e.c.tokens
+                    )
+                    .where(e.c.started_at < cutoff)
+                    .order_by(e.c.id)
+                    .limit(PRUNE_BATCH)
+                ).mappings()
+            )
+            if not rows:
+                return 0
+            sums: dict[str, list[float]] = {}
+            for row in rows:
+                entry = sums.setdefault(row["model_id"], [0, 0, 0, 0.0, 0])
+                entry[0] += row["success"]
+                entry[1] += 1 - row["success"]
+                entry[2] += row["cached"]
+                entry[3] += row["duration_ms"]
+                entry[4] += row["tokens"]
+            for model_id, (ok, failed, hits, ms, tokens) in sums.items():
+                changed = tx.execute(
+                    update(t)
+                    .where(t.c.model_id == model_id)
+                    .values(
+                        successes=t.c.successes + int(ok),
+                        failures=t.c.failures + int(failed),
+                        cache_hits=t.c.cache_hits + int(hits),
+                        duration_ms_sum=t.c.duration_ms_sum + ms,
+                        tokens=t.c.tokens + int(tokens),
+                    )
+                ).rowcount
+                if not changed:
+                    tx.execute(
+                        t.insert().values(
+                            model_id=model_id,
+                            successes=int(ok),
+                            failures=int(failed),
+                            cache_hits=int(hits),
+                            duration_ms_sum=ms,
+                            tokens=int(tokens),
+                        )
+                    )
+            tx.execute(e.delete().where(e.c.id.in_([row["id"] for row in rows])))
+            return len(rows)
 
     def records(
         self, model_id: str, start: float | None = None, end: float | None = None
@@ -250,9 +349,20 @@ class MetricsRecorder:
         )
 
     def totals(self) -> list[ModelTotals]:
-        """All-time counters per model."""
+        """All-time counters per model: the pruned records' sums plus the kept ones."""
         self.flush()
-        e = self._events
+        e, t = self._events, self._totals
+        folded = {
+            row["model_id"]: ModelTotals(
+                model_id=row["model_id"],
+                successes=int(row["successes"]),
+                failures=int(row["failures"]),
+                cache_hits=int(row["cache_hits"]),
+                duration_ms_sum=float(row["duration_ms_sum"]),
+                tokens=int(row["tokens"]),
+            )
+            for row in self._store.query(select(t))
+        }
         rows = self._store.query(
             select(
                 e.c.model_id,
@@ -265,8 +375,8 @@ class MetricsRecorder:
             .group_by(e.c.model_id)
             .order_by(e.c.model_id)
         )
-        return [
-            ModelTotals(
+        kept = {
+            row["model_id"]: ModelTotals(
                 model_id=row["model_id"],
                 successes=int(row["ok"] or 0),
                 failures=int(row["failed"] or 0),
@@ -275,6 +385,19 @@ class MetricsRecorder:
                 tokens=int(row["tokens"] or 0),
             )
             for row in rows
+        }
+        zero = ModelTotals("", 0, 0, 0, 0.0, 0)
+        return [
+            ModelTotals(
+                model_id=model_id,
+                successes=a.successes + b.successes,
+                failures=a.failures + b.failures,
+                cache_hits=a.cache_hits + b.cache_hits,
+                duration_ms_sum=a.duration_ms_sum + b.duration_ms_sum,
+                tokens=a.tokens + b.tokens,
+            )
+            for model_id in sorted(folded.keys() | kept.keys())
+            for a, b in [(folded.get(model_id, zero), kept.get(model_id, zero))]
         ]
 
 

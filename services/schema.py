@@ -42,7 +42,7 @@ from sqlalchemy import (
 log = logging.getLogger(__name__)
 
 # Bumped with every entry of _MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # pg_advisory_xact_lock key: any constant, the same in every replica ("aiide").
 _MIGRATION_LOCK = 0x616969646500
 
@@ -57,6 +57,7 @@ class Tables:
     batches: Table
     api_keys: Table
     inference_events: Table
+    inference_totals: Table
     webhook_subscriptions: Table
     webhook_deliveries: Table
 
@@ -131,6 +132,18 @@ def define_tables() -> Tables:
         Index("inference_events_model_time", "model_id", "started_at"),
         sqlite_autoincrement=True,
     )
+    # What the records pruned after the retention period added up to, per
+    # model: the all-time counters (Prometheus) are these plus the records kept.
+    inference_totals = Table(
+        "inference_totals",
+        metadata,
+        Column("model_id", Text, primary_key=True),
+        Column("successes", BigInteger, nullable=False),
+        Column("failures", BigInteger, nullable=False),
+        Column("cache_hits", BigInteger, nullable=False),
+        Column("duration_ms_sum", Float, nullable=False),
+        Column("tokens", BigInteger, nullable=False),
+    )
     webhook_subscriptions = Table(
         "webhook_subscriptions",
         metadata,
@@ -181,6 +194,7 @@ def define_tables() -> Tables:
         batches,
         api_keys,
         inference_events,
+        inference_totals,
         webhook_subscriptions,
         webhook_deliveries,
     )
@@ -232,9 +246,19 @@ def _v3_batch_leases(conn: Connection, tables: Tables) -> None:
     )
 
 
+def _v4_inference_totals(conn: Connection, tables: Tables) -> None:
+    """Version 4: inference records are pruned; ``inference_totals`` keeps their sums.
+
+    ``create_all`` in :func:`migrate` makes the table; the version says that a
+    server older than this one, which would read its counters from the kept
+    records alone, must not open the database.
+    """
+
+
 _MIGRATIONS: tuple[tuple[int, Callable[[Connection, Tables], None]], ...] = (
     (2, _v2_leases_and_order),
     (3, _v3_batch_leases),
+    (4, _v4_inference_totals),
 )
 
 

@@ -6,9 +6,13 @@ Every test runs on SQLite and on a real PostgreSQL server (tests/support/servers
 from __future__ import annotations
 
 import random
+import threading
+
+import pytest
 
 from engine.events import InferenceRecord
-from services.metrics import MetricsRecorder, aggregate
+from services import metrics
+from services.metrics import MetricsRecorder, ModelTotals, aggregate
 from services.store import Store
 
 
@@ -70,3 +74,86 @@ def test_one_record_is_its_own_percentile(store_url: str) -> None:
     assert figures.inference_count == 1
     assert figures.p95_inference_time_ms == only.duration_ms
     assert figures.average_inference_time_ms == only.duration_ms
+
+
+def _sums(records: list[InferenceRecord]) -> list[ModelTotals]:
+    """The all-time counters the records add up to, per model."""
+    models = sorted({r.model_id for r in records})
+    return [
+        ModelTotals(
+            model_id=m,
+            successes=sum(r.success for r in records if r.model_id == m),
+            failures=sum(not r.success for r in records if r.model_id == m),
+            cache_hits=sum(r.cached for r in records if r.model_id == m),
+            duration_ms_sum=sum(r.duration_ms for r in records if r.model_id == m),
+            tokens=sum(r.tokens for r in records if r.model_id == m),
+        )
+        for m in models
+    ]
+
+
+def _same_totals(got: list[ModelTotals], want: list[ModelTotals]) -> None:
+    assert [(t.model_id, t.successes, t.failures, t.cache_hits, t.tokens) for t in got] == [
+        (t.model_id, t.successes, t.failures, t.cache_hits, t.tokens) for t in want
+    ]
+    for a, b in zip(got, want, strict=True):
+        assert abs(a.duration_ms_sum - b.duration_ms_sum) < 1e-6
+
+
+def test_pruning_drops_old_records_and_keeps_the_all_time_counters(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Records at 1,000-1,200 s; "now" is 1,100 s with a retention of 50 s.
+    monkeypatch.setattr(metrics, "PRUNE_BATCH", 7)  # several batches
+    records = random_records("m", 150, seed=5) + random_records("other", 50, seed=6)
+    recorder = MetricsRecorder(Store(store_url), retention_seconds=50.0, clock=lambda: 1_100.0)
+    for record in records:
+        recorder.record(record)
+    recorder.flush()
+    old = [r for r in records if r.started_at < 1_050.0]
+    assert recorder.prune() == len(old)
+    _same_totals(recorder.totals(), _sums(records))
+    kept = [r for r in records if r.started_at >= 1_050.0 and r.model_id == "m"]
+    assert [r.started_at for r in recorder.records("m")] == sorted(r.started_at for r in kept)
+    assert recorder.metrics("m").inference_count == len(kept)
+    assert recorder.prune() == 0
+    # A second round adds to the folded sums (the UPDATE path), a new model
+    # gets its row (the INSERT path).
+    later = random_records("m", 20, seed=7) + random_records("third", 5, seed=8)
+    for record in later:
+        recorder.record(record)
+    recorder._clock = lambda: 1_300.0  # everything is old now
+    assert recorder.prune() == len(records) - len(old) + len(later)
+    assert recorder.records("m") == []
+    _same_totals(recorder.totals(), _sums(records + later))
+
+
+def test_replicas_pruning_together_count_each_record_once(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "PRUNE_BATCH", 5)
+    records = [r for seed in range(4) for r in random_records(f"m{seed}", 60, seed=seed)]
+    first = MetricsRecorder(Store(store_url), retention_seconds=1.0, clock=lambda: 5_000.0)
+    for record in records:
+        first.record(record)
+    first.flush()
+    second = MetricsRecorder(Store(store_url), retention_seconds=1.0, clock=lambda: 5_000.0)
+    counts: list[int] = []
+    threads = [
+        threading.Thread(target=lambda r=r: counts.append(r.prune())) for r in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == len(records)
+    _same_totals(first.totals(), _sums(records))
+    _same_totals(second.totals(), _sums(records))
+
+
+def test_a_retention_of_zero_keeps_every_record(store_url: str) -> None:
+    recorder = MetricsRecorder(Store(store_url), retention_seconds=0.0, clock=lambda: 1e9)
+    for record in random_records("m", 10, seed=9):
+        recorder.record(record)
+    assert recorder.prune() == 0
+    assert len(recorder.records("m")) == 10
