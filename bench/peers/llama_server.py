@@ -10,10 +10,12 @@ two cores) or from ``AI_IDE_LLAMA_SERVER``.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +106,31 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
 
 
 @contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit`` while inside, so that ``finally`` blocks run.
+
+    Python's default for SIGTERM ends the process at once: a benchmark
+    stopped with ``kill`` or ``pkill`` left its llama-servers running. Only
+    the main thread can set handlers, and one set by the caller is left alone.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
 def running_llama_server(
     model: Path,
     *,
@@ -126,7 +153,7 @@ def running_llama_server(
         cache_reuse=cache_reuse,
         extra=extra,
     )
-    with tempfile.TemporaryFile() as log:
+    with exit_on_sigterm(), tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             yield _wait_healthy(process, log, f"http://127.0.0.1:{port}", startup_seconds)
