@@ -72,6 +72,15 @@ SLOT_SIMILARITY = 0.5
 # an editor that is not there cost a quarter of the throughput at 4 slots.
 EDITOR_ACTIVE_SECONDS = 600.0
 
+# While an editor is active, a step that reads prompts for background work
+# (REST, batch, a context warm-up) reads about this long at most: a keystroke
+# waits for the step in progress, and a full batch of 512 prompt tokens takes
+# over a second on a small CPU. The tokens per step follow the measured
+# reading speed, in multiples of BACKGROUND_CHUNK_MIN; on a GPU the cap is
+# the whole batch anyway.
+BACKGROUND_STEP_SECONDS = 0.15
+BACKGROUND_CHUNK_MIN = 64
+
 PreparePrompt = Callable[[GenerationRequest], BuiltPrompt]
 
 
@@ -165,6 +174,8 @@ class Scheduler:
         # (then no slot's cache is evicted for another's); None: one shared pool.
         self.per_slot: int | None = None
         self.batch_capacity = batch_capacity
+        # Seconds per prompt token of the recent reading steps (None: none yet).
+        self._seconds_per_token: float | None = None
         self.max_queue = max_queue
         self.model_id = model_id
         # One slot stays free for interactive work when there are several,
@@ -211,12 +222,30 @@ class Scheduler:
         """Requests waiting for a slot."""
         return len(self._queue)
 
+    def editor_active(self, now: float) -> bool:
+        """Whether an editor has typed within :data:`EDITOR_ACTIVE_SECONDS` of ``now``."""
+        seen = self._last_keystroke
+        return seen is not None and now - seen <= EDITOR_ACTIVE_SECONDS
+
     def reserved_now(self, now: float) -> int:
         """Slots background work keeps off at ``now``: one while an editor is typing."""
-        seen = self._last_keystroke
-        if seen is None or now - seen > EDITOR_ACTIVE_SECONDS:
-            return 0
-        return self.reserved_slots
+        return self.reserved_slots if self.editor_active(now) else 0
+
+    def observe_step(self, tokens: int, seconds: float) -> None:
+        """A decode step fed ``tokens`` and took ``seconds``: learn the prompt reading speed."""
+        if tokens < BACKGROUND_CHUNK_MIN // 2 or seconds <= 0.0:
+            return  # a step of generated tokens says little about reading
+        measured = seconds / tokens
+        known = self._seconds_per_token
+        self._seconds_per_token = measured if known is None else 0.7 * known + 0.3 * measured
+
+    def background_chunk(self, now: float) -> int:
+        """Prompt tokens background work may read in one step at ``now``."""
+        per_token = self._seconds_per_token
+        if per_token is None or not self.editor_active(now):
+            return self.batch_capacity
+        fits = int(BACKGROUND_STEP_SECONDS / per_token) // BACKGROUND_CHUNK_MIN
+        return max(BACKGROUND_CHUNK_MIN, min(self.batch_capacity, fits * BACKGROUND_CHUNK_MIN))
 
     def queued_by_priority(self) -> tuple[int, ...]:
         """Requests waiting for a slot, per priority class (indexed by ``Priority``)."""
@@ -435,18 +464,25 @@ class Scheduler:
                 del cancelled[stale]
         return doomed
 
-    def plan_step(self) -> list[tuple[Running, int]]:
+    def plan_step(self, now: float) -> list[tuple[Running, int]]:
         """The sequences to decode in the next step and how many tokens each feeds.
 
         Generating sequences come first (one token each, latency-sensitive),
         then prompt chunks by priority, so a long prompt never stalls typing;
-        the batch's capacity cuts the last chunk short.
+        the batch's capacity cuts the last chunk short. While an editor is
+        active, background prompt reading is also cut to
+        :meth:`background_chunk` a step, so that a keystroke arriving during
+        the step waits a short time for it.
         """
         active = self.slots.running()
+        background = self.background_chunk(now)
         if len(active) == 1:
             # The common case (one editor typing): no choice to make.
             running = active[0]
-            return [(running, min(len(running.pending), self.batch_capacity))]
+            fed = min(len(running.pending), self.batch_capacity)
+            if running.request.priority != Priority.INTERACTIVE:
+                fed = min(fed, background)
+            return [(running, fed)]
         if any(r.request.priority == Priority.INTERACTIVE for r in active):
             # A keystroke runs alone: background sequences pause for its few
             # steps instead of making each of them slower.
@@ -462,6 +498,11 @@ class Scheduler:
             if free == 0:
                 break
             added = min(len(running.pending), free)
+            if running.request.priority != Priority.INTERACTIVE and added > 1:
+                added = min(added, background)
+                if added == 0:
+                    continue
+                background -= added
             rows.append((running, added))
             free -= added
         return rows

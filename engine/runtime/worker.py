@@ -467,7 +467,7 @@ class ModelWorker:
         ctx = self._ctx
         assert ctx is not None
         self._interrupt()  # what was cancelled since the admission
-        plan = self._scheduler.plan_step()
+        plan = self._scheduler.plan_step(time.monotonic())
         if not plan:
             return
         batch = ctx.batch
@@ -478,6 +478,7 @@ class ModelWorker:
             last = added == len(pending)
             row = batch.add(pending if last else pending[:added], seq.n_past, seq.seq_id, last)
             rows.append(row if last else -1)
+        started = time.perf_counter()
         try:
             ctx.decode()
         except EngineError as exc:
@@ -487,6 +488,7 @@ class ModelWorker:
                 assert job is not None
                 self._fail(job, exc, clear_cache=True)
             return
+        self._scheduler.observe_step(sum(added for _, added in plan), time.perf_counter() - started)
         now = time.monotonic()
         slots = self._slots
         for (seq, added), row in zip(plan, rows, strict=True):

@@ -91,9 +91,9 @@ def ids(admissions: list[Admission]) -> list[str]:
     return [a.seq.request.request_id for a in admissions]
 
 
-def step(s: Scheduler) -> list[tuple[str, int]]:
+def step(s: Scheduler, now: float = 1.0) -> list[tuple[str, int]]:
     """Execute one step plan: decode the planned tokens, sample where a sequence was fed."""
-    plan = s.plan_step()
+    plan = s.plan_step(now)
     for seq, added in plan:
         last = added == len(seq.pending)
         s.slots.advance(seq, added)
@@ -698,3 +698,37 @@ def test_the_queue_is_counted_per_priority_class() -> None:
     assert s.queued_by_priority() == (1, 0, 1, 2, 0)
     admit_all(s)  # the keystroke goes first
     assert s.queued_by_priority() == (0, 0, 1, 2, 0)
+
+
+def test_background_prompts_are_read_in_short_steps_while_an_editor_types() -> None:
+    s = scheduler(n_slots=4, batch=512)
+    s.add(req("rest", tokens(1000, 2000), Priority.NORMAL, max_tokens=4), 0.0)
+    admit_all(s)
+    # Reading 512 tokens took 1.2 s (a small CPU): about 0.15 s is 64 tokens.
+    s.observe_step(512, 1.2)
+    assert step(s, now=1.0) == [("rest", 512)]  # no editor yet: whole batches
+    s.add(req("keystroke", tokens(5000, 300), Priority.INTERACTIVE), 2.0)
+    admit_all(s, 2.0)
+    assert step(s, now=2.0) == [("keystroke", 300)]  # a keystroke reads at full speed
+    assert step(s, now=2.0) == [("keystroke", 1)]
+    finish(s, "keystroke", 2.0)
+    assert step(s, now=3.0) == [("rest", 64)]
+    s.add(req("warm", tokens(9000, 500), Priority.WARM), 3.0)
+    admit_all(s, 3.0)
+    # The cap is for all background reading in a step together.
+    assert step(s, now=3.0) == [("rest", 64)]
+    # Once the editor has been quiet for EDITOR_ACTIVE_SECONDS: whole batches again.
+    assert step(s, now=2.0 + EDITOR_ACTIVE_SECONDS + 1) == [("rest", 512)]
+
+
+def test_the_background_step_follows_the_measured_reading_speed() -> None:
+    s = scheduler(n_slots=2, batch=512)
+    assert s.background_chunk(0.0) == 512  # nothing measured yet
+    s.add(req("keystroke", [1, 2], Priority.INTERACTIVE), 0.0)
+    s.observe_step(1, 5.0)  # one generated token: not a reading speed
+    assert s.background_chunk(0.0) == 512
+    s.observe_step(512, 0.05)  # a GPU: a whole batch in well under 0.15 s
+    assert s.background_chunk(0.0) == 512
+    for _ in range(20):
+        s.observe_step(256, 1.2)  # slower: the estimate follows
+    assert s.background_chunk(0.0) == 64
