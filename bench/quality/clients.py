@@ -58,6 +58,17 @@ class Client(Protocol):
         """Fill ``hole`` with at most ``max_tokens`` generated tokens."""
         ...
 
+    async def busy(self) -> bool:
+        """True while the client's server still works on its own (a guess, a warm-up)."""
+        ...
+
+
+def _engine_busy(engine: Engine | None) -> bool:
+    if engine is None:
+        return False
+    health = engine.health()
+    return bool(health.active_requests or health.queue_length)
+
 
 class NaiveClient:
     """The text before the cursor to llama-cpp-python, greedy, stopped at the first newline.
@@ -104,6 +115,10 @@ class NaiveClient:
         text = await asyncio.to_thread(self._complete, self._prompt(hole), max_tokens)
         return Answer(text, None, time.perf_counter() - started)
 
+    async def busy(self) -> bool:
+        """Never: nothing runs between its requests."""
+        return False
+
     def close(self) -> None:
         """Free the model, once a decode in flight has finished."""
         with self._lock:
@@ -137,15 +152,26 @@ class EngineClient:
         completion = result.completion
         return Answer(completion.text, completion.replace_end, time.perf_counter() - started)
 
+    async def busy(self) -> bool:
+        """True while the engine decodes or queues anything."""
+        return _engine_busy(self._engine)
+
 
 class RestClient:
     """``POST /v1/ai/inference/completion``, as an HTTP client sends it."""
 
     name = "rest"
 
-    def __init__(self, http: httpx.AsyncClient, model_id: str | None = None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, model_id: str | None = None, engine: Engine | None = None
+    ) -> None:
         self._http = http
         self._model_id = model_id
+        self._engine = engine  # the server's engine, when it runs in this process
+
+    async def busy(self) -> bool:
+        """True while the server's engine (if in this process) decodes or queues anything."""
+        return _engine_busy(self._engine)
 
     async def complete(self, hole: Hole, max_tokens: int) -> Answer:
         """Fill ``hole`` through the REST endpoint."""
@@ -247,6 +273,14 @@ class LspClient:
                 )
             )
         )
+
+    async def busy(self) -> bool:
+        """True while the server decodes or queues anything (its speculation included)."""
+        report = await self._client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[{"quiet": True}])
+        )
+        assert isinstance(report, dict)
+        return bool(report["active_requests"] or report["queue_length"])
 
     def _close(self, uri: str) -> None:
         self._client.text_document_did_close(

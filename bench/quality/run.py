@@ -53,6 +53,7 @@ from bench.quality.holes import FUNCTIONAL_SPLITS, Hole, functional_holes
 from bench.quality.metrics import edit_similarity, exact_match, median
 from bench.quality.realcode import REAL_SPLITS, cross_file_holes, real_code_holes
 from bench.quality.sandbox import Limits, run_python
+from engine.completion.warming import WARM_DELAY_SECONDS
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 
@@ -88,6 +89,25 @@ def judge(hole: Hole, client: str, answer: Answer, limits: Limits) -> Judged:
     return Judged(client, answer, outcome.passed, exact, similarity, outcome.detail)
 
 
+async def settle(clients: Sequence[Client]) -> None:
+    """Wait until no client's server works on its own (a guess, a context warm-up).
+
+    Each language server guesses the next suggestion after answering and
+    warms a changed context once its editor has been quiet for
+    WARM_DELAY_SECONDS; on a small machine that work would otherwise share
+    the CPU with the next client's request and inflate its latency.
+    """
+    quiet_since: float | None = None
+    while True:
+        if any([await client.busy() for client in clients]):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.perf_counter()
+        elif time.perf_counter() - quiet_since > WARM_DELAY_SECONDS + 0.2:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def fill_all(
     holes: Sequence[Hole],
     clients: Sequence[Client],
@@ -104,6 +124,7 @@ async def fill_all(
         for client in order:
             if client.name in ("lsp_alone", "lsp_workspace") and not hole.files:
                 continue  # a baseline for holes with other files only
+            await settle(clients)
             try:
                 answer = await client.complete(hole, max_tokens)
             except Exception as exc:  # a failed request is a wrong answer, and reported
@@ -217,7 +238,7 @@ async def open_clients(
                 assert engine is not None
                 clients.append(EngineClient(engine, "bench"))
             elif name == "rest":
-                clients.append(RestClient(http, "bench"))
+                clients.append(RestClient(http, "bench", engine))
             elif name in LSP_VARIANTS:
                 # A server per variant: the ring of recent chunks and the
                 # workspace folders of one must not help another.
