@@ -64,10 +64,10 @@ from pygls.lsp.client import LanguageClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import settle
 from bench.peers.llama_server import running_llama_server
 from bench.quality.clients import language_server
 from engine.completion.prompts import TextPrompt
-from engine.completion.warming import WARM_DELAY_SECONDS
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.remote.http import RemoteHttp
@@ -447,26 +447,14 @@ async def run_scenario(
             lsp.open(doc)
         legs.insert(0, ("lsp", lsp.complete))
 
-    async def settle() -> None:
-        # Both servers compute a speculative next suggestion after answering,
-        # and the language server warms a changed context once the editor has
-        # been quiet for WARM_DELAY_SECONDS; let both finish so that no leg is
-        # measured while another one's background work shares the CPU.
-        quiet_since: float | None = None
-        while True:
-            if engine_busy() or (lsp is not None and await lsp.busy()):
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.perf_counter()
-            elif time.perf_counter() - quiet_since > WARM_DELAY_SECONDS + 0.2:
-                return
-            await asyncio.sleep(0.01)
+    async def busy() -> bool:
+        return engine_busy() or (lsp is not None and await lsp.busy())
 
     # Warm each place once (a first visit is a cold prompt for everyone).
     for doc_index, offset in places:
         for _, complete in legs:
             await complete(docs[doc_index], offset)  # type: ignore[misc]
-            await settle()
+            await settle(busy)
     for step, (doc, offset, char) in enumerate(keystrokes(docs, places, characters)):
         line, character = doc.insert(offset, char)
         if lsp is not None:
@@ -477,7 +465,7 @@ async def run_scenario(
         for leg, complete in order:
             sample = await complete(doc, offset + 1)  # type: ignore[misc]
             scenario.samples[leg].append(sample)
-            await settle()
+            await settle(busy)
     return scenario
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import tempfile
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from engine.completion.warming import WARM_DELAY_SECONDS
 from engine.config import Settings, load_settings
 from engine.runtime.llama_backend import repack_weights
 
@@ -19,6 +23,25 @@ def default_model_settings(**inference: object) -> Settings:
     """Settings that serve only the embedded default model, with a scratch data dir."""
     data = Path(tempfile.mkdtemp(prefix="ai-ide-bench-"))
     return load_settings(None, data_dir=data, inference=dict(inference))
+
+
+async def settle(busy: Callable[[], Awaitable[bool]]) -> None:
+    """Return once ``busy()`` has been False for the context warm-up's delay and a bit.
+
+    Servers compute a speculative next suggestion after answering and warm a
+    changed context once the editor has been quiet for WARM_DELAY_SECONDS;
+    on a small machine that work would share the CPU with the next measured
+    request, so benchmarks wait for it between measurements.
+    """
+    quiet_since: float | None = None
+    while True:
+        if await busy():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.perf_counter()
+        elif time.perf_counter() - quiet_since > WARM_DELAY_SECONDS + 0.2:
+            return
+        await asyncio.sleep(0.01)
 
 
 def plain_llama(model_path: Path, **kwargs: Any) -> Any:

@@ -37,6 +37,7 @@ from pathlib import Path
 import httpx
 from pygls.lsp.client import LanguageClient
 
+from bench.common import settle
 from bench.quality.clients import (
     BENCH_SLOTS,
     CONTEXT_LENGTH,
@@ -53,7 +54,6 @@ from bench.quality.holes import FUNCTIONAL_SPLITS, Hole, functional_holes
 from bench.quality.metrics import edit_similarity, exact_match, median
 from bench.quality.realcode import REAL_SPLITS, cross_file_holes, real_code_holes
 from bench.quality.sandbox import Limits, run_python
-from engine.completion.warming import WARM_DELAY_SECONDS
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 
@@ -89,23 +89,9 @@ def judge(hole: Hole, client: str, answer: Answer, limits: Limits) -> Judged:
     return Judged(client, answer, outcome.passed, exact, similarity, outcome.detail)
 
 
-async def settle(clients: Sequence[Client]) -> None:
-    """Wait until no client's server works on its own (a guess, a context warm-up).
-
-    Each language server guesses the next suggestion after answering and
-    warms a changed context once its editor has been quiet for
-    WARM_DELAY_SECONDS; on a small machine that work would otherwise share
-    the CPU with the next client's request and inflate its latency.
-    """
-    quiet_since: float | None = None
-    while True:
-        if any([await client.busy() for client in clients]):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.perf_counter()
-        elif time.perf_counter() - quiet_since > WARM_DELAY_SECONDS + 0.2:
-            return
-        await asyncio.sleep(0.02)
+async def any_busy(clients: Sequence[Client]) -> bool:
+    """Whether a client's server still works on its own (a guess, a context warm-up)."""
+    return any([await client.busy() for client in clients])
 
 
 async def fill_all(
@@ -124,7 +110,8 @@ async def fill_all(
         for client in order:
             if client.name in ("lsp_alone", "lsp_workspace") and not hole.files:
                 continue  # a baseline for holes with other files only
-            await settle(clients)
+            # Another server's background work would share the CPU with this request.
+            await settle(lambda: any_busy(clients))
             try:
                 answer = await client.complete(hole, max_tokens)
             except Exception as exc:  # a failed request is a wrong answer, and reported
