@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, union_all, update
 
 from engine.events import InferenceRecord
 from services.store import Store
@@ -349,34 +349,44 @@ class MetricsRecorder:
         )
 
     def totals(self) -> list[ModelTotals]:
-        """All-time counters per model: the pruned records' sums plus the kept ones."""
+        """All-time counters per model: the pruned records' sums plus the kept ones.
+
+        One statement reads both, so a prune committing in between cannot
+        count a record twice or not at all (a counter must never go down).
+        """
         self.flush()
         e, t = self._events, self._totals
-        folded = {
-            row["model_id"]: ModelTotals(
-                model_id=row["model_id"],
-                successes=int(row["successes"]),
-                failures=int(row["failures"]),
-                cache_hits=int(row["cache_hits"]),
-                duration_ms_sum=float(row["duration_ms_sum"]),
-                tokens=int(row["tokens"]),
-            )
-            for row in self._store.query(select(t))
-        }
+        kept = select(
+            e.c.model_id,
+            func.sum(e.c.success).label("ok"),
+            func.sum(1 - e.c.success).label("failed"),
+            func.sum(e.c.cached).label("hits"),
+            func.sum(e.c.duration_ms).label("ms"),
+            func.sum(e.c.tokens).label("tokens"),
+        ).group_by(e.c.model_id)
+        folded = select(
+            t.c.model_id,
+            t.c.successes.label("ok"),
+            t.c.failures.label("failed"),
+            t.c.cache_hits.label("hits"),
+            t.c.duration_ms_sum.label("ms"),
+            t.c.tokens.label("tokens"),
+        )
+        both = union_all(kept, folded).subquery()
         rows = self._store.query(
             select(
-                e.c.model_id,
-                func.sum(e.c.success).label("ok"),
-                func.sum(1 - e.c.success).label("failed"),
-                func.sum(e.c.cached).label("hits"),
-                func.sum(e.c.duration_ms).label("ms"),
-                func.sum(e.c.tokens).label("tokens"),
+                both.c.model_id,
+                func.sum(both.c.ok).label("ok"),
+                func.sum(both.c.failed).label("failed"),
+                func.sum(both.c.hits).label("hits"),
+                func.sum(both.c.ms).label("ms"),
+                func.sum(both.c.tokens).label("tokens"),
             )
-            .group_by(e.c.model_id)
-            .order_by(e.c.model_id)
+            .group_by(both.c.model_id)
+            .order_by(both.c.model_id)
         )
-        kept = {
-            row["model_id"]: ModelTotals(
+        return [
+            ModelTotals(
                 model_id=row["model_id"],
                 successes=int(row["ok"] or 0),
                 failures=int(row["failed"] or 0),
@@ -385,19 +395,6 @@ class MetricsRecorder:
                 tokens=int(row["tokens"] or 0),
             )
             for row in rows
-        }
-        zero = ModelTotals("", 0, 0, 0, 0.0, 0)
-        return [
-            ModelTotals(
-                model_id=model_id,
-                successes=a.successes + b.successes,
-                failures=a.failures + b.failures,
-                cache_hits=a.cache_hits + b.cache_hits,
-                duration_ms_sum=a.duration_ms_sum + b.duration_ms_sum,
-                tokens=a.tokens + b.tokens,
-            )
-            for model_id in sorted(folded.keys() | kept.keys())
-            for a, b in [(folded.get(model_id, zero), kept.get(model_id, zero))]
         ]
 
 
