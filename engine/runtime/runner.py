@@ -323,6 +323,16 @@ def _exit_reason(code: int | None) -> str:
     return f"the runner exited with code {code}"
 
 
+# Why a runner most often ends with code 1 before a word: a process started
+# for it imports the program's main module first (multiprocessing does), and a
+# script that starts an engine at its top level then starts one there too.
+_START_UP_HINT = (
+    " before it started; a program that starts the engine from a script must do"
+    ' so under `if __name__ == "__main__":` (model runner processes import the'
+    " main module)"
+)
+
+
 # -- the parent side -------------------------------------------------------------
 
 
@@ -363,6 +373,9 @@ class RunnerClient:
         self._thread: threading.Thread | None = None
         self._reader: threading.Thread | None = None
         self.info: ModelInfo | None = None
+        # Whether the runner sent anything yet (one that dies before it did
+        # never got to run this module's code).
+        self._heard = False
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -499,6 +512,7 @@ class RunnerClient:
                     message = conn.recv()
                 except (EOFError, OSError):
                     break
+                self._heard = True
                 if not self._dispatch(message):
                     break
         finally:
@@ -546,6 +560,8 @@ class RunnerClient:
         with self._lock:
             expected = self._stopping or self._load_error is not None
             reason = _exit_reason(code) if not expected else "unloaded"
+            if code == 1 and not self._heard and not expected:
+                reason += _START_UP_HINT
             self._dead = reason
             orphans = list(self._pending.items())
             self._pending.clear()

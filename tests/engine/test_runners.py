@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -175,3 +177,53 @@ async def test_thread_isolation_runs_the_same_protocol(
         assert result.completion_tokens > 0
     finally:
         await engine.close()
+
+
+UNGUARDED_SCRIPT = """
+import asyncio, multiprocessing, sys
+from engine.config import load_settings
+from engine.engine import Engine
+from engine.errors import ModelLoadFailedError
+
+async def main():
+    settings = load_settings(
+        None,
+        data_dir=sys.argv[2],
+        models=[{"id": "t", "name": "t", "path": sys.argv[1]}],
+        include_default_model=False,
+        completion={"model": "t"},
+        preload=[],
+    )
+    engine = Engine(settings)
+    try:
+        await engine.worker_for("t")
+        print("LOADED")
+    finally:
+        await engine.close()
+
+# No `if __name__ == "__main__":` guard: the runner process imports this
+# file too and starts an engine of its own there.
+try:
+    asyncio.run(main())
+except ModelLoadFailedError as exc:
+    if multiprocessing.current_process().name != "MainProcess":
+        raise
+    print("ERROR", exc.message)
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_do(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tiny_models["tiny-codellama"]), str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,  # the output says what happened
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert "ERROR" in done.stdout, done.stdout + done.stderr
+    assert 'if __name__ == "__main__":' in done.stdout
