@@ -89,6 +89,13 @@ def _decode_lenient(data: bytes) -> str:
         return data.decode("utf-8", "replace")
 
 
+# Enclosing ranges one selection-range request returns at most. A chain is
+# one JSON object inside the next, and the encoder recurses per level (a
+# 1,000-level expression exceeded Python's recursion limit, and the request
+# was never answered); walking up is also quadratic in the depth.
+MAX_SELECTION_LEVELS = 100
+
+
 class ParserPool:
     """One tree-sitter parser per language, created on first use.
 
@@ -386,15 +393,19 @@ class SyntaxDocument:
             found = root.named_descendant_for_byte_range(byte, byte)
         return found if found is not None else root
 
-    def selection_ranges(self, offset: int) -> list[tuple[int, int]]:
+    def selection_ranges(
+        self, offset: int, limit: int = MAX_SELECTION_LEVELS
+    ) -> list[tuple[int, int]]:
         """Ranges of the enclosing syntax nodes at ``offset``, innermost first.
 
         Only named nodes count; a parent with the same range as its child is
-        dropped. The last range is the whole document.
+        dropped. The last range is the whole document. At most ``limit``
+        ranges: in deeper nesting the innermost ``limit - 1`` and the whole
+        document.
         """
         ranges: list[tuple[int, int]] = []
         node: Node | None = self.node_at(offset)
-        while node is not None:
+        while node is not None and len(ranges) < max(1, limit - 1):
             span = self.node_range(node)
             if not ranges or ranges[-1] != span:
                 ranges.append(span)

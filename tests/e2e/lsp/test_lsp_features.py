@@ -136,6 +136,31 @@ async def test_selection_ranges_grow_outwards(lsp_client: LanguageClient) -> Non
     assert len(set(chain)) == len(chain)  # no duplicates
 
 
+async def test_a_deeply_nested_expression_still_gets_its_selection_ranges(
+    lsp_client: LanguageClient,
+) -> None:
+    # 1,000 levels of parentheses: the whole chain would be 1,000 JSON objects
+    # one inside the next, beyond what the encoder can nest (no answer came).
+    await start(lsp_client)
+    depth = 1000
+    text = "x = " + "(" * depth + "1" + ")" * depth + "\n"
+    open_doc(lsp_client, PY_URI, text, "python")
+    ranges = await lsp_client.text_document_selection_range_async(
+        types.SelectionRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=PY_URI),
+            positions=[types.Position(line=0, character=text.index("1"))],
+        )
+    )
+    chain = []
+    node: types.SelectionRange | None = ranges[0]
+    while node is not None:
+        chain.append(node.range)
+        node = node.parent
+    assert chain[0].start.character == text.index("1")  # the innermost: the literal
+    assert chain[-1].start == types.Position(line=0, character=0)  # the whole document
+    assert 3 <= len(chain) <= 100
+
+
 async def test_out_of_range_positions_are_clamped(lsp_client: LanguageClient) -> None:
     await start(lsp_client)
     open_doc(lsp_client, PY_URI, "x = 1\ny = ", "python")
