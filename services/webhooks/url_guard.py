@@ -217,6 +217,10 @@ class UrlGuard:
             raise UrlRefusedError("the URL's host did not resolve in time") from None
         except OSError:
             raise UrlRefusedError("the URL's host does not resolve") from None
+        except UnicodeError:
+            # The IDNA codec refuses the name (an empty or 64-character label,
+            # a character that maps to a dot): no DNS name can be made of it.
+            raise UrlRefusedError("the URL's host is not a valid host name") from None
         addresses: list[IPAddress] = []
         for info in infos:
             # Scope ids (fe80::1%eth0) are dropped: such addresses are refused anyway.

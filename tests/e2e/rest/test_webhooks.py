@@ -268,6 +268,11 @@ OTHER_REFUSED = [
     "http://8.8.8.8\\@127.0.0.1/",
     "http://8.8.8.8:99999/",
     "http:///nohost",
+    # Names the IDNA codec refuses (getaddrinfo raised UnicodeError: a 500).
+    "http://" + "a" * 64 + ".com/",
+    "http://x..com/",
+    "http://.example.com/",
+    "http://\u2488.com/",  # a character that maps to "1."
 ]
 
 
@@ -312,6 +317,8 @@ def test_loose_ipv4_parsing_matches_inet_aton() -> None:
         "http://[::1]/",
         "http://10.0.0.1/",
         "http://[fd00:ec2::254]/",
+        "http://x..com/hook",
+        "http://\u2488.com/hook",
     ],
 )
 async def test_registration_refuses_private_targets(api: Api, url: str) -> None:
