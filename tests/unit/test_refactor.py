@@ -26,6 +26,7 @@ from engine.refactor.checkers import run_checker
 from engine.refactor.edits import apply_edits
 from engine.refactor.safety import safety_score
 from engine.refactor.schema import SafetyCheck
+from engine.refactor.service import nesting_depth
 
 HAS_RUSTC = shutil.which("rustc") is not None
 HAS_NODE = shutil.which("node") is not None
@@ -1052,6 +1053,28 @@ def test_bad_code_is_rejected(code: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message) as raised:
         refactor(RefactorRequest(code, "python", "extract_variable"), None)
     assert raised.value.field == "code"
+
+
+def test_nesting_depth_counts_brackets_of_every_kind() -> None:
+    assert nesting_depth("f(a[1], {b: (2)})") == 3
+    assert nesting_depth(")))(((") == 3  # stray closers do not go below zero
+    assert nesting_depth("(" * 5000, limit=10) == 11  # counted up to the limit and one
+
+
+def test_deeply_nested_code_is_refused_before_its_tree_is_walked() -> None:
+    # 20,000 nested blocks in 40 KB: walking up from the selection took 26 s.
+    depth = 20_000
+    code = "fn f() { " + "{" * depth + "}" * depth + " }\n"
+    middle = len(code) // 2
+    request = RefactorRequest(code, "rust", "optimize_performance", middle, middle + 1)
+    with pytest.raises(InvalidRequestError, match="levels deep") as raised:
+        refactor(request, None)
+    assert raised.value.field == "code"
+    assert applicable_operations(code, "rust", middle, middle) == []
+    # Nesting as deep as real code gets is still served.
+    shallow = "fn f() { " + "{" * 50 + "let x = 1 + 2;" + "}" * 50 + " }\n"
+    cursor = shallow.index("1 + 2")
+    assert "extract_variable" in applicable_operations(shallow, "rust", cursor, cursor + 5)
 
 
 def test_unknown_operation_and_language() -> None:
