@@ -8,6 +8,9 @@ LSP or HTTP; every failure is an :class:`~engine.errors.EngineError`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
@@ -93,6 +96,10 @@ RegistryListener = Callable[[RegistryEvent], None]
 # parse itself holds the GIL (documents.parse_window bounds it), but the
 # Python walk over the tree that follows lets the loop run between steps.
 PARSE_ON_LOOP_MAX_CHARS = 16 * 1024
+# Model-backed refactorings that run at once; more wait for a thread (see
+# Engine.__init__). Their Python work holds the GIL, so more threads would
+# not make them faster.
+REFACTOR_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,13 @@ class Engine:
         self.warmer = ContextWarmer()
         self._place: _Place | None = None
         self._started = time.monotonic()
+        # Model-backed refactorings (tree walks, compiler checks, waits for the
+        # model) run on threads of their own: on asyncio's shared pool (cpu + 4
+        # threads) six slow ones held every thread, and any route that hands
+        # work to a thread (/models, jobs, webhooks) waited for them.
+        self._refactor_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=REFACTOR_THREADS, thread_name_prefix="refactor"
+        )
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -165,6 +179,7 @@ class Engine:
         await self.speculator.close()
         await self.warmer.close()
         self.documents.close_all()
+        self._refactor_pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.registry.close)
 
     def add_listener(self, listener: RegistryListener) -> None:
@@ -724,7 +739,15 @@ class Engine:
             worker = await self.worker_for(chosen, wait_for_load)
             generator = WorkerTextGenerator(worker, priority, self._deadline(None))
         try:
-            result = await asyncio.to_thread(refactor, request, generator)
+            if generator is None:
+                # A preview (no model): quick, and an editor waits for it.
+                result = await asyncio.to_thread(refactor, request, generator)
+            else:
+                call = functools.partial(
+                    contextvars.copy_context().run, refactor, request, generator
+                )
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._refactor_pool, call)
         except asyncio.CancelledError:
             if generator is not None:
                 generator.cancel()

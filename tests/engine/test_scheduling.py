@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import llama_cpp
 import pytest
 
+from engine import engine as engine_module
 from engine.completion.pipeline import CompletionRequest
 from engine.completion.prompts import TextPrompt
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import ContextLengthExceededError, RequestCancelledError
+from engine.refactor import RefactorRequest
 from engine.runtime.llama_backend import ContextConfig, context_params, model_params
 from engine.runtime.messages import GenerationResult, Priority, SamplingParams, TokenEvent
 from tests.conftest import make_settings, tiny_specs
@@ -354,3 +357,33 @@ async def test_per_slot_streams_share_a_prompt_and_bound_a_request(
         finally:
             await engine.close()
     assert answers["per_slot"] == answers["shared"]
+
+
+async def test_slow_refactorings_leave_the_shared_thread_pool_free(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Six model-backed refactorings that take their time: they ran on
+    # asyncio's shared pool (cpu + 4 threads) and held all of it, so every
+    # route handing work to a thread (/models, jobs) waited for them.
+    release = threading.Event()
+    threads: list[str] = []
+
+    def slow_refactor(request: object, generator: object) -> object:
+        threads.append(threading.current_thread().name)
+        release.wait(30)
+        raise RequestCancelledError("released")
+
+    monkeypatch.setattr(engine_module, "refactor", slow_refactor)
+    request = RefactorRequest("x = 1 + 2\n", "python", "extract_variable", 4, 9)
+    tasks = [
+        asyncio.create_task(engine.refactor(request, model_id="tiny-codellama")) for _ in range(6)
+    ]
+    try:
+        while len(threads) < 4:  # the refactoring threads are taken
+            await asyncio.sleep(0.01)
+        # The shared pool still answers (on the old code this waited for the release).
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), timeout=10) == 42
+        assert all(name.startswith("refactor") for name in threads)
+    finally:
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
