@@ -61,9 +61,38 @@ def comment_above(text: str, line: int) -> str | None:
 
 
 async def _model_arg(ls: AiIdeLanguageServer, args: tuple[Any, ...]) -> str:
-    if args and isinstance(args[0], str) and args[0]:
-        return args[0]
+    if args and args[0] is not None:
+        if isinstance(args[0], str) and args[0]:
+            return args[0]
+        # Not the default model: acting on another model than the one named
+        # (as an object, a number) would surprise whoever sent it.
+        raise InvalidRequestError(
+            "arguments", "the argument must be a model id (a non-empty string)"
+        )
     return ls.config.model or await ls.backend.default_model()
+
+
+def _position_arg(raw: object) -> types.Position:
+    """The ``position`` option of a command: ``{"line": n, "character": n}``, both >= 0."""
+    if raw is None:
+        return types.Position(line=0, character=0)
+    line = raw.get("line", 0) if isinstance(raw, dict) else None
+    character = raw.get("character", 0) if isinstance(raw, dict) else None
+    if not (
+        isinstance(line, int)
+        and isinstance(character, int)
+        and not isinstance(line, bool)
+        and not isinstance(character, bool)
+        and line >= 0
+        and character >= 0
+    ):
+        raise InvalidRequestError(
+            "position", "position must be {line, character} with integers >= 0"
+        )
+    return types.Position(line=line, character=character)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _fail(ls: AiIdeLanguageServer, exc: EngineError) -> Exception:
@@ -156,10 +185,10 @@ def register(server: AiIdeLanguageServer) -> None:
         doc = ls.backend.documents.get(uri) if isinstance(uri, str) else None
         if doc is None:
             raise _fail(ls, InvalidRequestError("uri", "generate needs an open document's uri"))
-        raw_position = options.get("position") or {}
-        position = types.Position(
-            line=int(raw_position.get("line", 0)), character=int(raw_position.get("character", 0))
-        )
+        try:
+            position = _position_arg(options.get("position"))
+        except InvalidRequestError as exc:
+            raise _fail(ls, exc) from exc
         # The edit is computed on this text and names this version.
         version = doc.version
         assert isinstance(uri, str)  # a document was found under it
@@ -172,9 +201,12 @@ def register(server: AiIdeLanguageServer) -> None:
             raise _fail(
                 ls, InvalidRequestError("prompt", "give a prompt or put a comment above the cursor")
             )
-        # Insert on a new line after the cursor's line.
-        line_end = index.text.find("\n", cursor)
-        insert_at = len(index.text) if line_end < 0 else line_end
+        # Insert on a new line after the cursor's line, with the document's
+        # own line breaks (CRLF and lone CR documents too).
+        found = _LINE_BREAK.search(index.text, cursor)
+        insert_at = len(index.text) if found is None else found.start()
+        first_break = found or _LINE_BREAK.search(index.text)
+        newline = first_break.group() if first_break is not None else "\n"
         try:
             result = await ls.backend.generate_code(
                 CodeGenRequest(
@@ -190,18 +222,15 @@ def register(server: AiIdeLanguageServer) -> None:
             raise _fail(ls, exc) from exc
         if not result.text.strip():
             return {"applied": False, "text": ""}
+        text = result.text.replace("\r\n", "\n").replace("\n", newline)
         where = to_position(index, insert_at, ls.encoding)
         edit = versioned_edit(
             doc.uri,
             version,
-            [
-                types.TextEdit(
-                    range=types.Range(start=where, end=where), new_text="\n" + result.text
-                )
-            ],
+            [types.TextEdit(range=types.Range(start=where, end=where), new_text=newline + text)],
         )
         applied = await apply_edit(ls, edit, "generated code")
-        return {"applied": applied, "text": result.text}
+        return {"applied": applied, "text": text}
 
     @server.command(SHOW_STATUS)
     async def show_status(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInternalError, JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
 PY_URI = "file:///project/shapes.py"
@@ -395,6 +395,53 @@ async def test_commands_load_status_generate_unload(lsp_client: LanguageClient) 
         types.ExecuteCommandParams(command="ai-ide.unloadModel", arguments=["tiny-deepseek"])
     )
     assert unloaded["model_id"] == "tiny-deepseek" and unloaded["unload_time_ms"] > 0
+
+
+async def test_malformed_command_arguments_are_invalid_params(lsp_client: LanguageClient) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, PY_URI, "# add two numbers\n", "python")
+    for position in ({"line": "x", "character": 0}, {"line": -1, "character": 0}, [1, 2]):
+        with pytest.raises(JsonRpcInvalidParams) as raised:
+            await lsp_client.workspace_execute_command_async(
+                types.ExecuteCommandParams(
+                    command="ai-ide.generate", arguments=[{"uri": PY_URI, "position": position}]
+                )
+            )
+        assert raised.value.data["details"]["field"] == "position"
+    # Not a model id: refused, rather than loading the default model instead.
+    for argument in (123, {"id": "tiny-qwen"}):
+        with pytest.raises(JsonRpcInvalidParams):
+            await lsp_client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="ai-ide.loadModel", arguments=[argument])
+            )
+    report = await status(lsp_client)
+    assert all(m["status"] != "loaded" for m in report["models"])
+
+
+async def test_generated_code_keeps_the_documents_line_breaks(lsp_client: LanguageClient) -> None:
+    seen = record(lsp_client)
+    await start(lsp_client)
+    applied = 0
+    for text, newline in (("# add two numbers\r\nx = 1\r\n", "\r\n"), ("# add two\rx = 1\r", "\r")):
+        seen["edits"].clear()
+        open_doc(lsp_client, PY_URI, text, "python")
+        generated = await lsp_client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="ai-ide.generate",
+                arguments=[{"uri": PY_URI, "position": {"line": 0, "character": 3}}],
+            )
+        )
+        if not generated["applied"]:
+            continue  # the tiny model wrote only blanks: there is no edit
+        applied += 1
+        (document_edit,) = seen["edits"][0].edit.document_changes
+        edit = document_edit.edits[0]
+        # After the comment line (not at the end of the file), on a line of its own.
+        assert edit.range.start == types.Position(line=0, character=text.index(newline))
+        assert edit.new_text.startswith(newline)
+        assert edit.new_text.replace(newline, "").count("\n") == 0
+        assert edit.new_text.replace(newline, "").count("\r") == 0
+    assert applied  # the tiny model writes something for at least one of them
 
 
 async def test_quiet_status_answers_without_a_message(lsp_client: LanguageClient) -> None:
