@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from lsprotocol import types
 
@@ -11,6 +12,7 @@ from engine.errors import EngineError
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_range, word_start
 from lsp_server.errors import to_jsonrpc_error
+from lsp_server.features.lifecycle import forget_unknown_model
 from lsp_server.positions import Encoding, LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
@@ -42,8 +44,16 @@ async def _complete_at(
         document_key=uri,
     )
     try:
-        async with ls.thinking.running():
-            result = await ls.backend.complete(request)
+        try:
+            async with ls.thinking.running():
+                result = await ls.backend.complete(request)
+        except EngineError as exc:
+            if request.model_id is None or not forget_unknown_model(ls, exc):
+                raise
+            # The setting named no model: this keystroke gets the default's answer.
+            request = replace(request, model_id=None)
+            async with ls.thinking.running():
+                result = await ls.backend.complete(request)
     except EngineError as exc:
         if exc.code == "REQUEST_CANCELLED":
             raise to_jsonrpc_error(exc) from exc

@@ -60,15 +60,42 @@ async def pull_configuration(ls: AiIdeLanguageServer) -> None:
         apply_settings(ls, result[0])
 
 
+def forget_unknown_model(ls: AiIdeLanguageServer, exc: EngineError) -> bool:
+    """The ``model`` setting names no model (``exc``): warn once, use the default.
+
+    Returns whether it did (False when the error is about something else).
+    An unknown id is an invalid setting like any other: without this, every
+    completion failed, shown only in the log.
+    """
+    model = ls.config.model
+    if exc.code != "MODEL_NOT_FOUND" or model is None:
+        return False
+    ls.config = ls.config.model_copy(update={"model": None})
+    problem = (
+        f"ai-ide: invalid settings (model: no model '{model}' is configured); "
+        "using the default model"
+    )
+    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=problem))
+    ls.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=problem))
+    return True
+
+
 async def preload_completion_model(ls: AiIdeLanguageServer) -> None:
     """Load the completion model so the first keystroke does not wait for it."""
-    try:
-        model_id = ls.config.model or await ls.backend.default_model()
-        await ls.backend.load(model_id)
-    except EngineError as exc:
-        ls.window_show_message(
-            types.ShowMessageParams(type=types.MessageType.Error, message=f"ai-ide: {exc.message}")
-        )
+    for _ in range(2):  # once more with the default when the setting names no model
+        try:
+            model_id = ls.config.model or await ls.backend.default_model()
+            await ls.backend.load(model_id)
+            return
+        except EngineError as exc:
+            if forget_unknown_model(ls, exc):
+                continue
+            ls.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Error, message=f"ai-ide: {exc.message}"
+                )
+            )
+            return
 
 
 def workspace_folder_uris(

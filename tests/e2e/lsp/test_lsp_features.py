@@ -475,6 +475,27 @@ async def test_invalid_settings_give_a_message_and_defaults(lsp_client: Language
     assert any("maxTokens" in m.message for m in lsp_client.messages)
 
 
+async def test_an_unknown_model_setting_warns_and_falls_back_to_the_default(
+    lsp_client: LanguageClient,
+) -> None:
+    await start(lsp_client)
+    open_doc(lsp_client, PY_URI, "def area(r):\n    return ", "python")
+    lsp_client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"aiIde": {"model": "no-such-model"}})
+    )
+    await asyncio.sleep(0.1)
+    lsp_client.messages.clear()
+    first = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 1, 11))
+    second = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 1, 11))
+    # Answered by the default model, not silently nothing.
+    assert isinstance(first, types.InlineCompletionList) and first.items
+    assert isinstance(second, types.InlineCompletionList)
+    warnings = [m for m in lsp_client.messages if "no-such-model" in m.message]
+    assert len(warnings) == 1 and warnings[0].type == types.MessageType.Warning
+    report = await status(lsp_client)
+    assert report["config"]["model"] is None
+
+
 async def test_configuration_is_pulled_and_follows_changes(lsp_client: LanguageClient) -> None:
     lsp_client.set_configuration({"maxTokens": 7, "model": "tiny-qwen"}, section="aiIde")
     await start(lsp_client, configuration=True)
