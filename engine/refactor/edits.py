@@ -108,7 +108,9 @@ def reindent(
     string literals) are left alone, since their whitespace is data.
     """
     lines = text.split("\n")
-    result = [lines[0]]
+    # The first line's CR goes too: ``newline`` puts it back (kept, a CRLF
+    # text came out with "\r\r\n" after its first line).
+    result = [lines[0].rstrip("\r") if len(lines) > 1 else lines[0]]
     position = len(lines[0]) + 1
     for line in lines[1:]:
         protected = any(start < position < end for start, end in keep)

@@ -603,6 +603,23 @@ def test_crlf_files_keep_their_line_endings() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [
+        ("python", "def f():\r\n    y = 1 + 2\r\n    return y\r\n"),
+        ("rust", "fn f() -> i32 {\r\n    let y = 1 + 2;\r\n    y\r\n}\r\n"),
+        ("go", "package m\r\n\r\nfunc f() int {\r\n\ty := 1 + 2\r\n\treturn y\r\n}\r\n"),
+        ("typescript", "function f(): number {\r\n    const y = 1 + 2;\r\n    return y;\r\n}\r\n"),
+    ],
+)
+def test_extract_method_in_crlf_files_writes_crlf_only(language: str, code: str) -> None:
+    result = run(code, language, "extract_method", "1 + 2")
+    out = result.refactored_code
+    assert "\r\r" not in out  # the new function's first line got "\r\r\n"
+    assert "\n" not in out.replace("\r\n", "")  # every line break is CRLF
+    assert out.count("\r\n") > code.count("\r\n")  # a function was added
+
+
 # ------------------------------------------------------------------ unicode names
 
 
