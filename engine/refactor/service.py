@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Final
 
@@ -36,6 +37,7 @@ MAX_CODE_CHARS: Final = 1_000_000
 # dozen levels.
 MAX_NESTING: Final = 1000
 _NOT_BRACKETS: Final = re.compile(r"[^()\[\]{}]+")
+_LONE_CR: Final = re.compile(r"\r(?!\n)")
 MAX_CHECKER_TIMEOUT_S: Final = 120.0
 MAX_ALTERNATIVES: Final = 5
 
@@ -56,7 +58,38 @@ def refactor(request: RefactorRequest, generator: TextGenerator | None) -> Refac
     Raises ``InvalidRequestError`` for malformed requests, ``UnsupportedLanguageError``
     for languages without a grammar and ``RefactorNotApplicableError`` when the
     selection does not fit the operation or no candidate passes the safety checks.
+
+    Code whose lines end in a lone CR (classic Mac) is refactored as LF code
+    (the same offsets: one character for one) and given back with CRs: the
+    grammars do not end lines at a lone CR, Python and the editors do, so a
+    rename found the declaration only.
     """
+    if _LONE_CR.search(request.code) is None:
+        return _refactor(request, generator)
+    if "\n" in request.code:
+        raise InvalidRequestError(
+            "code", "code mixes lone CR line breaks with LF or CRLF ones; use one kind"
+        )
+    as_lf = _refactor(replace(request, code=request.code.replace("\r", "\n")), generator)
+    return _with_cr(as_lf, request.code)
+
+
+def _with_cr(result: RefactorResult, original: str) -> RefactorResult:
+    """``result`` of the LF form of ``original`` (lone-CR code), with its CRs back."""
+
+    def cr(text: str) -> str:
+        return text.replace("\n", "\r")
+
+    return replace(
+        result,
+        original_code=original,
+        refactored_code=cr(result.refactored_code),
+        edits=[replace(edit, new_text=cr(edit.new_text)) for edit in result.edits],
+        alternatives=[replace(a, code=cr(a.code)) for a in result.alternatives],
+    )
+
+
+def _refactor(request: RefactorRequest, generator: TextGenerator | None) -> RefactorResult:
     ctx = _context(request)
     candidates = _PLANNERS[request.operation](ctx, generator)
     checker = SafetyChecker(
@@ -115,6 +148,8 @@ def applicable_operations(
         return []
     if len(code) > MAX_CODE_CHARS or nesting_depth(code) > MAX_NESTING:
         return []  # refactor() would refuse it (and walking its tree is slow)
+    if "\n" not in code and _LONE_CR.search(code) is not None:
+        code = code.replace("\r", "\n")  # as refactor() sees it (same offsets)
     canonical = resolved.id
     selection = normalize_selection(code, start, end)
     if document is None or document.text != code or document.language != canonical:

@@ -620,6 +620,20 @@ def test_extract_method_in_crlf_files_writes_crlf_only(language: str, code: str)
     assert out.count("\r\n") > code.count("\r\n")  # a function was added
 
 
+def test_lone_cr_files_are_refactored_like_lf_files() -> None:
+    # Python and editors end a line at a lone CR; the grammars do not, so the
+    # rename found only the declaration and broke the function.
+    code = "def f():\r    y = 1 + 2\r    return y\r"
+    renamed = run(code, "python", "rename", cursor="y", new_name="total")
+    assert renamed.refactored_code == "def f():\r    total = 1 + 2\r    return total\r"
+    assert renamed.original_code == code
+    extracted = run(code, "python", "extract_variable", "1 + 2")
+    assert "\n" not in extracted.refactored_code
+    assert "rename" in applicable_operations(code, "python", code.index("y"), code.index("y"))
+    with pytest.raises(InvalidRequestError, match="mixes"):
+        run("def f():\r    y = 1\n    return y\n", "python", "rename", cursor="y", new_name="z")
+
+
 # ------------------------------------------------------------------ unicode names
 
 
