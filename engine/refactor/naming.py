@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -109,6 +110,11 @@ def name_problem(name: str, spec: LanguageSpec) -> str | None:
     """Why ``name`` cannot be used as a new name, or ``None`` when it can."""
     if not is_identifier(name, spec):
         return f"'{name}' is not a valid {spec.name} identifier"
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        # Python reads an identifier in this form (a fullwidth `ｘ` is `x`), so
+        # the new name could be one already in use; elsewhere it is a look-alike.
+        return f"'{name}' is read as '{normal}' (Unicode NFKC); use '{normal}'"
     if name in spec.keywords:
         return f"'{name}' is a {spec.name} keyword"
     if name in spec.avoid:

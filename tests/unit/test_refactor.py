@@ -744,12 +744,20 @@ def test_rename_may_reuse_a_member_name() -> None:
     assert result.refactored_code == "def f(point):\n    x = point.x\n    return x * 2\n"
 
 
-@pytest.mark.parametrize("bad", ["class", "1abc", "a-b", "print"])
+@pytest.mark.parametrize("bad", ["class", "1abc", "a-b", "print", "\uff42", "\u1d47"])
 def test_rename_to_an_invalid_name_is_a_400(bad: str) -> None:
+    # The last two are look-alikes of `b` ("ｂ", "ᵇ"): Python reads them as `b`.
     code = "def f(a):\n    return a\n"
     with pytest.raises(InvalidRequestError) as raised:
         run(code, "python", "rename", cursor="a", new_name=bad)
     assert raised.value.field == "new_name"
+
+
+def test_rename_to_a_look_alike_of_a_name_in_use_is_refused() -> None:
+    # A fullwidth `ｘ` is `x` to Python: every check passed, and f() returned 4, not 3.
+    code = "def f():\n    x = 1\n    y = 2\n    return x + y\n"
+    with pytest.raises(InvalidRequestError, match="NFKC"):
+        run(code, "python", "rename", cursor="y =", new_name="\uff58")
 
 
 @pytest.mark.parametrize(
