@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
@@ -51,6 +52,21 @@ class AiIdeProtocol(LanguageServerProtocol):
                 general.position_encodings = [types.PositionEncodingKind.Utf8, *offered]
         result: types.InitializeResult = yield from super().lsp_initialize(params)
         return result
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        """Apply a change as pygls does, unless the document was never opened.
+
+        pygls's own copy of the document raised ``KeyError`` then, which it
+        reports as an error popup ("Error in server"); the change has nothing
+        to apply to, and the document store ignores it too.
+        """
+        if unquote(params.text_document.uri) not in self.workspace.text_documents:
+            log.warning("didChange for %s, which is not open: ignored", params.text_document.uri)
+            return
+        yield from super().lsp_text_document__did_change(params)
 
 
 def _cancellation(future: Any) -> JsonRpcRequestCancelled | None:

@@ -444,6 +444,26 @@ async def test_generated_code_keeps_the_documents_line_breaks(lsp_client: Langua
     assert applied  # the tiny model writes something for at least one of them
 
 
+async def test_a_change_to_a_document_never_opened_is_ignored_quietly(
+    lsp_client: LanguageClient,
+) -> None:
+    await start(lsp_client)
+    lsp_client.messages.clear()
+    never = "file:///project/never_opened.py"
+    lsp_client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=never, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text="x = 1\n")],
+        )
+    )
+    await status(lsp_client)  # a round trip: a message about the change has arrived by now
+    assert not [m for m in lsp_client.messages if m.type == types.MessageType.Error]
+    # The server goes on serving documents that are open.
+    open_doc(lsp_client, PY_URI, "x = ", "python")
+    result = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 0, 4))
+    assert isinstance(result, types.InlineCompletionList)
+
+
 async def test_quiet_status_answers_without_a_message(lsp_client: LanguageClient) -> None:
     """A status bar or health check polling the status gets no popup each time."""
     await start(lsp_client)
