@@ -143,8 +143,11 @@ def register(server: AiIdeLanguageServer) -> None:
     @server.command(APPLY_EDIT)
     async def apply_refactoring(ls: AiIdeLanguageServer, *args: Any) -> dict[str, Any]:
         options = args[0] if args and isinstance(args[0], dict) else {}
+        raw = options.get("edit")
         try:
-            edit = _converter.structure(options.get("edit"), types.WorkspaceEdit)
+            if not isinstance(raw, dict):  # cattrs made an empty edit of a string
+                raise TypeError(f"an object is needed, not {type(raw).__name__}")
+            edit = _converter.structure(raw, types.WorkspaceEdit)
         except Exception as exc:  # cattrs raises several kinds; all mean a malformed argument
             raise _fail(ls, InvalidRequestError("edit", f"not a workspace edit: {exc}")) from exc
         title = str(options.get("title") or "edit")

@@ -408,6 +408,14 @@ async def test_malformed_command_arguments_are_invalid_params(lsp_client: Langua
                 )
             )
         assert raised.value.data["details"]["field"] == "position"
+    # Not a workspace edit: refused, rather than an empty edit "applied".
+    for edit in ("bad", 7, None):
+        with pytest.raises(JsonRpcInvalidParams):
+            await lsp_client.workspace_execute_command_async(
+                types.ExecuteCommandParams(
+                    command="ai-ide.applyEdit", arguments=[{"title": "t", "edit": edit}]
+                )
+            )
     # Not a model id: refused, rather than loading the default model instead.
     for argument in (123, {"id": "tiny-qwen"}):
         with pytest.raises(JsonRpcInvalidParams):
