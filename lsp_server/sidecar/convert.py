@@ -18,7 +18,13 @@ from services.metrics import ModelMetrics
 
 def rfc3339(value: datetime | None) -> str | None:
     """A UTC datetime as RFC 3339 (``Z`` suffix), or None."""
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value is None:
+        return None
+    # Four-digit years always (strftime's %Y gives "1" for year 1 on Linux).
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    )
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:

@@ -86,3 +86,13 @@ def test_the_contract_names_the_subscription_bounds_the_service_checks() -> None
 
     assert subscriptions.MIN_SECRET_LENGTH == wire.MIN_SECRET_LENGTH
     assert subscriptions.EVENT_TYPES is wire.EVENT_TYPES
+
+
+def test_timestamps_are_rfc3339_with_four_digit_years() -> None:
+    from datetime import UTC, datetime
+
+    from lsp_server.sidecar.convert import rfc3339
+
+    assert rfc3339(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"  # strftime: "1-01-01"
+    assert rfc3339(datetime(2026, 12, 2, 14, 9, 5, 999, tzinfo=UTC)) == "2026-12-02T14:09:05Z"
+    assert rfc3339(None) is None
