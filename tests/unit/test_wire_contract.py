@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+from datetime import UTC, datetime
 from pathlib import Path
 
 import engine.errors
 from ai_ide import wire
 from engine.models.catalog import MODEL_ID_PATTERN
 from lsp_server.sidecar import errors as sidecar_errors
+from lsp_server.sidecar.convert import rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,10 +91,6 @@ def test_the_contract_names_the_subscription_bounds_the_service_checks() -> None
 
 
 def test_timestamps_are_rfc3339_with_four_digit_years() -> None:
-    from datetime import UTC, datetime
-
-    from lsp_server.sidecar.convert import rfc3339
-
     assert rfc3339(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"  # strftime: "1-01-01"
     assert rfc3339(datetime(2026, 12, 2, 14, 9, 5, 999, tzinfo=UTC)) == "2026-12-02T14:09:05Z"
     assert rfc3339(None) is None
