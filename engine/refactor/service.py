@@ -27,16 +27,9 @@ from engine.refactor.rename import plan_rename, rename_target
 from engine.refactor.safety import SafetyChecker, Verdict
 from engine.refactor.schema import OPERATIONS, Alternative, RefactorRequest, RefactorResult
 from engine.refactor.selection import normalize_selection, trim
-from engine.syntax import SyntaxDocument
+from engine.syntax import MAX_TREE_DEPTH, SyntaxDocument
 
 MAX_CODE_CHARS: Final = 1_000_000
-# Brackets nested deeper than this are refused before any tree is walked:
-# each step up a tree-sitter tree costs time in proportion to the depth, so
-# the planners' walks from a node to the root are quadratic in it (a 40 KB
-# body of 20,000 nested blocks took 26 s of CPU). Real code nests a few
-# dozen levels.
-MAX_NESTING: Final = 1000
-_NOT_BRACKETS: Final = re.compile(r"[^()\[\]{}]+")
 _LONE_CR: Final = re.compile(r"\r(?!\n)")
 MAX_CHECKER_TIMEOUT_S: Final = 120.0
 MAX_ALTERNATIVES: Final = 5
@@ -59,17 +52,15 @@ def refactor(request: RefactorRequest, generator: TextGenerator | None) -> Refac
     for languages without a grammar and ``RefactorNotApplicableError`` when the
     selection does not fit the operation or no candidate passes the safety checks.
 
-    Code whose lines end in a lone CR (classic Mac) is refactored as LF code
-    (the same offsets: one character for one) and given back with CRs: the
-    grammars do not end lines at a lone CR, Python and the editors do, so a
-    rename found the declaration only.
+    Code whose lines all end in a lone CR (classic Mac) is refactored as LF
+    code (the same offsets: one character for one) and given back with CRs:
+    the grammars do not end lines at a lone CR, Python and the editors do, so
+    a rename found the declaration only.
     """
-    if _LONE_CR.search(request.code) is None:
+    if _LONE_CR.search(request.code) is None or "\n" in request.code:
+        # LF and CRLF code; code mixing them with lone CRs (a stray CR, a
+        # "\r\r\n" conversion artefact) is taken as it is, as the grammars see it.
         return _refactor(request, generator)
-    if "\n" in request.code:
-        raise InvalidRequestError(
-            "code", "code mixes lone CR line breaks with LF or CRLF ones; use one kind"
-        )
     as_lf = _refactor(replace(request, code=request.code.replace("\r", "\n")), generator)
     return _with_cr(as_lf, request.code)
 
@@ -146,14 +137,16 @@ def applicable_operations(
     resolved = languages.resolve(language)
     if resolved is None or not code:
         return []
-    if len(code) > MAX_CODE_CHARS or nesting_depth(code) > MAX_NESTING:
-        return []  # refactor() would refuse it (and walking its tree is slow)
-    if "\n" not in code and _LONE_CR.search(code) is not None:
+    if len(code) > MAX_CODE_CHARS:
+        return []  # refactor() would refuse it
+    if _LONE_CR.search(code) is not None and "\n" not in code:
         code = code.replace("\r", "\n")  # as refactor() sees it (same offsets)
     canonical = resolved.id
     selection = normalize_selection(code, start, end)
     if document is None or document.text != code or document.language != canonical:
         document = SyntaxDocument(code, canonical)
+    if document.max_depth() > MAX_TREE_DEPTH:
+        return []  # refactor() would refuse it (and walking its tree is slow)
     ctx = RefactorContext(
         RefactorRequest(code=code, language=canonical, operation="extract_variable"),
         document,
@@ -205,26 +198,16 @@ def _context(request: RefactorRequest) -> RefactorContext:
     if selection is not None and selection[0] != selection[1]:
         start, end = trim(request.code, *selection)
         selection = (start, end) if start < end else (start, start)
-    return RefactorContext(request, SyntaxDocument(request.code, language), selection)
-
-
-def nesting_depth(code: str, limit: int = MAX_NESTING) -> int:
-    """How deep ``()``, ``[]`` and ``{}`` nest in ``code``, counted up to ``limit + 1``.
-
-    Brackets inside strings and comments count too (an upper bound, and one
-    scan in C for the rest of the text): about 12 ms for 900 KB of code.
-    """
-    depth = deepest = 0
-    for char in _NOT_BRACKETS.sub("", code):
-        if char in "([{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        elif depth:
-            depth -= 1
-    return deepest
+    document = SyntaxDocument(request.code, language)
+    depth = document.max_depth()
+    if depth > MAX_TREE_DEPTH:
+        raise InvalidRequestError(
+            "code",
+            f"the code's syntax tree is more than {MAX_TREE_DEPTH} levels deep "
+            "(a chain of thousands of operators or nested brackets); refactoring it is refused",
+            limit=MAX_TREE_DEPTH,
+        )
+    return RefactorContext(request, document, selection)
 
 
 def _validate_code(code: str) -> None:
@@ -233,10 +216,6 @@ def _validate_code(code: str) -> None:
     if len(code) > MAX_CODE_CHARS:
         raise InvalidRequestError(
             "code", f"code is longer than {MAX_CODE_CHARS} characters", length=len(code)
-        )
-    if nesting_depth(code) > MAX_NESTING:
-        raise InvalidRequestError(
-            "code", f"code nests brackets more than {MAX_NESTING} levels deep", limit=MAX_NESTING
         )
     if "\x00" in code:
         raise InvalidRequestError("code", "code contains NUL characters", offset=code.index("\x00"))

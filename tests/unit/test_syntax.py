@@ -9,7 +9,13 @@ import pytest
 from tree_sitter import Node, Tree
 
 from engine.errors import InvalidRequestError, UnsupportedLanguageError
-from engine.syntax import LANGUAGES, ParserPool, SyntaxDocument, resolve_language
+from engine.syntax import (
+    LANGUAGES,
+    MAX_TREE_DEPTH,
+    ParserPool,
+    SyntaxDocument,
+    resolve_language,
+)
 
 SAMPLES = {
     "rust": (
@@ -266,3 +272,17 @@ def test_completion_context_follows_edits() -> None:
     assert [s.text for s in document.completion_context(len(document.text) - 3).definitions] == [
         "def z():"
     ]
+
+
+def test_a_cursor_thousands_of_levels_deep_gets_no_context_and_no_wait() -> None:
+    # A chain of 8,000 `+`: walking up from the cursor took 0.8 s per keystroke.
+    text = "def helper():\n    pass\n\ndef f():\n    x = " + "+".join(["1"] * 8000) + "\n"
+    doc = SyntaxDocument(text, "python")
+    deep = text.index("1")
+    assert doc.depth_at(deep) > MAX_TREE_DEPTH
+    assert doc.max_depth() > MAX_TREE_DEPTH
+    context = doc.completion_context(deep)
+    assert context.definitions == [] and context.scope_signature is None
+    # At a shallow cursor of the same document the context is built as usual.
+    assert doc.depth_at(text.index("pass")) < 10
+    assert doc.completion_context(text.index("pass")).scope_signature is not None
