@@ -1,8 +1,9 @@
 """Per-model inference metrics from recorded events, kept in the store.
 
 Each inference is recorded with its measured duration and outcome; every
-figure the API reports is computed from those records, so the numbers survive
-a restart and are never estimated.
+figure the API reports is computed from those records (and, for the
+all-time counters, from the sums of the records pruned), so the numbers
+survive a restart and are never estimated.
 
 Records older than the retention period are pruned (the table would
 otherwise grow by a row per keystroke for as long as the server runs); what
@@ -311,30 +312,37 @@ class MetricsRecorder:
             e.c.started_at >= (start if start is not None else -1.0),
             e.c.started_at <= (end if end is not None else 1e18),
         )
-        row = self._store.query(
-            select(
-                func.count().label("n"),
-                func.sum(e.c.duration_ms).label("ms"),
-                func.sum(e.c.success).label("ok"),
-                func.sum(e.c.cached).label("hits"),
-                func.sum(e.c.tokens).label("tokens"),
-                func.min(e.c.started_at).label("first"),
-                func.max(e.c.started_at).label("last"),
-            ).where(*selected)
-        )[0]
-        count = int(row["n"])
-        if count == 0:
-            return ModelMetrics(0, None, None, None, None, None, 0)
-        # Nearest rank, as percentile() does. Records are only ever added, so
-        # the row at this rank exists even if more arrived since the count.
-        rank = max(1, math.ceil(0.95 * count))
-        p95 = self._store.query(
-            select(e.c.duration_ms)
-            .where(*selected)
-            .order_by(e.c.duration_ms)
-            .offset(rank - 1)
-            .limit(1)
-        )[0]["duration_ms"]
+        # The count and the row at the 95th percentile's rank are two reads; a
+        # prune between them (this replica's writer or another replica) can
+        # leave fewer rows than counted: then both are read again.
+        for _ in range(5):
+            row = self._store.query(
+                select(
+                    func.count().label("n"),
+                    func.sum(e.c.duration_ms).label("ms"),
+                    func.sum(e.c.success).label("ok"),
+                    func.sum(e.c.cached).label("hits"),
+                    func.sum(e.c.tokens).label("tokens"),
+                    func.min(e.c.started_at).label("first"),
+                    func.max(e.c.started_at).label("last"),
+                ).where(*selected)
+            )[0]
+            count = int(row["n"])
+            if count == 0:
+                return ModelMetrics(0, None, None, None, None, None, 0)
+            rank = max(1, math.ceil(0.95 * count))  # nearest rank, as percentile() does
+            found = self._store.query(
+                select(e.c.duration_ms)
+                .where(*selected)
+                .order_by(e.c.duration_ms)
+                .offset(rank - 1)
+                .limit(1)
+            )
+            if found:
+                p95 = found[0]["duration_ms"]
+                break
+        else:
+            raise RuntimeError("inference records kept disappearing while they were read")
         successes = int(row["ok"])
         return ModelMetrics(
             inference_count=count,

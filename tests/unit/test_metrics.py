@@ -5,8 +5,10 @@ Every test runs on SQLite and on a real PostgreSQL server (tests/support/servers
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
+from typing import Any
 
 import pytest
 
@@ -139,13 +141,36 @@ def test_replicas_pruning_together_count_each_record_once(
     first.flush()
     second = MetricsRecorder(Store(store_url), retention_seconds=1.0, clock=lambda: 5_000.0)
     counts: list[int] = []
-    threads = [
-        threading.Thread(target=lambda r=r: counts.append(r.prune())) for r in (first, second)
-    ]
+    failures: list[BaseException] = []
+    # Both replicas start their first batch together: without the advisory
+    # lock both would fold the same records (or one would fail inserting the
+    # same model's totals row).
+    both_read = threading.Barrier(2, timeout=10)
+    real_batch = MetricsRecorder._prune_batch
+
+    started: set[int] = set()
+
+    def prune_batch(self: MetricsRecorder, cutoff: float) -> int:
+        if id(self) not in started:  # each replica's first batch starts with the other's
+            started.add(id(self))
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait()
+        return real_batch(self, cutoff)
+
+    monkeypatch.setattr(MetricsRecorder, "_prune_batch", prune_batch)
+
+    def run(recorder: MetricsRecorder) -> None:
+        try:
+            counts.append(recorder.prune())
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in (first, second)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert failures == [] and len(counts) == 2
     assert sum(counts) == len(records)
     _same_totals(first.totals(), _sums(records))
     _same_totals(second.totals(), _sums(records))
@@ -157,3 +182,29 @@ def test_a_retention_of_zero_keeps_every_record(store_url: str) -> None:
         recorder.record(record)
     assert recorder.prune() == 0
     assert len(recorder.records("m")) == 10
+
+
+def test_a_prune_between_the_count_and_the_percentile_read_is_survived(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(store_url)
+    recorder = MetricsRecorder(store, retention_seconds=50.0, clock=lambda: 1_100.0)
+    records = random_records("m", 100, seed=10)
+    for record in records:
+        recorder.record(record)
+    recorder.flush()
+    real_query = store.query
+    pruned: list[int] = []
+
+    def query(statement: Any) -> Any:
+        rows = real_query(statement)
+        if not pruned:  # right after the first read (the count): another replica prunes
+            pruned.append(recorder.prune())
+        return rows
+
+    monkeypatch.setattr(store, "query", query)
+    figures = recorder.metrics("m")  # raised IndexError: the rank's row was gone
+    assert pruned and pruned[0] > 0
+    kept = [r for r in records if r.started_at >= 1_050.0]
+    assert figures.inference_count == len(kept)
+    assert figures.p95_inference_time_ms == aggregate(kept).p95_inference_time_ms

@@ -71,7 +71,7 @@ async def model_metrics(
 async def prometheus(
     request: Request, engine: EngineDep, services: ServicesDep
 ) -> PlainTextResponse:
-    """The same counters as the JSON metrics, for a Prometheus scraper."""
+    """Counters for a Prometheus scraper: all time (the JSON metrics cover the kept records)."""
     # Pending records are written on a thread, so rendering only reads.
     await asyncio.to_thread(services.metrics.flush)
     return PlainTextResponse(
