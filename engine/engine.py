@@ -96,10 +96,10 @@ RegistryListener = Callable[[RegistryEvent], None]
 # parse itself holds the GIL (documents.parse_window bounds it), but the
 # Python walk over the tree that follows lets the loop run between steps.
 PARSE_ON_LOOP_MAX_CHARS = 16 * 1024
-# Model-backed refactorings that run at once; more wait for a thread (see
-# Engine.__init__). Their Python work holds the GIL, so more threads would
-# not make them faster.
-REFACTOR_THREADS = 4
+# Model-backed refactorings from REST, jobs and batches that run at once;
+# more wait for a thread (see Engine.__init__), their wait counting towards
+# the request's timeout as a wait for a model slot does.
+REFACTOR_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -149,10 +149,11 @@ class Engine:
         self.warmer = ContextWarmer()
         self._place: _Place | None = None
         self._started = time.monotonic()
-        # Model-backed refactorings (tree walks, compiler checks, waits for the
-        # model) run on threads of their own: on asyncio's shared pool (cpu + 4
-        # threads) six slow ones held every thread, and any route that hands
-        # work to a thread (/models, jobs, webhooks) waited for them.
+        # Model-backed refactorings for REST, jobs and batches (tree walks,
+        # compiler checks, waits for the model) run on threads of their own:
+        # on asyncio's shared pool (cpu + 4 threads) six slow ones held every
+        # thread, and any route that hands work to a thread (/models, jobs,
+        # webhooks) waited for them.
         self._refactor_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=REFACTOR_THREADS, thread_name_prefix="refactor"
         )
@@ -739,8 +740,9 @@ class Engine:
             worker = await self.worker_for(chosen, wait_for_load)
             generator = WorkerTextGenerator(worker, priority, self._deadline(None))
         try:
-            if generator is None:
-                # A preview (no model): quick, and an editor waits for it.
+            if generator is None or priority == Priority.INTERACTIVE:
+                # A preview (no model), or an editor's code action: an editor
+                # waits for it, so it never queues behind REST work.
                 result = await asyncio.to_thread(refactor, request, generator)
             else:
                 call = functools.partial(

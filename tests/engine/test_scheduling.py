@@ -379,8 +379,11 @@ async def test_slow_refactorings_leave_the_shared_thread_pool_free(
         asyncio.create_task(engine.refactor(request, model_id="tiny-codellama")) for _ in range(6)
     ]
     try:
-        while len(threads) < 4:  # the refactoring threads are taken
+        for _ in range(3000):  # until all six run (30 s at most)
+            if len(threads) == len(tasks):
+                break
             await asyncio.sleep(0.01)
+        assert len(threads) == len(tasks)
         # The shared pool still answers (on the old code this waited for the release).
         assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), timeout=10) == 42
         assert all(name.startswith("refactor") for name in threads)
