@@ -12,6 +12,7 @@ from engine.runtime.messages import Priority
 from lsp_server.convert import to_offset, to_range, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.features.commands import apply_edit_command
+from lsp_server.features.lifecycle import forget_unknown_model
 from lsp_server.positions import Encoding, LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
@@ -141,7 +142,13 @@ def register(server: AiIdeLanguageServer) -> None:
             file_path=doc.uri,
         )
         try:
-            result = await ls.backend.refactor(request, ls.config.model, Priority.INTERACTIVE)
+            asked = ls.config.model
+            try:
+                result = await ls.backend.refactor(request, asked, Priority.INTERACTIVE)
+            except EngineError as exc:
+                if asked is None or not forget_unknown_model(ls, exc, asked):
+                    raise
+                result = await ls.backend.refactor(request, None, Priority.INTERACTIVE)
         except EngineError as exc:
             if exc.code == "REQUEST_CANCELLED":
                 raise to_jsonrpc_error(exc) from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from lsprotocol import types
@@ -14,6 +14,7 @@ from engine.errors import EngineError, InvalidRequestError
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_position, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
+from lsp_server.features.lifecycle import forget_unknown_model
 from lsp_server.server import AiIdeLanguageServer
 
 LOAD_MODEL = "ai-ide.loadModel"
@@ -210,17 +211,23 @@ def register(server: AiIdeLanguageServer) -> None:
         insert_at = len(index.text) if found is None else found.start()
         first_break = found or _LINE_BREAK.search(index.text)
         newline = first_break.group() if first_break is not None else "\n"
+        codegen = CodeGenRequest(
+            prompt=prompt,
+            language=doc.language,
+            # The model reads LF lines whatever the document's line breaks.
+            existing_code=_LINE_BREAK.sub("\n", index.text[:insert_at]),
+            model_id=ls.config.model,
+            params=SamplingParams(max_tokens=max(ls.config.max_tokens, 256)),
+            priority=Priority.INTERACTIVE,
+        )
         try:
-            result = await ls.backend.generate_code(
-                CodeGenRequest(
-                    prompt=prompt,
-                    language=doc.language,
-                    existing_code=index.text[:insert_at],
-                    model_id=ls.config.model,
-                    params=SamplingParams(max_tokens=max(ls.config.max_tokens, 256)),
-                    priority=Priority.INTERACTIVE,
-                )
-            )
+            try:
+                result = await ls.backend.generate_code(codegen)
+            except EngineError as exc:
+                asked = codegen.model_id
+                if asked is None or not forget_unknown_model(ls, exc, asked):
+                    raise
+                result = await ls.backend.generate_code(replace(codegen, model_id=None))
         except EngineError as exc:
             raise _fail(ls, exc) from exc
         if not result.text.strip():

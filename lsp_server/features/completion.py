@@ -44,15 +44,15 @@ async def _complete_at(
         document_key=uri,
     )
     try:
-        try:
-            async with ls.thinking.running():
+        async with ls.thinking.running():
+            try:
                 result = await ls.backend.complete(request)
-        except EngineError as exc:
-            if request.model_id is None or not forget_unknown_model(ls, exc):
-                raise
-            # The setting named no model: this keystroke gets the default's answer.
-            request = replace(request, model_id=None)
-            async with ls.thinking.running():
+            except EngineError as exc:
+                asked = request.model_id
+                if asked is None or not forget_unknown_model(ls, exc, asked):
+                    raise
+                # The setting named no model: this keystroke gets the default's answer.
+                request = replace(request, model_id=None)
                 result = await ls.backend.complete(request)
     except EngineError as exc:
         if exc.code == "REQUEST_CANCELLED":

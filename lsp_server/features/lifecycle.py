@@ -60,35 +60,41 @@ async def pull_configuration(ls: AiIdeLanguageServer) -> None:
         apply_settings(ls, result[0])
 
 
-def forget_unknown_model(ls: AiIdeLanguageServer, exc: EngineError) -> bool:
-    """The ``model`` setting names no model (``exc``): warn once, use the default.
+def forget_unknown_model(ls: AiIdeLanguageServer, exc: EngineError, model_id: str) -> bool:
+    """Whether ``exc`` says that ``model_id``, the model a request asked for, does not exist.
 
-    Returns whether it did (False when the error is about something else).
-    An unknown id is an invalid setting like any other: without this, every
-    completion failed, shown only in the log.
+    If that model is still the ``model`` setting, the setting is dropped
+    (the default model serves) with one warning: an unknown id is an invalid
+    setting like any other, and without this every completion failed, shown
+    only in the log. The caller retries with the default model when True.
     """
-    model = ls.config.model
-    if exc.code != "MODEL_NOT_FOUND" or model is None:
+    if exc.code != "MODEL_NOT_FOUND":
         return False
-    ls.config = ls.config.model_copy(update={"model": None})
-    problem = (
-        f"ai-ide: invalid settings (model: no model '{model}' is configured); "
-        "using the default model"
-    )
-    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=problem))
-    ls.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=problem))
+    if ls.config.model == model_id:
+        ls.config = ls.config.model_copy(update={"model": None})
+        problem = (
+            f"ai-ide: invalid settings (model: no model '{model_id}' is configured); "
+            "using the default model"
+        )
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=problem)
+        )
+        ls.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Warning, message=problem)
+        )
     return True
 
 
 async def preload_completion_model(ls: AiIdeLanguageServer) -> None:
     """Load the completion model so the first keystroke does not wait for it."""
     for _ in range(2):  # once more with the default when the setting names no model
+        configured = ls.config.model
         try:
-            model_id = ls.config.model or await ls.backend.default_model()
+            model_id = configured or await ls.backend.default_model()
             await ls.backend.load(model_id)
             return
         except EngineError as exc:
-            if forget_unknown_model(ls, exc):
+            if configured is not None and forget_unknown_model(ls, exc, configured):
                 continue
             ls.window_show_message(
                 types.ShowMessageParams(
