@@ -114,7 +114,10 @@ def name_problem(name: str, spec: LanguageSpec) -> str | None:
     if normal != name:
         # Python reads an identifier in this form (a fullwidth `ｘ` is `x`), so
         # the new name could be one already in use; elsewhere it is a look-alike.
-        return f"'{name}' is read as '{normal}' (Unicode NFKC); use '{normal}'"
+        return (
+            f"{name!a} changes under Unicode NFKC normalisation (to {normal!a}), "
+            f"as Python reads identifiers; use {normal!a}"
+        )
     if name in spec.keywords:
         return f"'{name}' is a {spec.name} keyword"
     if name in spec.avoid:

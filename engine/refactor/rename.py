@@ -9,6 +9,7 @@ because their other uses cannot be found without type information.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from tree_sitter import Node
 
@@ -105,6 +106,25 @@ def _binding_problem(binding: Binding) -> str | None:
     return None
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _check_other_spellings(code: str, name: str) -> None:
+    """Refuse when Python code also spells ``name`` another way (``ｘ`` for ``x``).
+
+    Python reads identifiers NFKC-normalised, so both spellings are one
+    variable, while the syntax tree has two different names: a rename would
+    change one and leave a ``NameError`` at the other.
+    """
+    for word in {w for w in _WORD.findall(code) if not w.isascii()}:
+        if word != name and unicodedata.normalize("NFKC", word) == name:
+            raise RefactorNotApplicableError(
+                f"`{name}` is also written {word!a} in this code, which Python reads as "
+                f"`{name}`; renaming would miss those uses",
+                {"field": START_FIELD},
+            )
+
+
 def plan_rename(ctx: RefactorContext, generator: TextGenerator | None) -> list[Candidate]:
     """Candidates for renaming the binding at the selection."""
     occurrence, analysis = rename_target(ctx)
@@ -121,6 +141,8 @@ def plan_rename(ctx: RefactorContext, generator: TextGenerator | None) -> list[C
     _check_keyword_callers(ctx, binding)
     captures = _format_captures(ctx, analysis, binding)
 
+    if ctx.document.language == "python":
+        _check_other_spellings(ctx.request.code, old)
     names: list[tuple[str, float | None, str]] = []
     requested = ctx.request.new_name
     if requested is not None:

@@ -753,6 +753,13 @@ def test_rename_to_an_invalid_name_is_a_400(bad: str) -> None:
     assert raised.value.field == "new_name"
 
 
+def test_rename_of_a_name_also_spelt_another_way_is_refused() -> None:
+    # Python reads `ｘ` as `x`: renaming `x` alone left a NameError at `ｘ`.
+    code = "def f():\n    x = 1\n    return \uff58 + 1\n"
+    with pytest.raises(RefactorNotApplicableError, match="also written"):
+        run(code, "python", "rename", cursor="x =", new_name="y")
+
+
 def test_rename_to_a_look_alike_of_a_name_in_use_is_refused() -> None:
     # A fullwidth `ｘ` is `x` to Python: every check passed, and f() returned 4, not 3.
     code = "def f():\n    x = 1\n    y = 2\n    return x + y\n"
