@@ -327,9 +327,9 @@ def _exit_reason(code: int | None) -> str:
 # for it imports the program's main module first (multiprocessing does), and a
 # script that starts an engine at its top level then starts one there too.
 _START_UP_HINT = (
-    " before it started; a program that starts the engine from a script must do"
-    ' so under `if __name__ == "__main__":` (model runner processes import the'
-    " main module)"
+    " before it started (if this program starts the engine from a script, it must"
+    ' do so under `if __name__ == "__main__":`: model runner processes import the'
+    " main module; otherwise see the runner's output above)"
 )
 
 

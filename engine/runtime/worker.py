@@ -488,7 +488,10 @@ class ModelWorker:
                 assert job is not None
                 self._fail(job, exc, clear_cache=True)
             return
-        self._scheduler.observe_step(sum(added for _, added in plan), time.perf_counter() - started)
+        # The reading speed comes from the prompt tokens; generated ones (one a
+        # sequence) would make many slots' decode steps look like reading.
+        reading = sum(added for _, added in plan if added > 1)
+        self._scheduler.observe_step(reading, time.perf_counter() - started)
         now = time.monotonic()
         slots = self._slots
         for (seq, added), row in zip(plan, rows, strict=True):
