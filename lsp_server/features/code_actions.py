@@ -12,7 +12,7 @@ from engine.runtime.messages import Priority
 from lsp_server.convert import to_offset, to_range, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.features.commands import apply_edit_command
-from lsp_server.features.lifecycle import forget_unknown_model
+from lsp_server.features.lifecycle import with_model_fallback
 from lsp_server.positions import Encoding, LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
@@ -142,13 +142,11 @@ def register(server: AiIdeLanguageServer) -> None:
             file_path=doc.uri,
         )
         try:
-            asked = ls.config.model
-            try:
-                result = await ls.backend.refactor(request, asked, Priority.INTERACTIVE)
-            except EngineError as exc:
-                if asked is None or not forget_unknown_model(ls, exc, asked):
-                    raise
-                result = await ls.backend.refactor(request, None, Priority.INTERACTIVE)
+            result = await with_model_fallback(
+                ls,
+                ls.config.model,
+                lambda model_id: ls.backend.refactor(request, model_id, Priority.INTERACTIVE),
+            )
         except EngineError as exc:
             if exc.code == "REQUEST_CANCELLED":
                 raise to_jsonrpc_error(exc) from exc

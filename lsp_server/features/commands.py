@@ -14,7 +14,7 @@ from engine.errors import EngineError, InvalidRequestError
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_position, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
-from lsp_server.features.lifecycle import forget_unknown_model
+from lsp_server.features.lifecycle import with_model_fallback
 from lsp_server.server import AiIdeLanguageServer
 
 LOAD_MODEL = "ai-ide.loadModel"
@@ -221,13 +221,11 @@ def register(server: AiIdeLanguageServer) -> None:
             priority=Priority.INTERACTIVE,
         )
         try:
-            try:
-                result = await ls.backend.generate_code(codegen)
-            except EngineError as exc:
-                asked = codegen.model_id
-                if asked is None or not forget_unknown_model(ls, exc, asked):
-                    raise
-                result = await ls.backend.generate_code(replace(codegen, model_id=None))
+            result = await with_model_fallback(
+                ls,
+                codegen.model_id,
+                lambda model_id: ls.backend.generate_code(replace(codegen, model_id=model_id)),
+            )
         except EngineError as exc:
             raise _fail(ls, exc) from exc
         if not result.text.strip():

@@ -12,7 +12,7 @@ from engine.errors import EngineError
 from engine.runtime.messages import Priority, SamplingParams
 from lsp_server.convert import to_offset, to_range, word_start
 from lsp_server.errors import to_jsonrpc_error
-from lsp_server.features.lifecycle import forget_unknown_model
+from lsp_server.features.lifecycle import with_model_fallback
 from lsp_server.positions import Encoding, LineIndex
 from lsp_server.server import AiIdeLanguageServer
 
@@ -45,15 +45,11 @@ async def _complete_at(
     )
     try:
         async with ls.thinking.running():
-            try:
-                result = await ls.backend.complete(request)
-            except EngineError as exc:
-                asked = request.model_id
-                if asked is None or not forget_unknown_model(ls, exc, asked):
-                    raise
-                # The setting named no model: this keystroke gets the default's answer.
-                request = replace(request, model_id=None)
-                result = await ls.backend.complete(request)
+            result = await with_model_fallback(
+                ls,
+                request.model_id,
+                lambda model_id: ls.backend.complete(replace(request, model_id=model_id)),
+            )
     except EngineError as exc:
         if exc.code == "REQUEST_CANCELLED":
             raise to_jsonrpc_error(exc) from exc

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from lsprotocol import types
 
@@ -16,6 +16,8 @@ from lsp_server.server import AiIdeLanguageServer
 log = logging.getLogger(__name__)
 
 SECTION = "aiIde"
+
+T = TypeVar("T")
 
 
 THINKING_DELAY_KEY = "thinkingDelayMs"
@@ -83,6 +85,21 @@ def forget_unknown_model(ls: AiIdeLanguageServer, exc: EngineError, model_id: st
             types.LogMessageParams(type=types.MessageType.Warning, message=problem)
         )
     return True
+
+
+async def with_model_fallback(
+    ls: AiIdeLanguageServer, asked: str | None, call: Callable[[str | None], Awaitable[T]]
+) -> T:
+    """``call(asked)``; if the model setting ``asked`` names no model, ``call(None)``.
+
+    ``None`` means the default model; see :func:`forget_unknown_model`.
+    """
+    try:
+        return await call(asked)
+    except EngineError as exc:
+        if asked is None or not forget_unknown_model(ls, exc, asked):
+            raise
+    return await call(None)
 
 
 async def preload_completion_model(ls: AiIdeLanguageServer) -> None:
