@@ -266,7 +266,7 @@ export interface paths {
         };
         /**
          * Metrics in Prometheus text format
-         * @description The same counters as the JSON metrics, for a Prometheus scraper.
+         * @description Counters for a Prometheus scraper: all time (the JSON metrics cover the kept records).
          */
         get: operations["prometheus_v1_ai_monitoring_prometheus_get"];
         put?: never;
