@@ -446,8 +446,8 @@ class SyntaxDocument:
 
         Only named nodes count; a parent with the same range as its child is
         dropped. The last range is the whole document. At most ``limit``
-        ranges: in deeper nesting the innermost ``limit - 1`` and the whole
-        document.
+        ranges (``limit >= 2``): in deeper nesting the innermost
+        ``limit - 1`` and the whole document.
         """
         ranges: list[tuple[int, int]] = []
         node: Node | None = self.node_at(offset)

@@ -43,8 +43,15 @@ _COMMENT_LINE = re.compile(r"^\s*(#|//|/\*+|\*|--)\s?(.*?)\s*(\*/)?\s*$")
 
 
 def comment_above(text: str, line: int) -> str | None:
-    """The comment block on or right above ``line`` (without comment markers)."""
-    lines = text.splitlines()
+    """The comment block on or right above ``line`` (without comment markers).
+
+    Lines are the editor's: they end at LF, CRLF or a lone CR only
+    (``str.splitlines`` also breaks at form feeds and U+2028, which would
+    shift every line number after one).
+    """
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "" and len(lines) > 1:
+        lines.pop()  # the empty "line" after a final line break
     if not lines:
         return None
     line = min(line, len(lines) - 1)
