@@ -410,7 +410,15 @@ class TokenBatch:
 
 
 class Sampler:
-    """A llama.cpp sampler chain for one sequence."""
+    """Picks each next token of one sequence: a llama.cpp sampler chain, or argmax.
+
+    Greedy decoding without penalties is an argmax over the row's logits, done
+    here with numpy: ``llama_sampler_sample`` first copies the whole row into
+    a candidate array (id, logit, probability for every token), which with
+    Gemma's 262,144-token vocabulary costs more than the argmax itself, on
+    every generated token. Ties go to the lowest token id, as llama.cpp's
+    greedy sampler breaks them.
+    """
 
     def __init__(
         self,
@@ -419,6 +427,17 @@ class Sampler:
         n_vocab: int,
         banned: Sequence[int] = (),
     ) -> None:
+        self.ptr: Any = None
+        penalties = (
+            params.frequency_penalty != 0.0
+            or params.presence_penalty != 0.0
+            or params.repeat_penalty != 1.0
+        )
+        # argmax: the banned ids (or None), masked out for the pick only.
+        self._argmax = params.temperature <= 0.0 and not penalties
+        self._banned = np.array(sorted(set(banned)), dtype=np.int64) if banned else None
+        if self._argmax:
+            return
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         add = llama_cpp.llama_sampler_chain_add
         if banned:
@@ -426,11 +445,7 @@ class Sampler:
                 *[llama_cpp.llama_logit_bias(token, float("-inf")) for token in banned]
             )
             add(chain, llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(banned), biases))
-        if (
-            params.frequency_penalty != 0.0
-            or params.presence_penalty != 0.0
-            or params.repeat_penalty != 1.0
-        ):
+        if penalties:
             add(
                 chain,
                 llama_cpp.llama_sampler_init_penalties(
@@ -454,9 +469,30 @@ class Sampler:
             add(chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
         self.ptr = chain
 
+    @property
+    def picks_the_raw_argmax(self) -> bool:
+        """True when every pick is the argmax of the unmodified row (its logit is the max)."""
+        return self._argmax and self._banned is None
+
     def sample(self, ctx: LlamaContext, row: int) -> int:
         """Pick the next token from batch row ``row`` (and record it for penalties)."""
-        return int(llama_cpp.llama_sampler_sample(self.ptr, ctx.ptr, row))
+        if not self._argmax:
+            return int(llama_cpp.llama_sampler_sample(self.ptr, ctx.ptr, row))
+        return self.argmax(ctx.logits(row))
+
+    def argmax(self, logits: npt.NDArray[np.float32]) -> int:
+        """The greedy pick from one row of logits, banned tokens left out."""
+        banned = self._banned
+        if banned is None:
+            return int(logits.argmax())
+        # The row is llama.cpp's buffer: mask in place for the pick, then put
+        # the logits back (the log-probability reads the raw row).
+        saved = logits[banned]
+        logits[banned] = -np.inf
+        try:
+            return int(logits.argmax())
+        finally:
+            logits[banned] = saved
 
     def close(self) -> None:
         """Free the chain (and the samplers it owns)."""
@@ -482,9 +518,15 @@ class LogprobMeter:
     def __init__(self, n_vocab: int) -> None:
         self._mask = np.empty(n_vocab, dtype=np.bool_)
 
-    def __call__(self, logits: npt.NDArray[np.float32], token: int) -> float:
-        """Log-probability of ``token`` given the logits of one row."""
-        peak = float(logits.max())
+    def __call__(
+        self, logits: npt.NDArray[np.float32], token: int, is_argmax: bool = False
+    ) -> float:
+        """Log-probability of ``token`` given the logits of one row.
+
+        ``is_argmax``: the token is known to have the row's largest logit,
+        which saves a pass over the vocabulary.
+        """
+        peak = float(logits[token]) if is_argmax else float(logits.max())
         np.greater_equal(logits, peak - self.CUTOFF, out=self._mask)
         near = logits[self._mask]  # a copy: the row itself stays untouched
         near -= peak

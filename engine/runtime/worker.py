@@ -504,8 +504,9 @@ class ModelWorker:
     def _sample(self, job: _Job, row: int, now: float) -> None:
         model, ctx = self._model, self._ctx
         assert model is not None and ctx is not None
+        logits = ctx.logits(row)
         token = job.sampler.sample(ctx, row)
-        job.logprob_sum += self._logprob(ctx.logits(row), token)
+        job.logprob_sum += self._logprob(logits, token, job.sampler.picks_the_raw_argmax)
         seq = job.seq
         self._slots.sampled(seq, token)
         if job.first_token_at is None:
