@@ -392,14 +392,17 @@ class RemoteRunner:
         )
         loop = self._loop
         assert loop is not None
+        # The registry hears it now, before any request fails: the request
+        # whose failure opened the breaker fails as soon as this returns, and
+        # its client must then find the model in error (GET /models, /health).
+        if self.on_exit is not None:
+            try:
+                self.on_exit(reason)
+            except Exception:
+                log.exception("exit listener of %s failed", self.model_id)
 
         async def finish() -> None:
             await self._fail_all(error)
-            if self.on_exit is not None:
-                try:
-                    self.on_exit(reason)
-                except Exception:
-                    log.exception("exit listener of %s failed", self.model_id)
             self._end_loop()
 
         loop.create_task(finish())

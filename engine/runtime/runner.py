@@ -579,12 +579,14 @@ class RunnerClient:
                 {"model_id": self.model_id, "reason": reason},
             )
         )
-        for request_id, sink in orphans:
-            sink.emit(ErrorEvent(request_id, failure))
         if not expected:
             log.error("model %s: %s", self.model_id, reason)
+            # The registry first: a client answered with the crash must find
+            # the model in error when it looks (GET /models) right after.
             if self.on_exit is not None:
                 self.on_exit(reason)
+        for request_id, sink in orphans:
+            sink.emit(ErrorEvent(request_id, failure))
 
 
 def runner_rss_mb(client: RunnerClient) -> float | None:
