@@ -7,8 +7,10 @@ noise hits all three alike:
 
 - ``lsp``: ``ai-ide lsp --no-http`` over stdio (pygls client), incremental
   ``didChange`` per keystroke, then ``textDocument/inlineCompletion``;
-- ``rest``: ``POST /v1/ai/inference/completion`` on a uvicorn server over
-  loopback, streamed (time to first token) with the same document key;
+- ``rest``: ``POST /v1/ai/inference/completion`` over loopback on the server
+  ``ai-ide serve`` runs, in a process of its own as an editor or a script
+  reaches it (a client in the server's process would share its event loop
+  and GIL), streamed (time to first token) with the same document key;
 - ``peer``: llama-server ``/completion`` (``/infill`` when the model has FIM
   tokens), ``cache_prompt`` on, ``--cache-reuse 256``, streamed; the prompt
   is the text before the cursor cut to the same budget at a line boundary,
@@ -43,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import copy
 import inspect
 import json
 import os
@@ -52,8 +53,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,14 +67,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import settle
 from bench.peers.llama_server import running_llama_server
 from bench.quality.clients import language_server
+from bench.server_process import ServerProcess, rest_server_process
 from engine.completion.prompts import TextPrompt
-from engine.config import Settings, load_settings
+from engine.config import load_settings
 from engine.engine import Engine
-from engine.remote.http import RemoteHttp
 from engine.runtime.messages import Priority, SamplingParams
-from lsp_server.runner import uvicorn_server
-from services.composition import Services, shutdown
-from services.keys import ApiKeyStore
 
 TYPED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
 MAX_TOKENS = 24
@@ -353,31 +350,6 @@ class PeerLeg:
         )
 
 
-class UpstreamLog:
-    """The last request this server's remote runner sent to its llama-server.
-
-    Benchmark-only: it wraps ``RemoteHttp.stream`` while the block runs.
-    """
-
-    def __init__(self) -> None:
-        self.last: tuple[str, dict[str, object]] | None = None
-
-    @contextlib.contextmanager
-    def watching(self) -> Iterator[None]:
-        original = RemoteHttp.stream
-        log = self
-
-        def stream(http: RemoteHttp, path: str, body: Any) -> Any:
-            log.last = (path, copy.deepcopy(body))
-            return original(http, path, body)
-
-        RemoteHttp.stream = stream  # type: ignore[method-assign,assignment]
-        try:
-            yield
-        finally:
-            RemoteHttp.stream = original  # type: ignore[method-assign]
-
-
 class ReplayLeg:
     """llama-server given exactly the request this server sent upstream for the keystroke.
 
@@ -386,14 +358,13 @@ class ReplayLeg:
     server adds in front of llama-server. Runs right after the REST leg.
     """
 
-    def __init__(self, peer: PeerLeg, log: UpstreamLog, rest: RestLeg) -> None:
+    def __init__(self, peer: PeerLeg, server: ServerProcess, rest: RestLeg) -> None:
         self.peer = peer
-        self.log = log
+        self.server = server
         self.rest = rest
 
     async def complete(self, doc: Document, cursor: int) -> Sample:
-        assert self.log.last is not None, "the REST leg runs first"
-        path, body = self.log.last
+        path, body = self.server.last_upstream()
         generated = self.rest.last.generated if self.rest.last is not None else None
         if generated:
             body = {**body, "n_predict": generated}
@@ -434,7 +405,7 @@ async def run_scenario(
     rest: RestLeg,
     peer: PeerLeg | ReplayLeg,
     run_id: int,
-    engine_busy: Callable[[], bool],
+    server_busy: Callable[[], Awaitable[bool]],
 ) -> Scenario:
     scenario = Scenario(name)
     docs = [Document(f"file:///bench/{run_id}/file{i}.py", text) for i, text in enumerate(texts)]
@@ -448,7 +419,7 @@ async def run_scenario(
         legs.insert(0, ("lsp", lsp.complete))
 
     async def busy() -> bool:
-        return engine_busy() or (lsp is not None and await lsp.busy())
+        return await server_busy() or (lsp is not None and await lsp.busy())
 
     # Warm each place once (a first visit is a cold prompt for everyone).
     for doc_index, offset in places:
@@ -560,28 +531,6 @@ async def peer_tokens_per_second(
     return sum(counts) / (time.perf_counter() - started)
 
 
-@asynccontextmanager
-async def rest_server(
-    engine: Engine, services: Services, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
-    # The server ``ai-ide serve`` runs, keep-alive included (uvicorn's 5 s
-    # default raced the client between workloads into a ReadError).
-    server = uvicorn_server(engine, services, settings, "127.0.0.1", 0)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=300
-        ) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def main(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="ai-ide-peer-bench-"))
     base_settings = load_settings(None, data_dir=data / "engine")
@@ -600,8 +549,7 @@ async def main(args: argparse.Namespace) -> None:
                 )
             )
             model = {"backend": "llama-server", "url": ours, "parallel": 4}
-        settings = load_settings(
-            None,
+        overrides: dict[str, Any] = dict(
             data_dir=data / "engine",
             models=[{"id": "bench", "name": "bench", **model}],
             include_default_model=False,
@@ -609,30 +557,45 @@ async def main(args: argparse.Namespace) -> None:
             inference={"n_threads": os.cpu_count(), "n_seq_max": 4, "kv_cache": args.kv_cache},
             rate_limits={"enabled": False},
         )
-        await measure(args, settings, model_path, data, remote)
+        await measure(args, overrides, model_path, data, remote)
+
+
+async def model_fim(http: httpx.AsyncClient, model_id: str) -> bool:
+    """Whether the server's model has FIM tokens (``GET /models``)."""
+    listing = (await http.get(f"{BASE}/models")).json()
+    for model in listing["models"]:
+        if model["id"] == model_id:
+            return model.get("fim_family") not in (None, "none")
+    raise RuntimeError(f"the server does not list the model {model_id!r}")
 
 
 async def measure(
-    args: argparse.Namespace, settings: Settings, model_path: Path, data: Path, remote: bool
+    args: argparse.Namespace,
+    overrides: dict[str, Any],
+    model_path: Path,
+    data: Path,
+    remote: bool,
 ) -> None:
-    engine = Engine(settings)
-    services = Services(engine, settings)
-    await services.start()
-    worker = await engine.worker_for("bench")
-    assert worker.info is not None
-    fim = worker.info.fim_family != "none"
+    """Run the workloads against the three servers, then the decode rates; print each."""
     backend = "llama-server (this server in front of it)" if remote else "local"
-    print(
-        f"model: {model_path.name} (FIM: {'yes' if fim else 'no'}); engine: {backend}; "
-        f"threads: {os.cpu_count()}"
-    )
     sizes = [int(s) for s in args.sizes.split(",")]
     with running_llama_server(
         model_path, slots=4, context=4 * 4096, threads=args.llama_server_threads
     ) as peer_base:
         async with contextlib.AsyncExitStack() as stack:
             peer_http = await stack.enter_async_context(httpx.AsyncClient(timeout=300))
-            rest_http = await stack.enter_async_context(rest_server(engine, services, settings))
+            # ``ai-ide serve`` in a process of its own, as editors and scripts
+            # reach it; stopped before the throughput figures.
+            server_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
+            replay = remote and not args.peer_plain
+            server = await server_stack.enter_async_context(
+                rest_server_process(overrides, record_upstream=replay)
+            )
+            fim = await model_fim(server.http, "bench")
+            print(
+                f"model: {model_path.name} (FIM: {'yes' if fim else 'no'}); engine: {backend}; "
+                f"threads: {os.cpu_count()}; REST server in a process of its own"
+            )
             lsp: LspLeg | None = None
             # The language server's own stack: it is stopped before the
             # throughput figures, which its process (a second model on the
@@ -643,14 +606,12 @@ async def measure(
                     language_server(model_path, data, MAX_TOKENS, os.cpu_count() or 2)
                 )
                 lsp = LspLeg(client)
-            rest, plain = RestLeg(rest_http), PeerLeg(peer_http, peer_base, fim)
+            rest, plain = RestLeg(server.http), PeerLeg(peer_http, peer_base, fim)
             peer: PeerLeg | ReplayLeg = plain
-            if remote and not args.peer_plain:
+            if replay:
                 # In front of llama-server the peer is sent what this server
                 # sent upstream, so the ratio is what this server adds.
-                upstream = UpstreamLog()
-                stack.enter_context(upstream.watching())
-                peer = ReplayLeg(plain, upstream, rest)
+                peer = ReplayLeg(plain, server, rest)
                 print("peer: llama-server given the same upstream request (replayed)")
             run_id = 0
             for size in sizes:
@@ -674,31 +635,36 @@ async def measure(
                         rest,
                         peer,
                         run_id,
-                        lambda: bool(worker.queue_length or worker.active_requests),
+                        server.busy,
                     )
                     print(f"{scenario.name}:")
                     for row in summarize(scenario):
                         print(row, flush=True)
             await lsp_stack.aclose()
-            print("aggregate decode tokens/s (64 tokens per request):")
-            for streams in (1, 2, 4):
-                ours = statistics.median(
-                    [await engine_tokens_per_second(engine, "bench", streams) for _ in range(2)]
-                )
-                theirs = statistics.median(
-                    [
-                        await peer_tokens_per_second(
-                            peer_http, peer_base, streams, as_upstream=remote
-                        )
-                        for _ in range(2)
-                    ]
-                )
-                print(
-                    f"  x{streams}: engine {ours:6.1f}  llama-server {theirs:6.1f}"
-                    f"  ratio {ours / theirs:.2f}",
-                    flush=True,
-                )
-    await shutdown(engine, services)
+            await server_stack.aclose()
+            # The engine itself, in this process, for the decode rates.
+            engine = Engine(load_settings(None, **overrides))
+            try:
+                print("aggregate decode tokens/s (64 tokens per request):")
+                for streams in (1, 2, 4):
+                    ours = statistics.median(
+                        [await engine_tokens_per_second(engine, "bench", streams) for _ in range(2)]
+                    )
+                    theirs = statistics.median(
+                        [
+                            await peer_tokens_per_second(
+                                peer_http, peer_base, streams, as_upstream=remote
+                            )
+                            for _ in range(2)
+                        ]
+                    )
+                    print(
+                        f"  x{streams}: engine {ours:6.1f}  llama-server {theirs:6.1f}"
+                        f"  ratio {ours / theirs:.2f}",
+                        flush=True,
+                    )
+            finally:
+                await engine.close()
 
 
 if __name__ == "__main__":
