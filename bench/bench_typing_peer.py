@@ -461,6 +461,9 @@ def summarize(scenario: Scenario) -> list[str]:
         if ttfts:
             line += f"  ttft p50 {pct(ttfts, 0.5):6.0f} ms  p95 {pct(ttfts, 0.95):6.0f} ms"
         line += f"  cached {share}"
+        if prompt:
+            # Attention reads every cached cell: a longer prompt decodes more slowly.
+            line += f"  prompt {prompt / len(samples):5.0f}"
         generated = [s.generated for s in samples if s.generated is not None]
         if generated:
             line += f"  tokens {sum(generated) / len(generated):4.1f}"
@@ -518,7 +521,7 @@ async def peer_tokens_per_second(
             response.raise_for_status()
             predicted: int = response.json()["tokens_predicted"]
             return predicted
-        body.update(stream=True, n_probs=1, timings_per_token=True)
+        body.update(stream=True, n_probs=1, timings_per_token=False)
         last: dict[str, object] = {}
         async with http.stream("POST", f"{base}/completion", json=body) as response:
             response.raise_for_status()
@@ -645,6 +648,7 @@ async def measure(
             # The engine itself, in this process, for the decode rates.
             engine = Engine(load_settings(None, **overrides))
             try:
+                await engine.worker_for("bench")  # loaded before anything is timed
                 print("aggregate decode tokens/s (64 tokens per request):")
                 for streams in (1, 2, 4):
                     ours = statistics.median(

@@ -104,6 +104,24 @@ class ServerProcess:
         return path, body
 
 
+async def _ready(events: Queue[Any], process: Any) -> tuple[str, int, str]:
+    """The child's ("ready", port, key), or an error as soon as it has died."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_SECONDS
+    while loop.time() < deadline:
+        try:
+            message = await loop.run_in_executor(None, events.get, True, 0.5)
+        except queue.Empty:
+            if not process.is_alive():
+                raise RuntimeError(
+                    f"the server process exited with code {process.exitcode} before it served"
+                ) from None
+            continue
+        assert message[0] == "ready", message
+        return message  # type: ignore[no-any-return]
+    raise RuntimeError(f"the server process did not serve within {START_TIMEOUT_SECONDS:g} s")
+
+
 @contextlib.asynccontextmanager
 async def rest_server_process(
     overrides: dict[str, Any], record_upstream: bool = False
@@ -116,10 +134,7 @@ async def rest_server_process(
     )
     process.start()
     try:
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(None, events.get, True, START_TIMEOUT_SECONDS)
-        assert ready[0] == "ready", ready
-        _, port, key = ready
+        _, port, key = await _ready(events, process)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=300
         ) as http:

@@ -48,7 +48,9 @@ def _sampling(request: GenerationRequest) -> dict[str, Any]:
         "stream": True,
         "cache_prompt": True,
         "n_probs": 1,
-        "timings_per_token": True,
+        # The final event carries llama-server's timings whatever this says;
+        # on every token they would only add JSON to write, send and parse.
+        "timings_per_token": False,
     }
     if params.seed is not None:
         body["seed"] = params.seed
