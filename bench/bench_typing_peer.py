@@ -10,7 +10,8 @@ noise hits all three alike:
 - ``rest``: ``POST /v1/ai/inference/completion`` over loopback on the server
   ``ai-ide serve`` runs, in a process of its own as an editor or a script
   reaches it (a client in the server's process would share its event loop
-  and GIL), streamed (time to first token) with the same document key;
+  and GIL), streamed (time to first token), as a plain script sends it: no
+  ``X-AI-IDE-Document`` header, so no type-through from the last answer;
 - ``peer``: llama-server ``/completion`` (``/infill`` when the model has FIM
   tokens), ``cache_prompt`` on, ``--cache-reuse 256``, streamed; the prompt
   is the text before the cursor cut to the same budget at a line boundary,
@@ -246,10 +247,7 @@ class RestLeg:
         started = time.perf_counter()
         first: float | None = None
         final: dict[str, object] = {}
-        headers = {"X-Document-Id": doc.uri}
-        async with self.http.stream(
-            "POST", f"{BASE}/inference/completion", json=body, headers=headers
-        ) as response:
+        async with self.http.stream("POST", f"{BASE}/inference/completion", json=body) as response:
             response.raise_for_status()
             async for event, data in read_sse(response):
                 if event == "token" and first is None:
@@ -364,7 +362,7 @@ class ReplayLeg:
         self.rest = rest
 
     async def complete(self, doc: Document, cursor: int) -> Sample:
-        path, body = self.server.last_upstream()
+        path, body = await self.server.last_upstream()
         generated = self.rest.last.generated if self.rest.last is not None else None
         if generated:
             body = {**body, "n_predict": generated}
@@ -521,7 +519,7 @@ async def peer_tokens_per_second(
             response.raise_for_status()
             predicted: int = response.json()["tokens_predicted"]
             return predicted
-        body.update(stream=True, n_probs=1, timings_per_token=False)
+        body.update(stream=True, n_probs=1, timings_per_token=True)
         last: dict[str, object] = {}
         async with http.stream("POST", f"{base}/completion", json=body) as response:
             response.raise_for_status()

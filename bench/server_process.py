@@ -51,7 +51,7 @@ def _recording(events: Queue[Any]) -> Iterator[None]:
         RemoteHttp.stream = original  # type: ignore[method-assign]
 
 
-async def _serve(overrides: dict[str, Any], events: Queue[Any], record: bool) -> None:
+async def _serve(overrides: dict[str, Any], events: Queue[Any], stop: Any, record: bool) -> None:
     # Imported here: the parent process needs none of the server's stack.
     from engine.engine import Engine
     from lsp_server.runner import uvicorn_server
@@ -63,20 +63,33 @@ async def _serve(overrides: dict[str, Any], events: Queue[Any], record: bool) ->
     services = Services(engine, settings)
     await services.start()
     key = ApiKeyStore.in_data_dir(services.store, settings.data_dir).create("bench").key
-    # uvicorn handles SIGTERM itself: it stops serving and serve() returns.
+    # Every model loaded before the first request: what the models report
+    # (their FIM family) is known then, and no request times a load.
+    for spec in settings.models:
+        await engine.worker_for(spec.id)
     server = uvicorn_server(engine, services, settings, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+
+    async def stop_when_asked() -> None:
+        # The parent sets ``stop``; a signal would end the process before the
+        # engine's shutdown (uvicorn re-raises it once serve() returns).
+        await loop.run_in_executor(None, stop.wait)
+        server.should_exit = True
+
     with _recording(events) if record else contextlib.nullcontext():
         task = asyncio.create_task(server.serve())
+        stopper = asyncio.create_task(stop_when_asked())
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
         if server.started:
             events.put(("ready", server.servers[0].sockets[0].getsockname()[1], key))
         await task
+        stopper.cancel()
     await shutdown(engine, services)
 
 
-def _main(overrides: dict[str, Any], events: Queue[Any], record: bool) -> None:
-    asyncio.run(_serve(overrides, events, record))
+def _main(overrides: dict[str, Any], events: Queue[Any], stop: Any, record: bool) -> None:
+    asyncio.run(_serve(overrides, events, stop, record))
 
 
 @dataclass
@@ -90,11 +103,13 @@ class ServerProcess:
     async def busy(self) -> bool:
         """True while the server decodes or queues anything (``GET /health``)."""
         health = (await self.http.get(f"{BASE}/health")).json()
-        return bool(health.get("active_requests") or health.get("queue_length"))
+        inference = health["services"]["inference_engine"]
+        return bool(inference["active_requests"] or inference["queue_length"])
 
-    def last_upstream(self) -> tuple[str, dict[str, object]]:
+    async def last_upstream(self) -> tuple[str, dict[str, object]]:
         """The last upstream request sent since the previous call (waits for the first)."""
-        kind, path, body = self.events.get(timeout=30)
+        loop = asyncio.get_running_loop()
+        kind, path, body = await loop.run_in_executor(None, self.events.get, True, 30)
         while True:
             try:
                 kind, path, body = self.events.get_nowait()
@@ -129,8 +144,9 @@ async def rest_server_process(
     """Start the REST server in a child process; yield a client for it; stop it."""
     context = multiprocessing.get_context("spawn")
     events: Queue[Any] = context.Queue()
+    stop = context.Event()
     process = context.Process(
-        target=_main, args=(overrides, events, record_upstream), name="ai-ide-bench-serve"
+        target=_main, args=(overrides, events, stop, record_upstream), name="ai-ide-bench-serve"
     )
     process.start()
     try:
@@ -141,7 +157,7 @@ async def rest_server_process(
             assert process.pid is not None
             yield ServerProcess(http, events, process.pid)
     finally:
-        process.terminate()
+        stop.set()
         await asyncio.get_running_loop().run_in_executor(None, process.join, 30)
         if process.is_alive():
             process.kill()

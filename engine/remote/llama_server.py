@@ -48,9 +48,11 @@ def _sampling(request: GenerationRequest) -> dict[str, Any]:
         "stream": True,
         "cache_prompt": True,
         "n_probs": 1,
-        # The final event carries llama-server's timings whatever this says;
-        # on every token they would only add JSON to write, send and parse.
-        "timings_per_token": False,
+        # The final event carries llama-server's timings anyway, but a
+        # generation this server stops itself (a block's end, a time budget, a
+        # stop string found here) closes the stream before it: its cached
+        # count and timings come from the last token's.
+        "timings_per_token": True,
     }
     if params.seed is not None:
         body["seed"] = params.seed

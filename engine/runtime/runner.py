@@ -584,7 +584,11 @@ class RunnerClient:
             # The registry first: a client answered with the crash must find
             # the model in error when it looks (GET /models) right after.
             if self.on_exit is not None:
-                self.on_exit(reason)
+                try:
+                    self.on_exit(reason)
+                except Exception:
+                    # The requests in flight still fail below, whatever the listener did.
+                    log.exception("exit listener of %s failed", self.model_id)
         for request_id, sink in orphans:
             sink.emit(ErrorEvent(request_id, failure))
 
