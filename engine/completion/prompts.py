@@ -119,6 +119,10 @@ class BuiltPrompt:
     snippets_used: int
     prefix_tokens: int
     suffix_tokens: int
+    # Token healing: the bytes of the last prompt token, taken out of
+    # ``tokens``; the first generated token must start with them, and they
+    # are cut from what it writes (the document already holds them).
+    healed: bytes = b""
 
 
 # Few tokens are longer than this many characters: text longer than its

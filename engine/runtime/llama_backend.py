@@ -212,6 +212,11 @@ class LlamaModel:
             self._eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
         return self._eog
 
+    def is_text(self, token: int) -> bool:
+        """True for tokens of ordinary text or raw bytes (not control, unused or user-defined)."""
+        attr = int(llama_cpp.llama_vocab_get_attr(self.vocab, token))
+        return bool(attr & (llama_cpp.LLAMA_TOKEN_ATTR_NORMAL | llama_cpp.LLAMA_TOKEN_ATTR_BYTE))
+
     def is_control(self, token: int) -> bool:
         """True for control tokens (never part of a completion's text)."""
         return bool(llama_cpp.llama_vocab_is_control(self.vocab, token))
@@ -479,6 +484,27 @@ class Sampler:
         if not self._argmax:
             return int(llama_cpp.llama_sampler_sample(self.ptr, ctx.ptr, row))
         return self.argmax(ctx.logits(row))
+
+    def sample_among(self, ctx: LlamaContext, row: int, allowed: npt.NDArray[np.int64]) -> int:
+        """Pick the next token from batch row ``row``, among the ``allowed`` ids only.
+
+        Token healing's first pick. Greedy takes the best allowed logit; a
+        sampler chain sees the row with every other token at -inf (the row
+        is put back afterwards: the log-probability reads it).
+        """
+        logits = ctx.logits(row)
+        if self._argmax:
+            among = logits[allowed]
+            if self._banned is not None:
+                among[np.isin(allowed, self._banned)] = -np.inf
+            return int(allowed[int(among.argmax())])
+        saved = logits.copy()
+        logits.fill(-np.inf)
+        logits[allowed] = saved[allowed]
+        try:
+            return int(llama_cpp.llama_sampler_sample(self.ptr, ctx.ptr, row))
+        finally:
+            logits[:] = saved
 
     def argmax(self, logits: npt.NDArray[np.float32]) -> int:
         """The greedy pick from one row of logits, banned tokens left out."""

@@ -26,6 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from engine.completion.prompts import (
     FAMILY_ORDER,
     BuiltPrompt,
@@ -41,6 +44,7 @@ from engine.errors import (
     ModelLoadFailedError,
     RequestCancelledError,
 )
+from engine.runtime.healing import TokenHealer, log_prob_among
 from engine.runtime.llama_backend import (
     ContextConfig,
     LlamaContext,
@@ -127,6 +131,9 @@ class _Job:
     cached_prompt_tokens: int
     logprob_sum: float = 0.0
     first_token_at: float | None = None
+    # Token healing: the ids the first generated token is chosen among (None
+    # once it is written, or when the prompt was not healed).
+    healing: npt.NDArray[np.int64] | None = None
 
 
 class ModelWorker:
@@ -269,6 +276,8 @@ class ModelWorker:
         self._model, self._ctx = model, ctx
         self._logprob = LogprobMeter(model.n_vocab)
         self._prompt_tokens = TokenMemo(model.tokenize)
+        # Indexed once per load (0.7 s for Gemma's 262,144 tokens), not on a keystroke.
+        self._healer = TokenHealer([model.piece(t) for t in range(model.n_vocab)], model.is_text)
         with self._lock:
             self._scheduler.n_ctx = ctx.n_ctx
             self._scheduler.per_slot = None if ctx.unified else ctx.n_ctx_seq
@@ -370,13 +379,24 @@ class ModelWorker:
                 budget = max(room - request.params.max_tokens, _MIN_FIM_BUDGET)
                 prompt = replace(prompt, budget_tokens=budget)
             fim = model.fim if self.info.fim_family != "none" else FimTokens(None, None, None)
-            return build_fim_prompt(
+            built = build_fim_prompt(
                 prompt,
                 fim,
                 self._prompt_tokens,
                 bos=model.bos if model.add_bos else None,
                 order=FAMILY_ORDER.get(self.info.fim_family, "psm"),
             )
+            # Heal only a cursor line with code on it: then the prompt's last
+            # token is the line's (line tokens come last in every layout).
+            # An indentation-only line is left whole: healing its run of
+            # spaces would let the model pick a deeper indentation than the
+            # user's.
+            if not prompt.line_prefix.strip():
+                return built
+            healing = self._healer.heal(built.tokens, keep=1)
+            if healing is None:
+                return built
+            return replace(built, tokens=built.tokens[:-1], healed=healing.removed)
         if isinstance(prompt, TextPrompt):
             tokens = model.tokenize(
                 prompt.text,
@@ -451,6 +471,11 @@ class ModelWorker:
             submitted=admission.submitted,
             admitted=now,
             cached_prompt_tokens=kept,
+            healing=(
+                self._healer.extensions(admission.prompt.healed)
+                if admission.prompt.healed
+                else None
+            ),
         )
 
     # -- decoding ----------------------------------------------------------
@@ -505,14 +530,23 @@ class ModelWorker:
         model, ctx = self._model, self._ctx
         assert model is not None and ctx is not None
         logits = ctx.logits(row)
-        token = job.sampler.sample(ctx, row)
-        job.logprob_sum += self._logprob(logits, token, job.sampler.picks_the_raw_argmax)
+        healing = job.healing
+        if healing is None:
+            token = job.sampler.sample(ctx, row)
+            job.logprob_sum += self._logprob(logits, token, job.sampler.picks_the_raw_argmax)
+            piece = model.piece(token)
+        else:
+            job.healing = None
+            token = job.sampler.sample_among(ctx, row, healing)
+            job.logprob_sum += log_prob_among(logits, healing, token)
+            # The document already holds the healed bytes that this token starts with.
+            piece = model.piece(token)[len(job.prompt.healed) :]
         seq = job.seq
         self._slots.sampled(seq, token)
         if job.first_token_at is None:
             job.first_token_at = now
         end = model.is_eog(token) or model.is_control(token)
-        finish = job.output.feed(None if end else model.piece(token), seq.n_generated, now)
+        finish = job.output.feed(None if end else piece, seq.n_generated, now)
         if finish is not None:
             self._finish(job, finish)
         elif seq.request.stream:
