@@ -234,6 +234,14 @@ class DocumentStore:
         _, around = lines_around(code, line, self.ring.chunk_lines)
         snippets = []
         for chunk in self.ring.offered(around):
+            if chunk.source == uri and (
+                chunk.start_line <= line < chunk.start_line + chunk.text.count("\n")
+            ):
+                # This document's own chunk around the cursor: the prompt's
+                # windows show that region as it is now, and the chunk shows
+                # it as it was, the line being typed as if finished (after the
+                # cursor, where a prompt without a suffix shows nothing).
+                continue
             path = path_from_uri(chunk.source)
             label = self.workspace.label(path) if path is not None else chunk.source
             snippets.append(Snippet(text=chunk.text, source=label, size=len(chunk.text)))

@@ -277,3 +277,15 @@ def test_uris_of_other_schemes_name_no_path() -> None:
     assert path_from_uri("/tmp/project/a.py") == Path("/tmp/project/a.py")
     assert path_from_uri("src/a.py") == Path("src/a.py")
     assert path_from_uri("C:\\project\\a.py") == Path("C:\\project\\a.py")
+
+
+def test_the_documents_own_chunk_around_the_cursor_is_not_offered() -> None:
+    store = DocumentStore(CompletionSettings(ring_chunk_lines=8))
+    store.open("file:///w/other.py", _file("other", 30), 1, None)
+    code = _file("mine", 30)
+    # The cursor on line 5, inside the chunk taken when mine.py was opened
+    # (lines 0-7, not similar enough to lines 1-8 around the cursor to be
+    # left out for that): it would show the line being typed as it was.
+    cursor_at = code.index("mine_5 = 5") + len("mine_5 = ")
+    context = _context(store, "file:///w/mine.py", code[:cursor_at] + "|" + code[cursor_at:], "|")
+    assert [c.source for c in context.chunks] == ["other.py"]
