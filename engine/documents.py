@@ -99,8 +99,21 @@ class DocumentStore:
         self._last_requested: str | None = None
 
     def set_workspace_folders(self, folders: Iterable[str]) -> None:
-        """The editor's workspace folders (file URIs or paths); replaces the previous ones."""
+        """The editor's workspace folders (file URIs or paths); replaces the previous ones.
+
+        A folder taken out of the workspace takes its files' ring chunks with
+        it: code of a project the editor closed is not context for this one.
+        """
+        before = self.workspace.roots
         self.workspace.set_folders(folders if self.workspace.limits.max_files > 0 else ())
+        gone = [root for root in before if root not in self.workspace.roots]
+        if gone:
+
+            def under_gone(source: str) -> bool:
+                path = path_from_uri(source)
+                return path is not None and any(path.is_relative_to(root) for root in gone)
+
+            self.ring.drop(under_gone)
 
     @property
     def reads_files(self) -> bool:

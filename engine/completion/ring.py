@@ -13,7 +13,7 @@ since the prompt's own window already shows it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # llama.vim's threshold: above it two chunks count as the same code.
@@ -92,6 +92,14 @@ class ChunkRing:
         if last is not None and abs(line - last) < self.chunk_lines // 2:
             return False
         return self.note(source, text, line)
+
+    def drop(self, source_gone: Callable[[str], bool]) -> None:
+        """Forget the chunks of every source for which ``source_gone`` is true."""
+        with self._lock:
+            kept = [(c, lines) for c, lines in self._chunks if not source_gone(c.source)]
+            if len(kept) != len(self._chunks):
+                self._chunks = kept
+                self.version += 1
 
     def offered(self, cursor_lines: Sequence[str]) -> list[Chunk]:
         """The chunks, oldest first, less those too similar to the lines around the cursor."""

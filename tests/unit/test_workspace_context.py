@@ -289,3 +289,20 @@ def test_the_documents_own_chunk_around_the_cursor_is_not_offered() -> None:
     cursor_at = code.index("mine_5 = 5") + len("mine_5 = ")
     context = _context(store, "file:///w/mine.py", code[:cursor_at] + "|" + code[cursor_at:], "|")
     assert [c.source for c in context.chunks] == ["other.py"]
+
+
+def test_a_folder_taken_out_of_the_workspace_takes_its_ring_chunks(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    store = DocumentStore(CompletionSettings(ring_chunk_lines=8))
+    store.set_workspace_folders([first.as_uri()])
+    store.open((first / "a.py").as_uri(), _file("a", 30), 1, None)
+    store.open((second / "b.py").as_uri(), _file("b", 30), 1, None)
+    store.open("untitled:Untitled-1", _file("u", 30), 1, None)
+    assert len(store.ring) == 3
+    store.set_workspace_folders([second.as_uri()])
+    assert [c.source for c in store.ring.offered([])] == [
+        (second / "b.py").as_uri(),
+        "untitled:Untitled-1",
+    ]
