@@ -30,6 +30,9 @@ class RemoteFacts:
     bos_text: str = ""
     eos_text: str = ""
     router: bool = False
+    # llama-cpp-python's server names the repetition penalty ``repeat_penalty``
+    # and defaults it to 1.1; vLLM and SGLang say ``repetition_penalty``, 1.0.
+    llama_cpp_python: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,19 @@ _FINISH = {"stop": "stop", "length": "length"}
 
 
 def completion_body(
-    model: str, prompt: str | list[int], request: GenerationRequest
+    model: str,
+    prompt: str | list[int],
+    request: GenerationRequest,
+    *,
+    llama_cpp_python: bool = False,
 ) -> dict[str, Any]:
-    """The ``/v1/completions`` body for ``request`` (streamed, with log-probabilities)."""
+    """The ``/v1/completions`` body for ``request`` (streamed, with log-probabilities).
+
+    ``llama_cpp_python``: the engine is llama-cpp-python's server, whose
+    repetition penalty has its own name and a default of 1.1, and whose
+    top-k and min-p default to 40 and 0.05: they are always sent, or its
+    decoding would not be the engine's.
+    """
     params = request.params
     body: dict[str, Any] = {
         "model": model,
@@ -48,11 +58,14 @@ def completion_body(
         body["presence_penalty"] = params.presence_penalty
     if params.temperature > 0:
         # Greedy decoding ignores them; sampled, they are vLLM's extensions.
-        if params.top_k > 0:
+        # llama-cpp-python's server has its own defaults (40, 0.05) for them.
+        if params.top_k > 0 or llama_cpp_python:
             body["top_k"] = params.top_k
-        if params.min_p > 0:
+        if params.min_p > 0 or llama_cpp_python:
             body["min_p"] = params.min_p
-    if params.repeat_penalty != 1.0:
+    if llama_cpp_python:
+        body["repeat_penalty"] = params.repeat_penalty
+    elif params.repeat_penalty != 1.0:
         body["repetition_penalty"] = params.repeat_penalty
     if params.ignore_eos:
         body["ignore_eos"] = True
@@ -84,6 +97,9 @@ class OpenAICompatible(EngineKind):
             n_ctx=int(n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else self.spec.context_length,
             parallel=self.spec.parallel,
             fim_family=self.spec.fim,
+            # How llama-cpp-python's server lists a model (its app.py); vLLM
+            # says owned_by "vllm" and has no "permissions" list.
+            llama_cpp_python=match.get("owned_by") == "me" and "permissions" in match,
         )
 
     def call(self, request: GenerationRequest, facts: RemoteFacts, slot: int | None) -> RemoteCall:
@@ -98,7 +114,9 @@ class OpenAICompatible(EngineKind):
             text = prompt.text
         else:
             text = [int(t) for t in prompt]
-        body = completion_body(self.spec.served_name, text, request)
+        body = completion_body(
+            self.spec.served_name, text, request, llama_cpp_python=facts.llama_cpp_python
+        )
         return RemoteCall("/v1/completions", body, used_fim, snippets)
 
     def read(self, event: dict[str, Any]) -> StreamChunk:

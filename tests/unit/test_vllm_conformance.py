@@ -182,3 +182,30 @@ def test_openai_backend_needs_an_explicit_fim_family() -> None:
         ModelSpec(id="m", name="m", backend="llama-server", url="http://h:1", path=Path("/x.gguf"))
     with pytest.raises(ValueError, match="need backend"):
         ModelSpec(id="m", name="m", path=Path("/x.gguf"), url="http://h:1")
+
+
+def test_llama_cpp_python_server_gets_its_own_penalty_field_and_every_default() -> None:
+    # Its server defaults repeat_penalty to 1.1 and top-k/min-p to 40/0.05;
+    # vLLM's defaults are the engine's, so it is sent only what differs.
+    kind = _engine("starcoder")
+    prompt = PROMPTS["fim"]
+    greedy = SamplingParams(max_tokens=16)
+    sampled = SamplingParams(max_tokens=16, temperature=0.7, top_k=0, min_p=0.0)
+    for params, expected in (
+        (greedy, {"repeat_penalty": 1.0}),
+        (sampled, {"top_k": 0, "min_p": 0.0}),
+    ):
+        llama = kind.call(
+            GenerationRequest(prompt, params, ThreadSink()),
+            RemoteFacts("tiny", 2048, 1, "starcoder", llama_cpp_python=True),
+            None,
+        ).body
+        vllm = kind.call(
+            GenerationRequest(prompt, params, ThreadSink()),
+            RemoteFacts("vllm", 32768, 4, "starcoder"),
+            None,
+        ).body
+        for key, value in expected.items():
+            assert llama[key] == value
+            assert key not in vllm
+        assert "repetition_penalty" not in llama
