@@ -35,7 +35,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from types import MappingProxyType
 from typing import Final, Literal
 
@@ -303,6 +303,23 @@ def completion_scope(document: str, cursor: int) -> Literal["line", "block"]:
 # --------------------------------------------------------------------------- loops
 
 _MAX_LOOP_PERIOD: Final = 64
+_WORD: Final = re.compile(r"\w")
+# Lines in a climbing loop: four, as markup may nest one bare tag (`<div>`) thrice.
+_CLIMB: Final = 4
+
+
+def _climbs(lines: Sequence[str]) -> bool:
+    """Whether ``lines`` are one line with words, each deeper than the one before.
+
+    Words, because closers at falling depths (`}`, `end`) repeat by nature;
+    deeper each time, because the same statement at one level is the plain
+    repeat :func:`_loop_end` counts already.
+    """
+    text = lines[0].strip()
+    if not _WORD.search(text) or any(line.strip() != text for line in lines):
+        return False
+    depths = [_indent(line) for line in lines]
+    return all(a < b for a, b in pairwise(depths))
 
 
 def _loop_end(lines: Sequence[str]) -> int:
@@ -311,13 +328,16 @@ def _loop_end(lines: Sequence[str]) -> int:
     A loop is one non-blank line repeated three times in a row, or a block of
     two or more lines (with some substance) repeated twice in a row. Exact
     repeats only: similar lines (`case 1:`, `case 2:`) are legitimate code.
+    One exception, :func:`_climbs`: the same words four times in a row, each
+    line deeper than the one before (`constructor(` opening itself again and
+    again), which no code does and small models fall into.
     Everything after the first occurrence goes, not only the repeats: a model
     that loops rarely recovers, and truncating never changes the meaning of
     what is kept, while splicing lines out could.
     """
     norm = [line.rstrip() for line in lines]
     count = len(norm)
-    keep = count
+    keep = next((j + 1 for j in range(count - _CLIMB + 1) if _climbs(norm[j : j + _CLIMB])), count)
     for period in range(1, min(_MAX_LOOP_PERIOD, count // 2) + 1):
         needed = 2 if period == 1 else period  # matching pairs (j, j + period) in a row
         run = 0
@@ -346,6 +366,8 @@ def _loops_at_end(lines: Sequence[str]) -> bool:
     norm = [line.rstrip() for line in lines[-2 * _MAX_LOOP_PERIOD :]]
     count = len(norm)
     if count >= 3 and norm[-1] == norm[-2] == norm[-3] and norm[-1].strip():
+        return True
+    if count >= _CLIMB and _climbs(norm[-_CLIMB:]):
         return True
     for period in range(2, count // 2 + 1):
         block = norm[count - period :]

@@ -220,6 +220,28 @@ def test_two_equal_lines_are_not_a_loop() -> None:
     assert run("def f(i):\n    |\n", raw).text == raw
 
 
+def test_a_line_opening_itself_deeper_and_deeper_is_a_loop() -> None:
+    # Seen from the default model in a TypeScript interface: 18 such lines.
+    raw = "constructor(\n" + "".join(f"{'  ' * depth}constructor(\n" for depth in range(2, 9))
+    marked = "interface P {\n  |\n  clear: F;\n}\n"
+    assert run(marked, raw, "typescript").text == "constructor("
+    fourth = raw.split("\n")[:4]
+    assert not stops(marked, "\n".join(fourth[:3]) + "\n", "typescript")
+    assert stops(marked, "\n".join(fourth) + "\n", "typescript")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Closers repeat at falling depths; a bare tag may nest thrice.
+        "        }\n      }\n    }\n  }",
+        "<div>\n    <div>\n      <div>\n        <p>hi</p>\n      </div>\n    </div>\n  </div>",
+    ],
+)
+def test_the_same_line_at_other_depths_is_not_always_a_loop(raw: str) -> None:
+    assert run("x = (\n  |\n", raw, None).text == raw
+
+
 def test_similar_lines_are_not_a_loop() -> None:
     raw = "case 1:\n        return 1\n    case 2:\n        return 2\n    case 3:\n        return 3"
     assert run("match x:\n    |\n", raw).text == raw
