@@ -47,6 +47,11 @@ class Answer:
     replace_end: int | None
     seconds: float
     error: str | None = None
+    # The engine's generation before postprocessing, and whether the model
+    # saw the suffix (in-process engine only): what `bench.quality.replay`
+    # runs today's postprocessing on again.
+    raw: str | None = None
+    suffix_aware: bool | None = None
 
 
 class Client(Protocol):
@@ -150,7 +155,13 @@ class EngineClient:
         started = time.perf_counter()
         result = await self._engine.complete(_request(hole, max_tokens, self._model_id))
         completion = result.completion
-        return Answer(completion.text, completion.replace_end, time.perf_counter() - started)
+        return Answer(
+            completion.text,
+            completion.replace_end,
+            time.perf_counter() - started,
+            raw=completion.raw_text,
+            suffix_aware=completion.generation.used_fim,
+        )
 
     async def busy(self) -> bool:
         """True while the engine decodes or queues anything."""

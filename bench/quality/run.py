@@ -329,6 +329,11 @@ def write_report(
                     "exact": j.exact,
                     "similarity": round(j.similarity, 4),
                     "status": j.status,
+                    **(
+                        {"raw": j.answer.raw, "suffix_aware": j.answer.suffix_aware}
+                        if j.answer.raw is not None
+                        else {}
+                    ),
                 }
                 for name, j in row.items()
             },

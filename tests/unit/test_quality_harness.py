@@ -6,6 +6,7 @@ import pytest
 
 from bench.quality.holes import FUNCTIONAL_SPLITS, functional_hole, functional_holes
 from bench.quality.metrics import edit_similarity, exact_match, levenshtein
+from bench.quality.replay import REPLAYED, changed, replay
 from bench.quality.sandbox import Limits, run_python
 
 PROBLEM = {
@@ -70,3 +71,24 @@ def test_metrics() -> None:
     assert edit_similarity("", "") == 1.0
     assert edit_similarity("abcd", "abce") == pytest.approx(0.75)
     assert edit_similarity("", "abc") == 0.0
+
+
+def test_replay_runs_todays_postprocessing_on_recorded_generations() -> None:
+    hole = functional_hole(PROBLEM, "line")
+    assert hole is not None
+    # The model wrote the line, then a line that loops; the run recorded nothing.
+    raw = hole.expected + "\n" + "    return total\n" * 3
+    sample = {
+        **hole.to_json(),
+        "answers": {
+            "engine": {"text": "", "replace_end": None, "seconds": 1.0, "raw": raw},
+            "naive": {"text": "    return a", "replace_end": None, "seconds": 1.0},
+        },
+    }
+    holes, results = replay([sample, {**sample, "answers": {"naive": {}}}], "engine", Limits())
+    assert [h.sample_id for h in holes] == [hole.sample_id]  # no raw text: not replayed
+    (row,) = results
+    assert row["engine"].passed is False and row["naive"].passed is False
+    assert row[REPLAYED].answer.text == hole.expected
+    assert row[REPLAYED].passed is True and row[REPLAYED].exact
+    assert "replayed: " + repr(hole.expected) in changed(holes, results, "engine")
