@@ -33,6 +33,7 @@ from engine.completion.pipeline import (
     finish_completion,
 )
 from engine.completion.prompts import MAX_CHARS_PER_TOKEN, FimPrompt, TextPrompt
+from engine.completion.scaffolding import opens_with_header
 from engine.completion.speculation import Speculator
 from engine.completion.warming import ContextWarmer
 from engine.config import Settings
@@ -855,6 +856,14 @@ class Engine:
             # One failure (or our own cancellation) stops the sibling generations.
             for task in tasks:
                 task.cancel()
+        if prompt.snippets and opens_with_header(results[0].text, request.language):
+            # Above a short prefix (a file's first lines) the snippets are most
+            # of the prompt, and a model may go on writing them, a snippet
+            # header first, instead of the document: an empty answer. Asked
+            # again without them it sees the document alone; the prompt is
+            # short there, so this costs little.
+            bare = replace(prompt, snippets=())
+            results[0] = await self.run(model_id, bare, request.params, **options)
         primary = finish_completion(request, results[0])
         alternatives = distinct(
             [

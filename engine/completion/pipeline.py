@@ -8,13 +8,12 @@ the generation from a model worker, and the final text from
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from engine import languages
 from engine.completion.postprocess import postprocess_completion
 from engine.completion.prompts import ContextBlock, FimPrompt, check_cursor_line, split_at_cursor
+from engine.completion.scaffolding import THIS_FILE, header_start, snippet_header
 from engine.errors import InvalidRequestError
 from engine.runtime.messages import BlockStop, GenerationResult, Priority, SamplingParams
 from engine.syntax import CompletionContext
@@ -84,7 +83,6 @@ def format_snippets(context: CompletionContext | None, language: str | None) -> 
     """Render context snippets as comment-headed code blocks, most useful first."""
     if context is None:
         return []
-    comment = languages.line_comment(language)
     blocks: list[ContextBlock] = []
     if context.imports:
         code = "\n".join(s.text for s in context.imports)
@@ -93,10 +91,10 @@ def format_snippets(context: CompletionContext | None, language: str | None) -> 
     # and in a stable order, so a new chunk only changes the end of the context.
     for snippet in (*context.definitions, *context.chunks):
         here = snippet.source == "this"
-        origin = "this file" if here else snippet.source
+        header = snippet_header(language, THIS_FILE if here else snippet.source)
         body = snippet.text.rstrip()
         path = None if here else snippet.source
-        blocks.append(ContextBlock(f"{comment} from {origin}:\n{body}\n", body, path))
+        blocks.append(ContextBlock(f"{header}\n{body}\n", body, path))
     return blocks
 
 
@@ -107,11 +105,8 @@ def drop_context_headers(text: str, language: str | None) -> str:
     above a short prefix, where the snippets are most of what it sees) is
     writing context, not the user's code: nothing from that line on is kept.
     """
-    comment = re.escape(languages.line_comment(language))
-    # "this file", or a document's path: a name with an extension.
-    header = re.compile(rf"^[ \t]*{comment} from (this file|\S*\.\w+):[ \t]*$", re.MULTILINE)
-    found = header.search(text)
-    return text if found is None else text[: found.start()]
+    start = header_start(text, language)
+    return text if start is None else text[:start]
 
 
 def build_prompt(

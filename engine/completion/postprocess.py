@@ -42,6 +42,7 @@ from typing import Final, Literal
 from tree_sitter import Language, Node, Parser
 
 from engine import languages
+from engine.completion.scaffolding import header_start
 from engine.languages.base import LexicalRules
 from engine.languages.lexical import PLAIN_TEXT
 
@@ -1038,7 +1039,8 @@ def should_stop(
     judged, so the answer never depends on a line still being written: stop on a
     special token, at the first newline in line scope, when the block ended
     (a dedent that later lines cannot turn into `} else {`), when a line or block
-    loops, or when the last line repeats the document's next line.
+    loops, at a line of the prompt's scaffolding (a snippet header), or when the
+    last line repeats the document's next line.
     """
     if contains_special_token(partial):
         return True
@@ -1057,6 +1059,8 @@ def should_stop(
     complete = pieces[:-1]  # the last piece is still being written
     if _loops_at_end(_on_cursor_line(complete, context)):
         return True
+    if header_start("\n".join(complete), language) is not None:
+        return True  # the prompt's scaffolding: nothing from there on is kept
     if _limit_to_block(complete, context, rules).settled:
         return True
     # The model started to echo the document's next line: what follows is a copy.

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from engine.completion.pipeline import CompletionRequest, CompletionResult
-from engine.completion.prompts import TextPrompt
+from engine.completion.prompts import FimPrompt, TextPrompt
 from engine.engine import Engine
 from engine.errors import (
     ContextLengthExceededError,
@@ -339,3 +339,36 @@ async def test_a_streamed_request_typed_into_its_suggestion_needs_no_inference(
     assert isinstance(served, CompletionResult) and served.cached
     assert served.completion.text == text[1:]
     assert again[:-1] == [text[1:]]  # the rest, as one delta
+
+
+async def test_an_answer_that_writes_the_prompts_scaffolding_is_asked_for_again_bare(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first attempt's text is replaced by what the default model wrote at the
+    # head of a Go file (a snippet header where `import (` was due); the second
+    # attempt is the tiny model's own answer to the prompt without snippets.
+    code = "import os\n\n\ndef area(r):\n    return 3.14 * r * r\n\n\ndef perimeter(r):\n    "
+    request = CompletionRequest(
+        code=code,
+        cursor=len(code),
+        language="python",
+        model_id="tiny-starcoder",
+        params=SamplingParams(max_tokens=8),
+    )
+    real_run = engine.run
+    prompts: list[FimPrompt] = []
+
+    async def run(model_id: str, prompt: FimPrompt, params: SamplingParams, **options: object):  # type: ignore[no-untyped-def]
+        prompts.append(prompt)
+        result = await real_run(model_id, prompt, params, **options)
+        if len(prompts) == 1:
+            return replace(result, text="\n# from this file:\ndef area(r):\n")
+        return result
+
+    monkeypatch.setattr(engine, "run", run)
+    result = await engine.complete(request)
+    assert len(prompts) == 2
+    assert prompts[0].snippets and not prompts[1].snippets
+    assert prompts[1] == replace(prompts[0], snippets=())
+    assert result.context_snippets == 0  # what the answer's prompt had
+    assert "from this file" not in result.completion.raw_text

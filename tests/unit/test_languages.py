@@ -14,7 +14,8 @@ import pytest
 from engine import languages, syntax
 from engine.completion import postprocess
 from engine.completion.pipeline import drop_context_headers, format_snippets
-from engine.completion.postprocess import postprocess_completion
+from engine.completion.postprocess import postprocess_completion, should_stop
+from engine.completion.scaffolding import opens_with_header
 from engine.documents import DocumentStore
 from engine.languages import Language
 from engine.refactor import applicable_operations, checkers
@@ -195,7 +196,16 @@ def test_a_completion_that_writes_a_snippet_header_is_cut_there(name: str) -> No
         header = block.rendered.split("\n")[0]
         assert drop_context_headers(f"{header}\nfunc f() {{}}", name) == ""
         assert drop_context_headers(f"x := 1\n  {header}\nmore", name) == "x := 1\n"
+        # Opening with one (blank lines aside) is what the engine asks again for.
+        assert opens_with_header(f"\n{header}\nfunc f() {{}}", name)
+        assert not opens_with_header(f"x := 1\n{header}\n", name)
+        # The decode loop stops once the header line is complete, not before.
+        document = "package p\n\n\n\nfunc g() {}\n"
+        assert not should_stop(document, 11, header, name)
+        assert should_stop(document, 11, f"{header}\n", name)
     comment = syntax.line_comment(name)
     # Ordinary comments stay, even ones that start the same way.
     for kept in (f"{comment} from the docs: see below", f"{comment} from here:", "x = 1"):
         assert drop_context_headers(kept, name) == kept
+        assert not opens_with_header(kept, name)
+        assert not should_stop("package p\n\n\n\nfunc g() {}\n", 11, f"{kept}\n", name)
