@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_list.add_argument("--json", action="store_true", help="print JSON")
     keys_revoke = keys_sub.add_parser(
         "revoke",
-        help="revoke a key (takes effect on the next request)",
+        help="revoke a key (a running server refuses it within a second)",
         description="Revoke an API key by its id (see `ai-ide keys list`).",
     )
     _common(keys_revoke)

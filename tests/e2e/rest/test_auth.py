@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -33,6 +34,7 @@ from services.composition import Services, shutdown
 from services.keys import (
     INITIAL_KEY_FILE,
     SERVER_SECRET_FILE,
+    TRUST_VALID_SECONDS,
     ApiKeyStore,
     KeyStatus,
     ensure_initial_key,
@@ -226,6 +228,20 @@ def test_key_create_list_revoke_verify(tmp_path: Path) -> None:
     for malformed in ("", "aiide_", "x" * 5000, created.key + "x", created.key.upper()):
         assert keys.verify(malformed).status in (KeyStatus.MALFORMED, KeyStatus.UNKNOWN)
 
+    # Found valid, the key is trusted for a second without reading the store;
+    # revoked by another process (another store over the same file), it is
+    # refused once that second is over; revoked through this store, at once.
+    assert keys.verify(other.key).status is KeyStatus.VALID
+    other_store = Store(tmp_path / DATABASE_FILE)
+    ApiKeyStore(other_store, b"k" * 32).revoke(other.info.id)
+    other_store.close()
+    assert keys.verify(other.key).status is KeyStatus.VALID
+    clock[0] += 1.0
+    assert keys.verify(other.key).status is KeyStatus.REVOKED
+    assert keys.verify(other.key[:-1] + "x").status is KeyStatus.UNKNOWN
+    other = keys.create("laptop")
+    assert keys.verify(other.key).status is KeyStatus.VALID
+
     revoked = keys.revoke(created.info.id)
     assert revoked is not None and revoked.revoked and revoked.revoked_at is not None
     assert keys.revoke(created.info.id) == revoked  # revoking twice changes nothing
@@ -280,7 +296,13 @@ async def test_revoked_and_wrong_keys_over_http(settings: Settings) -> None:
         ok = await client.get(f"{BASE}/test/whoami", headers={"X-API-Key": created.key})
         assert ok.json() == {"id": f"key:{created.info.id}", "kind": "api_key"}
         keys.revoke(created.info.id)  # as `ai-ide keys revoke` would, from another connection
-        revoked = await client.get(f"{BASE}/health", headers={"X-API-Key": created.key})
+        # The server trusts a key it found valid for a second (TRUST_VALID_SECONDS).
+        deadline = time.monotonic() + TRUST_VALID_SECONDS + 1.0
+        while True:
+            revoked = await client.get(f"{BASE}/health", headers={"X-API-Key": created.key})
+            if revoked.status_code != 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         assert_unauthorized(revoked, "key_revoked")
         forged = created.key[:-1] + ("a" if created.key[-1] != "a" else "b")
         fresh = keys.create("other")
