@@ -458,6 +458,9 @@ def _body_follows(full: Sequence[str], reference: int, context: _CursorContext) 
 class _BlockLimit:
     keep: int  # number of completion lines inside the scope
     settled: bool  # a cut was found that later lines cannot change
+    # A cut was found: the completion left its block (settled or not: once
+    # the text is final, no `} else {` can come after a closing line any more).
+    ended: bool = True
 
 
 def _limit_to_block(
@@ -486,7 +489,7 @@ def _limit_to_block(
     full = _on_cursor_line(lines, context)
     reference = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
     if count < 2 or reference is None:
-        return _BlockLimit(count, settled=False)
+        return _BlockLimit(count, settled=False, ended=False)
 
     cursor_line_blank = _is_blank(context.line_prefix)
     prefix_indent = context.previous_indent if cursor_line_blank else _indent(context.line_prefix)
@@ -535,7 +538,7 @@ def _limit_to_block(
             and not (rules.offside and _is_blank(full[index - 1]))
         )
         return _BlockLimit(index + 1 if keep_closing else index, settled=settled)
-    return _BlockLimit(count, settled=False)
+    return _BlockLimit(count, settled=False, ended=False)
 
 
 # --------------------------------------------------------------------------- duplication
@@ -917,6 +920,19 @@ def _outside_block(lines: Sequence[str], context: _CursorContext) -> bool:
     return _indent(context.following[0]) < _indent(full[first])
 
 
+def _starts_block(lines: Sequence[str], context: _CursorContext) -> bool:
+    """Whether the completion is the first code of its block: deeper than the line above.
+
+    Only there does a model that does not see the suffix write a block's worth
+    of lines with any chance (a body after `def f():` or `{`): after code of
+    its own block, the lines after the first are guesses (Copilot offers
+    several lines only at a block's start).
+    """
+    full = _on_cursor_line(lines, context)
+    first = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    return first is not None and _indent(full[first]) > context.previous_indent
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -962,12 +978,14 @@ def postprocess_completion(
 
     ``suffix_aware`` says the model saw the text after the cursor (a FIM
     prompt), so where it ends is its own judgement of where the suffix takes
-    over. A model that did not (``False``) cannot know: in the middle of a
-    block, its completion is kept whole only when it meets the document again
-    (it went on to repeat the next line, or ended the block where the next
-    line is outside it) or the document ends after the cursor; otherwise,
-    and when it stopped inside its block (out of tokens), it is cut to its
-    first statement.
+    over. A model that did not (``False``) cannot know: its completion is
+    kept whole only where it is the first code of a block (deeper than the
+    line above) and ended that block where the document's next line is
+    outside it, or where the document ends after the cursor; anywhere else
+    it is cut to its first statement. That holds too when it went on to
+    repeat the document's next line: the lines it wrote before that are its
+    guess at the file, not at the hole (an argument the call has further
+    down, a second invented statement before a closing brace).
 
     With the cursor at column 0 of a non-blank line, the completion is whole
     lines inserted above that line: it ends with a line break.
@@ -1004,13 +1022,18 @@ def postprocess_completion(
             lines = (finished.text + tail)[:keep].split("\n")
             again = _finish(lines, context, syntax, line_scope=False)
             finished = _Finished(again.text, again.replace_length, finished.joined or again.joined)
-    # Kept whole: at the end of the file, or where the completion ended its
-    # block (it did not just run out of tokens inside it) and the document's
-    # next line is outside that block.
+    # Kept whole: at the end of the file, or where the completion starts a
+    # block, ended it (it did not just run out of tokens inside it) and the
+    # document's next line is outside that block. Measured on recorded
+    # generations (bench.quality.replay): whole-line holes gained, HumanEval's
+    # executed splits did not move.
     kept_whole = not context.following or (
-        block is not None and block.settled and _outside_block(finished.text.split("\n"), context)
+        block is not None
+        and block.ended
+        and _outside_block(finished.text.split("\n"), context)
+        and _starts_block(finished.text.split("\n"), context)
     )
-    if not suffix_aware and not line_scope and not finished.joined and not kept_whole:
+    if not suffix_aware and not line_scope and not kept_whole:
         lines = _first_statement(finished.text.split("\n"), context, syntax)
         finished = _finish(lines, context, syntax, line_scope=False)
 
