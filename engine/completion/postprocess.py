@@ -386,6 +386,11 @@ def _on_cursor_line(lines: Sequence[str], context: _CursorContext) -> list[str]:
     return [context.line_prefix + lines[0], *lines[1:]] if lines else []
 
 
+def _first_code(lines: Sequence[str]) -> int | None:
+    """The index of the completion's first non-blank line, or None when all are blank."""
+    return next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+
+
 def _is_closing_line(line: str, syntax: LexicalRules) -> bool:
     """A line that closes a block: `}`, `)`; `</tag>` in markup; `end`, `fi` where they close.
 
@@ -487,7 +492,7 @@ def _limit_to_block(
     """
     count = len(lines)
     full = _on_cursor_line(lines, context)
-    reference = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    reference = _first_code(lines)
     if count < 2 or reference is None:
         return _BlockLimit(count, settled=False, ended=False)
 
@@ -874,7 +879,7 @@ def _first_statement(lines: list[str], context: _CursorContext, syntax: LexicalR
     `except E:`) and the closing line that ends it (`}`).
     """
     full = _on_cursor_line(lines, context)
-    first = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    first = _first_code(lines)
     if first is None:
         return lines
     level = _indent(full[first])
@@ -914,7 +919,7 @@ def _outside_block(lines: Sequence[str], context: _CursorContext) -> bool:
     from there: a completion that ended its block agrees with the document.
     """
     full = _on_cursor_line(lines, context)
-    first = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    first = _first_code(lines)
     if first is None or not context.following:
         return True
     return _indent(context.following[0]) < _indent(full[first])
@@ -929,7 +934,7 @@ def _starts_block(lines: Sequence[str], context: _CursorContext) -> bool:
     several lines only at a block's start).
     """
     full = _on_cursor_line(lines, context)
-    first = next((i for i, line in enumerate(lines) if not _is_blank(line)), None)
+    first = _first_code(lines)
     return first is not None and _indent(full[first]) > context.previous_indent
 
 
