@@ -7,9 +7,10 @@ found in the cache.
 
 from __future__ import annotations
 
-from engine.completion.pipeline import CompletionRequest, CompletionResult
+from engine.completion.pipeline import CompletionResult
 from engine.engine import Engine
-from engine.runtime.messages import Priority, SamplingParams
+from engine.runtime.messages import Priority
+from tests.support.requests import at_end
 
 MAIN = "file:///project/main.py"
 HELPERS = "file:///project/helpers.py"
@@ -28,13 +29,11 @@ HELPERS_CODE = "".join(
 
 async def keystroke(engine: Engine, code: str) -> CompletionResult:
     return await engine.complete(
-        CompletionRequest(
-            code=code,
-            cursor=len(code),
-            language="python",
+        at_end(
+            code,
+            "tiny-starcoder",
+            max_tokens=2,
             file_path="/project/main.py",
-            model_id="tiny-starcoder",
-            params=SamplingParams(max_tokens=2),
             priority=Priority.INTERACTIVE,
             document_key=MAIN,
         )

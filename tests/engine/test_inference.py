@@ -29,6 +29,7 @@ from engine.runtime.messages import (
 )
 from services.composition import Services
 from tests.conftest import make_settings
+from tests.support.requests import at_end
 
 PROMPT = "def add(a, b):\n    return"
 
@@ -255,12 +256,10 @@ async def test_full_queue_is_refused(tmp_path: object, tiny_models: dict[str, ob
 
 async def test_completion_pipeline_end_to_end(engine: Engine, services: Services) -> None:
     code = "def area(r):\n    return 3.14 * r * r\n\ndef perimeter(r):\n    return "
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
-        model_id="tiny-starcoder",
-        params=SamplingParams(max_tokens=24),
+    request = at_end(
+        code,
+        "tiny-starcoder",
+        max_tokens=24,
     )
     result = await engine.complete(request)
     completion = result.completion
@@ -316,12 +315,10 @@ async def test_a_streamed_request_typed_into_its_suggestion_needs_no_inference(
     engine: Engine,
 ) -> None:
     code = "def area(r):\n    return 3.14 * r * r\n\ndef perimeter(r):\n    return "
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
-        model_id="tiny-starcoder",
-        params=SamplingParams(max_tokens=12),
+    request = at_end(
+        code,
+        "tiny-starcoder",
+        max_tokens=12,
         priority=Priority.INTERACTIVE,
         document_key="file:///project/circle.py",
     )
@@ -348,12 +345,10 @@ async def test_an_answer_that_writes_the_prompts_scaffolding_is_asked_for_again_
     # head of a Go file (a snippet header where `import (` was due); the second
     # attempt is the tiny model's own answer to the prompt without snippets.
     code = "import os\n\n\ndef area(r):\n    return 3.14 * r * r\n\n\ndef perimeter(r):\n    "
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
-        model_id="tiny-starcoder",
-        params=SamplingParams(max_tokens=8),
+    request = at_end(
+        code,
+        "tiny-starcoder",
+        max_tokens=8,
     )
     real_run = engine.run
     prompts: list[FimPrompt] = []

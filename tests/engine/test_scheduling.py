@@ -11,7 +11,6 @@ import llama_cpp
 import pytest
 
 from engine import engine as engine_module
-from engine.completion.pipeline import CompletionRequest
 from engine.completion.prompts import TextPrompt
 from engine.config import Settings, load_settings
 from engine.engine import Engine
@@ -20,6 +19,7 @@ from engine.refactor import RefactorRequest
 from engine.runtime.llama_backend import ContextConfig, context_params, model_params
 from engine.runtime.messages import GenerationResult, Priority, SamplingParams, TokenEvent
 from tests.conftest import make_settings, tiny_specs
+from tests.support.requests import at_end
 from tests.support.worker_watch import PeakActive
 
 LONG_PROMPT = "".join(f"value_{i} = compute(value_{i - 1}, {i})\n" for i in range(1, 40))
@@ -57,12 +57,10 @@ def test_context_settings_chosen_for_the_job(settings: Settings) -> None:
 async def test_alternatives_share_the_prompt_cache(engine: Engine) -> None:
     code = LONG_PROMPT + "result = "
     result = await engine.complete(
-        CompletionRequest(
-            code=code,
-            cursor=len(code),
-            language="python",
-            model_id="tiny-codellama",
-            params=SamplingParams(max_tokens=6),
+        at_end(
+            code,
+            "tiny-codellama",
+            max_tokens=6,
             alternatives=2,
         )
     )
@@ -208,12 +206,10 @@ async def test_a_keystroke_takes_the_slot_of_the_speculation_it_preempts(engine:
 
 async def test_speculative_suggestion_is_served_on_a_hit(engine: Engine) -> None:
     code = "def area(r):\n    return "
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
-        model_id="tiny-qwen",
-        params=SamplingParams(max_tokens=12),
+    request = at_end(
+        code,
+        "tiny-qwen",
+        max_tokens=12,
         priority=Priority.INTERACTIVE,
         document_key="file:///area.py",
     )
@@ -249,13 +245,11 @@ async def test_speculation_reuses_the_prompt_it_follows(engine: Engine) -> None:
     )
     engine.documents.open("file:///geometry.py", helper, 1, "python")
     engine.documents.open("file:///report.py", code, 1, "python")
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
+    request = at_end(
+        code,
+        "tiny-qwen",
+        max_tokens=8,
         file_path="file:///report.py",
-        model_id="tiny-qwen",
-        params=SamplingParams(max_tokens=8),
         priority=Priority.INTERACTIVE,
         document_key="file:///report.py",
     )
@@ -277,12 +271,10 @@ async def test_speculation_reuses_the_prompt_it_follows(engine: Engine) -> None:
 
 async def test_speculative_suggestion_is_discarded_on_a_miss(engine: Engine) -> None:
     code = "def area(r):\n    return "
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
-        model_id="tiny-qwen",
-        params=SamplingParams(max_tokens=12),
+    request = at_end(
+        code,
+        "tiny-qwen",
+        max_tokens=12,
         priority=Priority.INTERACTIVE,
         document_key="file:///other.py",
     )
@@ -317,12 +309,10 @@ async def test_per_slot_streams_share_a_prompt_and_bound_a_request(
     and a request is bounded by one slot's cells, not the whole context.
     """
     code = LONG_PROMPT + "result = "
-    request = CompletionRequest(
-        code=code,
-        cursor=len(code),
-        language="python",
-        model_id="tiny-codellama",
-        params=SamplingParams(max_tokens=6),
+    request = at_end(
+        code,
+        "tiny-codellama",
+        max_tokens=6,
         alternatives=2,
     )
     answers = {}

@@ -20,6 +20,7 @@ from engine.config import Settings
 from engine.engine import Engine
 from engine.runtime.messages import Priority, SamplingParams
 from tests.conftest import make_settings, tiny_specs
+from tests.support.requests import at_end
 
 TYPED = "total = area(width, height) + 1"[:20]
 
@@ -110,13 +111,11 @@ async def new_line_shares(engine: Engine, model_id: str, code: str, lines: int) 
     for index in range(lines):
         code += f"    total_{index} = width * height + {index}\n"
         result = await engine.complete(
-            CompletionRequest(
-                code=code,
-                cursor=len(code),
-                language="python",
+            at_end(
+                code,
+                model_id,
+                max_tokens=2,
                 file_path="/project/areas.py",
-                model_id=model_id,
-                params=SamplingParams(max_tokens=2),
                 priority=Priority.INTERACTIVE,
                 document_key="file:///project/areas.py",
             )
