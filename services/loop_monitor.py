@@ -5,7 +5,10 @@ during tokenization, file I/O, a slow sink) delays every editor and every
 REST caller at once. A heartbeat task records when the loop last ran; a
 watchdog thread notices a heartbeat older than the threshold, takes the loop
 thread's stack at that moment (what is blocking it) and logs it once per
-stall. Counts and the longest lag are exported as metrics.
+stall. Counts and the longest lag are exported as metrics. A loop found
+waiting in its selector was not blocked by code: the process got no CPU (a
+busy machine) or another thread held the GIL, and the log says that instead
+of printing the selector's stack as the culprit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,15 @@ class LoopLag:
     stalls: int
     max_lag_ms: float
     last_lag_ms: float
+
+
+def waiting_for_io(frame: FrameType | None) -> bool:
+    """Whether ``frame`` (a thread's innermost) is a selector's wait: an idle event loop."""
+    return (
+        frame is not None
+        and frame.f_code.co_name in ("select", "poll")
+        and frame.f_code.co_filename.endswith("selectors.py")
+    )
 
 
 class LoopLagMonitor:
@@ -110,8 +123,17 @@ class LoopLagMonitor:
             if now - self._last_stack < _STACK_EVERY_SECONDS:
                 log.warning("event loop blocked for over %.0f ms", stalled * 1000.0)
                 continue
-            self._last_stack = now
             frame = sys._current_frames().get(self._loop_thread or -1)
+            if waiting_for_io(frame):
+                # Nothing on the loop runs; its wake-up came late. Keep the
+                # once-a-minute stack for a stall that code causes.
+                log.warning(
+                    "event loop late by %.0f ms while idle: the process got no CPU,"
+                    " or another thread held the GIL",
+                    stalled * 1000.0,
+                )
+                continue
+            self._last_stack = now
             stack = traceback.format_stack(frame)[-_STACK_FRAMES:] if frame is not None else []
             log.warning(
                 "event loop blocked for over %.0f ms; it is running:\n%s",
