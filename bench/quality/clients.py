@@ -12,8 +12,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -241,30 +241,41 @@ class LspClient:
     so that the open buffer, not the file on disk with the answer in it, is
     what the server sees. Documents are closed again after the answer. Each
     variant needs a server of its own: the ring of recent chunks and the
-    workspace folders are per server.
+    workspace folders are per server. With ``fresh`` (a function that starts
+    one) every hole gets a server of its own, started for it and shut down
+    after: an editor that has just opened this one file, with no chunks of
+    earlier holes, of other projects, in its ring.
     """
 
     def __init__(
         self,
-        client: LanguageClient,
+        client: LanguageClient | None,
         *,
         open_others: bool = True,
         workspace: bool = True,
         name: str = "lsp",
+        fresh: Callable[[], AbstractAsyncContextManager[LanguageClient]] | None = None,
     ) -> None:
+        assert (client is None) == (fresh is not None), "a server, or a way to start them"
         self._client = client
+        self._fresh = fresh
         self._count = 0
         self._open_others = open_others
         self._workspace = workspace
         self._folder: str | None = None
         self.name = name
 
+    @property
+    def _server(self) -> LanguageClient:
+        assert self._client is not None, "no server started for this hole"
+        return self._client
+
     def _use_folder(self, root: str) -> None:
         uri = Path(root).as_uri()
         if uri == self._folder:
             return
         removed = [types.WorkspaceFolder(self._folder, "old")] if self._folder else []
-        self._client.workspace_did_change_workspace_folders(
+        self._server.workspace_did_change_workspace_folders(
             types.DidChangeWorkspaceFoldersParams(
                 event=types.WorkspaceFoldersChangeEvent(
                     added=[types.WorkspaceFolder(uri, Path(root).name)], removed=removed
@@ -274,7 +285,7 @@ class LspClient:
         self._folder = uri
 
     def _open(self, uri: str, language: str, text: str) -> None:
-        self._client.text_document_did_open(
+        self._server.text_document_did_open(
             types.DidOpenTextDocumentParams(
                 text_document=types.TextDocumentItem(
                     uri=uri,
@@ -287,6 +298,8 @@ class LspClient:
 
     async def busy(self) -> bool:
         """True while the server decodes or queues anything (its speculation included)."""
+        if self._client is None:
+            return False  # between two holes' fresh servers
         report = await self._client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[{"quiet": True}])
         )
@@ -294,12 +307,22 @@ class LspClient:
         return bool(report["active_requests"] or report["queue_length"])
 
     def _close(self, uri: str) -> None:
-        self._client.text_document_did_close(
+        self._server.text_document_did_close(
             types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
         )
 
     async def complete(self, hole: Hole, max_tokens: int) -> Answer:
         """Fill ``hole`` with ``textDocument/inlineCompletion`` (``max_tokens`` is set at start)."""
+        if self._fresh is None:
+            return await self._complete(hole)
+        async with self._fresh() as client:
+            self._client = client
+            try:
+                return await self._complete(hole)
+            finally:
+                self._client = None
+
+    async def _complete(self, hole: Hole) -> Answer:
         self._count += 1
         root = f"file:///quality/{self._count}"
         if self._workspace and hole.workspace_root:
@@ -313,7 +336,7 @@ class LspClient:
         self._open(uri, hole.language, hole.document)
         started = time.perf_counter()
         try:
-            result = await self._client.text_document_inline_completion_async(
+            result = await self._server.text_document_inline_completion_async(
                 types.InlineCompletionParams(
                     text_document=types.TextDocumentIdentifier(uri=uri),
                     position=_utf16_position(hole.document, hole.cursor),

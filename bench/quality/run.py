@@ -3,7 +3,7 @@
     python -m bench.quality [--model ID] [--config ai-ide.toml] [--limit 40]
         [--splits line,line_insert,block,span,real_line_end,real_line,real_block,cross_file]
         [--real-limit 10] [--cross-limit 20] [--sources DIR]
-        [--clients naive,rest,lsp,lsp_workspace,lsp_alone] [--out DIR]
+        [--clients naive,rest,lsp,lsp_workspace,lsp_alone,lsp_fresh] [--out DIR]
 
 Functional holes (HumanEval) are executed against their tests: pass@1.
 Real-code holes (see :mod:`bench.quality.realcode`; ``fetch_sources.sh DIR``
@@ -11,7 +11,9 @@ then ``--sources DIR``) and cross-file holes are judged by exact match and edit
 similarity; ``lsp_alone`` is the LSP client without the hole's other files
 open and without a workspace folder, the baseline that ``lsp`` (the other file
 open, the package as workspace folder) and ``lsp_workspace`` (the workspace
-folder only) are measured against, on the holes that have other files only.
+folder only) are measured against, on the holes that have other files only;
+``lsp_fresh`` is ``lsp_alone`` with a server started for each hole, so that
+no earlier hole's file (of another project) is in its ring of recent chunks.
 Clients see the same holes, in a rotating order so that warm-up and noise hit
 them alike. Writes ``report.json`` (every sample, every
 answer) and ``report.md`` (the tables) under ``--out``.
@@ -30,7 +32,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,8 @@ LSP_VARIANTS = {
     "lsp": (True, True),
     "lsp_workspace": (False, True),
     "lsp_alone": (False, False),
+    # lsp_alone with a server started for each hole: no earlier holes' chunks.
+    "lsp_fresh": (False, False),
 }
 
 
@@ -108,7 +112,7 @@ async def fill_all(
         order = list(clients[index % len(clients) :]) + list(clients[: index % len(clients)])
         row: dict[str, Judged] = {}
         for client in order:
-            if client.name in ("lsp_alone", "lsp_workspace") and not hole.files:
+            if client.name in ("lsp_alone", "lsp_fresh", "lsp_workspace") and not hole.files:
                 continue  # a baseline for holes with other files only
             # Another server's background work would share the CPU with this request.
             await settle(lambda: any_busy(clients))
@@ -230,13 +234,18 @@ async def open_clients(
                 # A server per variant: the ring of recent chunks and the
                 # workspace folders of one must not help another.
                 data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quality-lsp-")))
-                lsp = await stack.enter_async_context(
-                    language_server(
+
+                def start(data: Path = data) -> AbstractAsyncContextManager[LanguageClient]:
+                    return language_server(
                         model_path, data, max_tokens, threads, settings.inference.kv_cache
                     )
-                )
+
                 others, workspace = LSP_VARIANTS[name]
-                clients.append(LspClient(lsp, open_others=others, workspace=workspace, name=name))
+                fresh = start if name == "lsp_fresh" else None
+                lsp = None if fresh else await stack.enter_async_context(start())
+                clients.append(
+                    LspClient(lsp, open_others=others, workspace=workspace, name=name, fresh=fresh)
+                )
             else:
                 raise SystemExit(f"unknown client {name!r}")
         yield clients
