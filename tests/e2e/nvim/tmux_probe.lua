@@ -9,6 +9,16 @@ local probe = {}
 -- test chose to drop (a "lost" didChange).
 local requests = {}
 local dropping = {}
+-- The last messages to and from the server that decide a refactoring menu
+-- (text changes, code-action requests and their answers), for failure reports.
+local events = {}
+
+local function note(event)
+  table.insert(events, event)
+  if #events > 40 then
+    table.remove(events, 1)
+  end
+end
 
 local function client()
   return vim.lsp.get_clients({ name = 'ai_ide' })[1]
@@ -25,12 +35,37 @@ local function instrument(c)
       local uri = params and params.textDocument and params.textDocument.uri or '?'
       requests[uri] = (requests[uri] or 0) + 1
     end
+    if method == 'textDocument/codeAction' then
+      local handler = select(1, ...)
+      note({ client = self.id, method = method, range = params.range })
+      if type(handler) == 'function' then
+        local rest = { select(2, ...) }
+        return request(self, method, params, function(err, result, ctx, config)
+          local titles = {}
+          for _, action in ipairs(type(result) == 'table' and result or {}) do
+            table.insert(titles, action.title)
+          end
+          note({ client = self.id, answer = method, titles = titles, err = err })
+          return handler(err, result, ctx, config)
+        end, unpack(rest))
+      end
+    end
     return request(self, method, params, ...)
   end
   local notify = c.notify
   c.notify = function(self, method, params)
     if dropping[method] then
       return true -- as if sent: the server never hears of it
+    end
+    if method == 'textDocument/didChange' or method == 'textDocument/didOpen' then
+      local document = params.textDocument or {}
+      note({
+        client = self.id,
+        method = method,
+        version = document.version,
+        changes = params.contentChanges,
+        text = document.text,
+      })
     end
     return notify(self, method, params)
   end
@@ -98,6 +133,7 @@ function probe.state()
     errmsg = vim.v.errmsg,
     changedtick = vim.api.nvim_buf_get_changedtick(bufnr),
     thinking_seen = thinking_seen,
+    events = events,
   })
 end
 
