@@ -555,7 +555,12 @@ async def main(args: argparse.Namespace) -> None:
             models=[{"id": "bench", "name": "bench", **model}],
             include_default_model=False,
             completion={"model": "bench"},
-            inference={"n_threads": os.cpu_count(), "n_seq_max": 4, "kv_cache": args.kv_cache},
+            inference={
+                "n_threads": os.cpu_count(),
+                "n_seq_max": 4,
+                "kv_cache": args.kv_cache,
+                "swa_cache": args.swa_cache,
+            },
             rate_limits={"enabled": False},
         )
         await measure(args, overrides, model_path, data, remote)
@@ -693,6 +698,13 @@ if __name__ == "__main__":
         help="the engine's KV layout (inference.kv_cache); per_slot gives each of the 4"
         " slots 4,096 cells of its own, as llama-server's -c 16384 -np 4; shared lets"
         " any slot use all 16,384",
+    )
+    parser.add_argument(
+        "--swa-cache",
+        choices=("full", "window"),
+        default="full",
+        help="the engine's sliding-window caches (inference.swa_cache); llama-server keeps"
+        " small ones ('window')",
     )
     parser.add_argument(
         "--peer-plain",

@@ -75,6 +75,15 @@ class InferenceSettings(BaseModel):
         "use all of it (slots share a common prefix's cells), but whose decodes attend "
         "over every slot's cells.",
     )
+    swa_cache: Literal["full", "window"] = Field(
+        "full",
+        description="Models with sliding-window attention (Gemma 3). 'full': those layers "
+        "keep a cache as large as the slot, so a cached prompt prefix survives any edit and "
+        "a moved window is shifted into place (cache_reuse_tokens). 'window': they keep "
+        "their window plus a micro-batch (llama-server's default); each decoded token "
+        "attends over fewer cells, but a prompt whose change lies more than about n_ubatch "
+        "tokens before its end is read again, and no chunk is shifted.",
+    )
     use_mmap: bool = Field(
         False, description="mmap weights (shared page cache) instead of reading them."
     )

@@ -427,6 +427,7 @@ class ModelRegistry:
                     n_threads=self._settings.n_threads,
                     flash_attn=self._settings.flash_attn,
                     kv_cache=self._settings.kv_cache,
+                    swa_full=self._settings.swa_cache == "full",
                 ),
                 fim_family=spec.fim,
                 max_queue=self._settings.max_queue,

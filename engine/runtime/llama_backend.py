@@ -242,6 +242,11 @@ class ContextConfig:
     # decode attends over its own slot's cells only; "shared": one KV cache for
     # every slot (a slot may use all of it and share another's cells).
     kv_cache: str = "per_slot"
+    # Sliding-window layers (Gemma 3's): True keeps a cache as large as the
+    # slot's, so any cached prefix survives and cells can be shifted; False
+    # keeps the window plus a micro-batch (llama-server's default), cheaper to
+    # attend over, but the cells before the window are overwritten.
+    swa_full: bool = True
 
 
 def context_params(config: ContextConfig) -> Any:
@@ -277,7 +282,7 @@ def context_params(config: ContextConfig) -> Any:
         "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
     }[config.flash_attn]
     params.kv_unified = config.kv_cache == "shared"
-    params.swa_full = True
+    params.swa_full = config.swa_full
     params.no_perf = True
     return params
 
@@ -316,6 +321,10 @@ class LlamaContext:
         # their keys): not for recurrent state, some architectures, or
         # sliding-window caches smaller than the context (hence swa_full).
         self.can_shift = bool(llama_cpp.llama_memory_can_shift(self.memory))
+        # The window of the sliding-window layers where their cache is smaller
+        # than the context (0: every cached cell stays until it is removed).
+        n_swa = int(llama_cpp.llama_model_n_swa(model.ptr))
+        self.n_swa = 0 if params.swa_full else n_swa
         self.batch = TokenBatch(self.n_batch)
 
     def decode(self) -> None:
@@ -334,6 +343,19 @@ class LlamaContext:
     def seq_remove(self, seq_id: int, start: int, end: int = -1) -> bool:
         """Drop cached positions [start, end) of a sequence; False if impossible."""
         return bool(llama_cpp.llama_memory_seq_rm(self.memory, seq_id, start, end))
+
+    def holds_prefix(self, seq_id: int, length: int) -> bool:
+        """Whether the sequence's cache can serve its first ``length`` positions.
+
+        A small sliding-window cache overwrites cells older than its window as
+        the sequence grows, so a prefix is usable only where the cells the next
+        position attends to are still there (llama-server's test, before it
+        reads a prompt again).
+        """
+        if length <= 0 or self.n_swa <= 0:
+            return True
+        oldest = int(llama_cpp.llama_memory_seq_pos_min(self.memory, seq_id))
+        return 0 <= oldest <= max(0, length - self.n_swa - 1)
 
     def seq_shift(self, seq_id: int, start: int, end: int, delta: int) -> None:
         """Move cached positions [start, end) of a sequence by ``delta`` (needs can_shift)."""

@@ -438,7 +438,15 @@ class ModelWorker:
         assert model is not None
         seq = admission.seq
         kept = admission.reuse
-        if admission.donor is not None:
+        source = admission.donor if admission.donor is not None else seq.seq_id
+        if kept and not ctx.holds_prefix(source, kept):
+            # A small sliding-window cache no longer holds the cells this
+            # prefix needs (the edit is further back than its window): read
+            # the prompt again, as llama-server does.
+            ctx.seq_remove(seq.seq_id, 0, -1)
+            self._slots.rewind(seq)
+            kept = 0
+        elif admission.donor is not None:
             ctx.seq_remove(seq.seq_id, 0, -1)
             ctx.seq_copy(admission.donor, seq.seq_id, kept)
         else:

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from engine.completion.pipeline import CompletionRequest
-from engine.config import Settings
+from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.runtime.messages import Priority, SamplingParams
 from tests.conftest import make_settings, tiny_specs
@@ -161,6 +161,73 @@ async def test_a_moved_window_is_shifted_with_the_default_model(gemma: Engine) -
     shares = await new_line_shares(gemma, gemma.default_model_id(), long_file(), 80)
     assert len(shares) >= 60
     assert min(shares) >= 0.6, shares
+
+
+@pytest_asyncio.fixture
+async def gemma_window(tmp_path: Path) -> AsyncIterator[Engine]:
+    """The default model with small sliding-window caches (llama-server's layout)."""
+    settings = load_settings(
+        None, data_dir=tmp_path / "window", inference={"n_threads": 2, "swa_cache": "window"}
+    )
+    engine = Engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+@pytest.mark.default_model
+@pytest.mark.parametrize("where", ["end", "middle"])
+async def test_typing_with_small_sliding_window_caches_is_served_from_the_cache(
+    gemma_window: Engine, where: str
+) -> None:
+    # A keystroke changes the prompt only near its end, well inside the
+    # window plus the micro-batch that a small sliding-window cache keeps.
+    code = long_file()
+    model_id = gemma_window.default_model_id()
+    share = await typing_share(gemma_window, model_id, code, cursor_positions(code)[where])
+    assert share >= 0.95
+
+
+async def raw_answer(engine: Engine, code: str) -> tuple[str, int, int]:
+    """The model's text at the end of ``code``, its prompt and cached prompt tokens."""
+    result = await engine.complete(
+        at_end(code, engine.default_model_id(), max_tokens=8, file_path="/project/areas.py")
+    )
+    generation = result.completion.generation
+    return result.completion.raw_text, generation.prompt_tokens, generation.cached_prompt_tokens
+
+
+@pytest.mark.default_model
+async def test_an_edit_behind_the_sliding_window_reads_the_prompt_again(
+    gemma_window: Engine, tmp_path: Path
+) -> None:
+    # A file that fits the prompt whole (about 1,200 tokens, more than the
+    # model's 512-token window plus a 512-token micro-batch): after the first
+    # answer, the cells of its first ~180 positions are gone from the small
+    # sliding-window cache. An edit a third of the way down leaves a common
+    # prefix of ~400 tokens, whose last positions attend to some of those
+    # cells, so the prompt is read again; an edit near the end keeps the
+    # prefix. Both answers are the ones an engine that never saw the first
+    # prompt gives.
+    code = long_file(240)
+    await raw_answer(gemma_window, code)
+    top = code.replace("area_20(", "area_twenty(", 1)
+    text, prompt_tokens, cached = await raw_answer(gemma_window, top)
+    assert prompt_tokens > 1100 and cached == 0
+    bottom = top + "def area_last(width, height):\n    return"
+    near_end, _, kept = await raw_answer(gemma_window, bottom)
+    assert kept > prompt_tokens - 16
+    settings = load_settings(
+        None, data_dir=tmp_path / "fresh", inference={"n_threads": 2, "swa_cache": "window"}
+    )
+    fresh = Engine(settings)
+    try:
+        # Bottom first: each prompt then starts from an empty cache.
+        assert (await raw_answer(fresh, bottom))[0] == near_end
+        assert (await raw_answer(fresh, top))[0] == text
+    finally:
+        await fresh.close()
 
 
 async def switching_share(engine: Engine, model_id: str, files: dict[str, str]) -> float:
