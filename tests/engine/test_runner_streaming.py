@@ -67,9 +67,12 @@ async def test_tokens_within_the_interval_cross_as_one_event(
     tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
     # 64 tiny-model tokens decode in tens of milliseconds, inside one interval.
-    deltas, _ = await stream_once(tmp_path, tiny_models, 1000, 64)
-    # The first token goes at once; the rest waits and goes with the end.
-    assert 1 <= len(deltas) <= 2
+    deltas, done = await stream_once(tmp_path, tiny_models, 1000, 64)
+    # The first token goes at once; the rest waits and goes with the end. On
+    # a machine too busy to decode them within the interval, one more event
+    # for each interval the decode took (the worker's own measurement).
+    intervals = int(done.result.decode_ms // 1000)
+    assert 1 <= len(deltas) <= 2 + intervals, (len(deltas), done.result.decode_ms)
 
 
 async def test_a_second_requests_first_token_is_not_held(
