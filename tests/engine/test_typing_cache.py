@@ -88,14 +88,36 @@ async def gemma(default_settings: Settings) -> AsyncIterator[Engine]:
         await engine.close()
 
 
+def window_settings(directory: Path) -> Settings:
+    """The default model with small sliding-window caches (llama-server's layout)."""
+    return load_settings(
+        None, data_dir=directory, inference={"n_threads": 2, "swa_cache": "window"}
+    )
+
+
+@pytest_asyncio.fixture(params=["full", "window"])
+async def gemma_typing(
+    request: pytest.FixtureRequest, default_settings: Settings, tmp_path: Path
+) -> AsyncIterator[Engine]:
+    """The default model with either sliding-window cache (inference.swa_cache)."""
+    full = request.param == "full"
+    engine = Engine(default_settings if full else window_settings(tmp_path / "window"))
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
 @pytest.mark.default_model
 @pytest.mark.parametrize("where", ["end", "middle"])
 async def test_typing_with_the_default_model_is_served_from_the_cache(
-    gemma: Engine, where: str
+    gemma_typing: Engine, where: str
 ) -> None:
+    # With small sliding-window caches too: a keystroke changes the prompt
+    # only near its end, inside the window plus the micro-batch they keep.
     code = long_file()
-    model_id = gemma.default_model_id()
-    share = await typing_share(gemma, model_id, code, cursor_positions(code)[where])
+    model_id = gemma_typing.default_model_id()
+    share = await typing_share(gemma_typing, model_id, code, cursor_positions(code)[where])
     assert share >= 0.95
 
 
@@ -165,28 +187,11 @@ async def test_a_moved_window_is_shifted_with_the_default_model(gemma: Engine) -
 
 @pytest_asyncio.fixture
 async def gemma_window(tmp_path: Path) -> AsyncIterator[Engine]:
-    """The default model with small sliding-window caches (llama-server's layout)."""
-    settings = load_settings(
-        None, data_dir=tmp_path / "window", inference={"n_threads": 2, "swa_cache": "window"}
-    )
-    engine = Engine(settings)
+    engine = Engine(window_settings(tmp_path / "window"))
     try:
         yield engine
     finally:
         await engine.close()
-
-
-@pytest.mark.default_model
-@pytest.mark.parametrize("where", ["end", "middle"])
-async def test_typing_with_small_sliding_window_caches_is_served_from_the_cache(
-    gemma_window: Engine, where: str
-) -> None:
-    # A keystroke changes the prompt only near its end, well inside the
-    # window plus the micro-batch that a small sliding-window cache keeps.
-    code = long_file()
-    model_id = gemma_window.default_model_id()
-    share = await typing_share(gemma_window, model_id, code, cursor_positions(code)[where])
-    assert share >= 0.95
 
 
 async def raw_answer(engine: Engine, code: str) -> tuple[str, int, int]:
@@ -218,10 +223,7 @@ async def test_an_edit_behind_the_sliding_window_reads_the_prompt_again(
     bottom = top + "def area_last(width, height):\n    return"
     near_end, _, kept = await raw_answer(gemma_window, bottom)
     assert kept > prompt_tokens - 16
-    settings = load_settings(
-        None, data_dir=tmp_path / "fresh", inference={"n_threads": 2, "swa_cache": "window"}
-    )
-    fresh = Engine(settings)
+    fresh = Engine(window_settings(tmp_path / "fresh"))
     try:
         # Bottom first: each prompt then starts from an empty cache.
         assert (await raw_answer(fresh, bottom))[0] == near_end
