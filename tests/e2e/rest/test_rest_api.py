@@ -357,6 +357,11 @@ async def test_stream_disconnect_frees_the_model(
             async for line in stream.aiter_lines():
                 if line.startswith("data:") and json.loads(line[5:]).get("text"):
                     break
+            # The runner's counts are not urgent: they may cross after the
+            # first token (on a loaded machine they did).
+            reported = time.monotonic() + 10
+            while worker.active_requests != 1 and time.monotonic() < reported:
+                await asyncio.sleep(0.005)
             assert worker.active_requests == 1
         closed_at = time.monotonic()
         while worker.active_requests:
