@@ -439,28 +439,26 @@ class ModelWorker:
         seq = admission.seq
         kept = admission.reuse
         source = admission.donor if admission.donor is not None else seq.seq_id
-        if kept and not ctx.holds_prefix(source, kept):
-            # A small sliding-window cache no longer holds the cells this
-            # prefix needs (the edit is further back than its window): read
-            # the prompt again, as llama-server does.
-            ctx.seq_remove(seq.seq_id, 0, -1)
-            self._slots.rewind(seq)
-            kept = 0
-        elif admission.donor is not None:
+        # A small sliding-window cache may no longer hold the cells the prefix
+        # needs (the edit lies further back than its window; llama-server's test).
+        usable = ctx.holds_prefix(source, kept)
+        if usable and admission.donor is not None:
             ctx.seq_remove(seq.seq_id, 0, -1)
             ctx.seq_copy(admission.donor, seq.seq_id, kept)
-        else:
+        elif usable:
             for move in admission.moves:
                 # Drop the gap before the chunk, then slide the chunk over it.
                 ctx.seq_remove(seq.seq_id, move.target, move.source)
                 ctx.seq_shift(
                     seq.seq_id, move.source, move.source + move.length, move.target - move.source
                 )
-            if not ctx.seq_remove(seq.seq_id, kept, -1):
-                # Some caches (recurrent state) cannot drop a tail: start over.
-                ctx.seq_remove(seq.seq_id, 0, -1)
-                self._slots.rewind(seq)
-                kept = 0
+            # Some caches (recurrent state) cannot drop a tail.
+            usable = ctx.seq_remove(seq.seq_id, kept, -1)
+        if not usable:
+            # The prefix cannot be kept: read the whole prompt again.
+            ctx.seq_remove(seq.seq_id, 0, -1)
+            self._slots.rewind(seq)
+            kept = 0
         request = seq.request
         params = request.params
         seed = params.seed
