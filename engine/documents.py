@@ -243,7 +243,7 @@ class DocumentStore:
             switched = self._last_requested != uri
             self._last_requested = uri
         if switched:
-            self.ring.note(uri, code, line)
+            self.ring.revisit(uri, code, line)
         _, around = lines_around(code, line, self.ring.chunk_lines)
         snippets = []
         for chunk in self.ring.offered(around):

@@ -528,7 +528,9 @@ class SyntaxDocument:
         node: Node | None = self._tree.root_node.descendant_for_byte_range(byte, byte)
         headers: list[str] = []
         while node is not None:
-            if node.type in self._outline.scopes:
+            # A header being typed is not a scope yet (``def c`` parses as a
+            # function whose parameters are the next line's class).
+            if node.type in self._outline.scopes and not header_is_broken(node):
                 headers.append(self._line_indent(node) + self.header(node))
             node = node.parent
         return "\n".join(reversed(headers)) if headers else None
@@ -554,7 +556,8 @@ class SyntaxDocument:
             text = self.header(node)
         else:
             text = self.node_text(node)
-            if len(text) > _MAX_FULL_DEFINITION_CHARS:
+            # A body being edited shows only its header, which stays put.
+            if len(text) > _MAX_FULL_DEFINITION_CHARS or node.has_error:
                 text = self.header(node)
         return Snippet(text=text, source=source, size=len(text))
 
@@ -616,12 +619,30 @@ def _lookup(
         # The definition the cursor is inside is already the scope signature.
         if cursor_byte is not None and node.start_byte <= cursor_byte <= node.end_byte:
             continue
+        # A definition still being typed is no definition yet, and its text
+        # would change with every keystroke there, and with it every other
+        # place's prompt (read again from there on).
+        if header_is_broken(node):
+            continue
         key = (label, node.start_byte)
         if key in seen:
             continue
         seen.add(key)
         found.append(document._snippet(node, label, full=False))
     return found
+
+
+def header_is_broken(node: Node) -> bool:
+    """Whether a definition's text up to its body holds a parse error (code being typed)."""
+    body = node.child_by_field_name("body")
+    if body is None:
+        return node.has_error
+    for child in node.children:
+        if child.start_byte >= body.start_byte:
+            return False
+        if child.has_error or child.is_missing:
+            return True
+    return False
 
 
 def _outline_nodes(root: Node, rules: Outline) -> Iterator[Node]:

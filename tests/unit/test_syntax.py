@@ -274,6 +274,25 @@ def test_completion_context_follows_edits() -> None:
     ]
 
 
+def test_a_definition_being_typed_is_neither_a_definition_nor_a_scope() -> None:
+    # `def clam` parses as a function whose parameters are the next line's
+    # class: its text would change with every keystroke, and with it every
+    # prompt that showed it, and it is no definition yet.
+    code = (
+        "def clam\nclass Box(Base):\n    def size(self):\n        return 1\n\n\n"
+        "class Tray:\n    def add(self, box):\n        bad = (\n\n\n"
+        "def run():\n    clam(Box(), Tray())\n"
+    )
+    document = SyntaxDocument(code, "python")
+    texts = [s.text for s in document.completion_context(len(code) - 2).definitions]
+    assert not any(text.startswith("def clam") for text in texts), texts
+    # A class whose body is being edited shows only its header.
+    assert "class Tray:" in texts
+    # At the start of the line after the half-typed header, no scope is made up of it.
+    context = document.completion_context(code.index("class Box"))
+    assert context.scope_signature is None or "clam" not in context.scope_signature
+
+
 def test_a_cursor_thousands_of_levels_deep_gets_no_context_and_no_wait() -> None:
     # A chain of 8,000 `+`: walking up from the cursor took 0.8 s per keystroke.
     text = "def helper():\n    pass\n\ndef f():\n    x = " + "+".join(["1"] * 8000) + "\n"

@@ -248,6 +248,52 @@ def test_edits_far_apart_add_chunks_and_typing_in_place_does_not() -> None:
     assert len(ring) == 2
 
 
+def test_typing_at_two_places_of_a_file_takes_each_region_once() -> None:
+    # Every other place's prompt shows the ring: a chunk taken again on each
+    # keystroke would have each prompt read again from its snippets on.
+    ring = ChunkRing(max_chunks=8, chunk_lines=8)
+    text = _file("a", 100)
+    ring.note("a", text, 0)
+    places = [text.index("a_50 ="), text.index("a_90 =")]
+    for place in places:
+        assert ring.note_edit("a", text, place)
+    version = ring.version
+    for _ in range(6):
+        for index, place in enumerate(places):
+            text = text[:place] + "x" + text[place:]
+            places = [p + 1 if p >= place and i != index else p for i, p in enumerate(places)]
+            places[index] = place + 1
+            assert not ring.note_edit("a", text, place)
+    assert ring.version == version and len(ring) == 3
+
+
+def test_a_region_that_drifted_is_taken_again_in_place_of_its_old_chunk() -> None:
+    ring = ChunkRing(max_chunks=8, chunk_lines=8)
+    text = _file("a", 100)
+    ring.note("a", text, 0)
+    assert ring.note_edit("a", text, text.index("a_50 ="))
+    # Lines edited in the chunk of lines 46-53, each after an edit far away
+    # (line 90), so that each return is checked against the chunk held.
+    for number, taken in ((50, False), (51, False), (52, True)):
+        ring.note_edit("a", text, text.index("a_90 ="))
+        text = text.replace(f"a_{number} = {number}\n", f"b_{number} = 0\n")
+        # Two lines of eight changed: still held; the third: taken again.
+        assert ring.note_edit("a", text, text.index(f"b_{number}")) is taken
+    chunks = [c for c in ring.offered([]) if c.source == "a" and 0 < c.start_line < 80]
+    assert len(chunks) == 1 and "b_52 = 0" in chunks[0].text  # one per region
+
+
+def test_a_file_switched_back_to_adds_no_chunk_for_a_region_held() -> None:
+    ring = ChunkRing(max_chunks=8, chunk_lines=8)
+    first, second = _file("a", 40), _file("b", 40)
+    assert ring.revisit("a", first, 20)
+    assert ring.revisit("b", second, 20)
+    version = ring.version
+    assert not ring.revisit("a", first[:-1] + "x\n", 20)  # the last line, out of the chunk
+    assert not ring.revisit("b", second.replace("b_20 = 20", "b_20 = 2"), 20)
+    assert ring.version == version
+
+
 def test_open_documents_feed_the_ring_of_editor_completions() -> None:
     store = DocumentStore(CompletionSettings(ring_chunk_lines=8))
     store.open("file:///w/other.py", _file("other", 30), 1, None)
