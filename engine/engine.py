@@ -35,7 +35,7 @@ from engine.completion.pipeline import (
 from engine.completion.prompts import MAX_CHARS_PER_TOKEN, FimPrompt, TextPrompt
 from engine.completion.scaffolding import opens_with_header
 from engine.completion.speculation import Speculator
-from engine.completion.warming import ContextWarmer
+from engine.completion.warming import ContextWarmer, place_after_edits
 from engine.config import Settings
 from engine.documents import DocumentStore
 from engine.errors import (
@@ -386,8 +386,8 @@ class Engine:
 
     async def _prepare(
         self, request: CompletionRequest, context: CompletionContext | _Unset | None = _UNSET
-    ) -> tuple[str, CompletionRequest, FimPrompt]:
-        """The resolved request and its prompt; ``context`` given skips the context step."""
+    ) -> tuple[str, CompletionRequest, FimPrompt, CompletionContext | None]:
+        """The resolved request, its prompt and context; ``context`` given skips that step."""
         model_id = self.resolve_model(request.model_id)  # MODEL_NOT_FOUND before anything else
         if "\x00" in request.code:
             raise InvalidRequestError("context.code", "code must not contain NUL characters")
@@ -400,7 +400,7 @@ class Engine:
         if isinstance(context, _Unset):
             context = await self._context(request)
         prompt = build_prompt(request, context, self.settings.completion.prompt_budget_tokens)
-        return model_id, request, prompt
+        return model_id, request, prompt, context
 
     @staticmethod
     def _memo_key(request: CompletionRequest) -> str:
@@ -434,7 +434,7 @@ class Engine:
         """
         started = time.monotonic()
         wall = time.time()
-        model_id, request, prompt = await self._prepare(request)
+        model_id, request, prompt, context = await self._prepare(request)
         known = await self._already_known(request, started, wall)
         if known is not None:
             return known
@@ -468,7 +468,7 @@ class Engine:
         )
         if key is not None:
             self.completion_cache.put(key, result, result.completion.text)
-        self._answered(model_id, request, result)
+        self._answered(model_id, request, result, context)
         return result
 
     async def _already_known(
@@ -493,13 +493,20 @@ class Engine:
         return served
 
     def _answered(
-        self, model_id: str, request: CompletionRequest, result: CompletionResult
+        self,
+        model_id: str,
+        request: CompletionRequest,
+        result: CompletionResult,
+        context: CompletionContext | _Unset | None = _UNSET,
     ) -> None:
-        """After an inference for a document: type-through, the next guess, the place."""
+        """After an inference for a document: type-through, the next guess, the place.
+
+        ``context`` is the one the answer was made with, when known.
+        """
         if request.document_key is None:
             return
         self.type_through.remember(request.document_key, request, result)
-        self._speculate(model_id, request, result)
+        self._speculate(model_id, request, result, context)
         self._note_place(model_id, request)
 
     def _note_place(self, model_id: str, request: CompletionRequest) -> None:
@@ -527,8 +534,10 @@ class Engine:
         key = request.document_key
         assert key is not None
         doc = self.documents.get(key)
-        if doc is None or doc.text != request.code:
+        cursor = None if doc is None else place_after_edits(request.code, doc.text, request.cursor)
+        if doc is None or cursor is None:
             return False  # typed there since: that keystroke took the context itself
+        request = replace(request, code=doc.text, cursor=cursor)
         line_start = request.code.rfind("\n", 0, request.cursor) + 1
         fresh = await asyncio.to_thread(
             self.documents.completion_context, key, replace(request, cursor=line_start)
@@ -540,7 +549,7 @@ class Engine:
         # The place's next keystroke takes this context from the memo, so its
         # prompt is the one read here.
         self.contexts.store(memo_key, request.code, request.cursor, fresh)
-        _, prepared, prompt = await self._prepare(request, fresh)
+        _, prepared, prompt, _ = await self._prepare(request, fresh)
         await self.run(
             model_id,
             prompt,
@@ -553,7 +562,11 @@ class Engine:
         return True
 
     def _speculate(
-        self, model_id: str, request: CompletionRequest, result: CompletionResult
+        self,
+        model_id: str,
+        request: CompletionRequest,
+        result: CompletionResult,
+        context: CompletionContext | _Unset | None,
     ) -> None:
         """Start computing the suggestion after this one is accepted (lowest priority)."""
         completion = result.completion
@@ -578,12 +591,19 @@ class Engine:
         # differs from this one only at the cursor, so the guess reuses this
         # request's KV cache, in its slot (a context computed afresh for the
         # changed text could pick other snippets, and read the whole prompt
-        # again in a slot of its own, evicting another place's cache).
-        found, context = self.contexts.lookup(self._memo_key(request), request.code, request.cursor)
+        # again in a slot of its own, evicting another place's cache). Taken
+        # from the memo only when not given: a warm-up of another place in the
+        # same document may have replaced the memo's entry meanwhile.
+        if isinstance(context, _Unset):
+            found, memo = self.contexts.lookup(
+                self._memo_key(request), request.code, request.cursor
+            )
+            context = memo if found else _UNSET
+        given = context
 
         async def work() -> CompletionResult:
             started = time.monotonic()
-            _, prepared, prompt = await self._prepare(guess, context if found else _UNSET)
+            _, prepared, prompt, _ = await self._prepare(guess, given)
             return await self._complete(model_id, prepared, prompt, started)
 
         self.speculator.start(request.document_key, code, cursor, work())
@@ -890,7 +910,7 @@ class Engine:
         """
         started = time.monotonic()
         wall = time.time()
-        model_id, request, prompt = await self._prepare(request)
+        model_id, request, prompt, context = await self._prepare(request)
         # Typed into the last suggestion (or guessed): the rest, as one delta.
         known = await self._already_known(request, started, wall)
         if known is not None:
@@ -929,7 +949,7 @@ class Engine:
                     completion.text,
                     request.caller,
                 )
-                self._answered(model_id, request, result)
+                self._answered(model_id, request, result, context)
                 yield result
         except EngineError as exc:
             self._failed("completion", model_id, wall, started, exc, request.caller)

@@ -13,6 +13,12 @@ reads its prompt at the lowest priority, generating a single token. A
 keystroke pre-empts the reading in the worker; what was read by then stays in
 the slot's cache, so the keystroke only reads the rest.
 
+The place may have moved: the change that altered its context is often an
+edit in the same file, above or below it (typing at one place, then at
+another). The place is then found again in the edited text
+(:func:`place_after_edits`) unless an edit touched its line, where the next
+keystroke takes the context itself.
+
 This module holds the one pending warm-up (a newer change replaces it); what
 a warm-up does is the engine's.
 """
@@ -96,3 +102,58 @@ class ContextWarmer:
         if task is not None:
             with contextlib.suppress(BaseException):
                 await task
+
+
+def place_after_edits(old: str, new: str, cursor: int) -> int | None:
+    """Where ``cursor`` of ``old`` is in ``new``, or None when the edits touched its line.
+
+    The edits are taken as one changed span (the texts' common head and tail
+    are unchanged): after the cursor's line, the cursor stays; before it, it
+    moves by the change in length. Either way its whole line must read the
+    same in ``new`` (text typed at the start or end of the line, or a line
+    joined to it, is an edit there).
+    """
+    if old == new:
+        return cursor
+    head = _common_prefix(old, new)
+    tail = _common_suffix(old, new, min(len(old), len(new)) - head)
+    line_start = old.rfind("\n", 0, cursor) + 1
+    line_end = _line_end(old, cursor)
+    if head >= line_end:
+        moved = cursor
+    elif len(old) - tail <= line_start:
+        moved = cursor + len(new) - len(old)
+    else:
+        return None
+    start = new.rfind("\n", 0, moved) + 1
+    if new[start : _line_end(new, moved)] != old[line_start:line_end]:
+        return None
+    return moved
+
+
+def _line_end(text: str, offset: int) -> int:
+    end = text.find("\n", offset)
+    return len(text) if end < 0 else end
+
+
+def _common_prefix(first: str, second: str) -> int:
+    # A binary search over slice comparisons: C speed on a long document.
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(first: str, second: str, limit: int) -> int:
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[len(first) - middle :] == second[len(second) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low

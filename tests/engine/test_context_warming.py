@@ -76,3 +76,22 @@ async def test_no_warm_up_once_the_place_was_typed_at(engine: Engine) -> None:
     engine.context_changed()
     await engine.warmer.idle()
     assert engine.warmer.counts.done == 0 and engine.warmer.counts.skipped == 1
+
+
+async def test_an_edit_above_the_place_in_its_own_file_warms_the_place(engine: Engine) -> None:
+    engine.warmer.delay_seconds = 0.0
+    engine.documents.open(MAIN, MAIN_CODE, 1, "python")
+    await keystroke(engine, MAIN_CODE)
+    # Imports pasted at the top: the ring's chunk of the file's top no longer
+    # reads like it and is taken again, so the place's context at the end
+    # changes, and the place itself moved down by the paste.
+    pasted = "".join(f"import module_{index}\n" for index in range(8))
+    engine.documents.edit(MAIN, 0, 0, pasted, 2)
+    engine.context_changed()
+    await engine.warmer.idle()
+    assert engine.warmer.counts.done == 1
+
+    after = await keystroke(engine, pasted + MAIN_CODE + "a")
+    generation = after.completion.generation
+    assert not after.cached and generation.prompt_tokens > 0
+    assert generation.cached_prompt_tokens >= 0.9 * generation.prompt_tokens
