@@ -195,15 +195,27 @@ class LspLeg:
             )
         )
 
-    async def busy(self) -> bool:
-        """True while the server decodes or queues anything (its speculation included)."""
+    async def status(self) -> dict[str, Any]:
+        """``ai-ide.showStatus``, without the message an editor would show."""
         report = await self.client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="ai-ide.showStatus", arguments=[{"quiet": True}])
         )
         assert isinstance(report, dict)
+        return report
+
+    async def busy(self) -> bool:
+        """True while the server decodes or queues anything (its speculation included)."""
+        report = await self.status()
         return bool(report["active_requests"] or report["queue_length"])
 
+    async def prompt_totals(self) -> tuple[int, int]:
+        """The server's count of prompt tokens and of those its KV cache held, so far."""
+        report = await self.status()
+        model = next(m for m in report["models"] if m["id"] == "bench")
+        return model["prompt_tokens"] or 0, model["cached_prompt_tokens"] or 0
+
     async def complete(self, doc: Document, cursor: int) -> Sample:
+        prompt_before, cached_before = await self.prompt_totals()
         started = time.perf_counter()
         await self.client.text_document_inline_completion_async(
             types.InlineCompletionParams(
@@ -214,7 +226,12 @@ class LspLeg:
                 ),
             )
         )
-        return Sample(None, (time.perf_counter() - started) * 1000.0)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        # The engine counts a completion's prompt before it answers.
+        prompt_after, cached_after = await self.prompt_totals()
+        return Sample(
+            None, elapsed, prompt_after - prompt_before, cached_after - cached_before, None
+        )
 
 
 async def read_sse(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, object]]]:

@@ -8,6 +8,7 @@ model. Documents and their syntax trees always stay in this process.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,6 +17,7 @@ from engine.codegen.prompt import CodeGenRequest, CodeGenResult
 from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.documents import DocumentStore
 from engine.engine import Engine
+from engine.events import InferenceRecord
 from engine.models.registry import RegistryEvent, UnloadResult
 from engine.refactor import RefactorRequest, RefactorResult
 from engine.runtime.messages import Priority
@@ -38,6 +40,34 @@ class ModelSummary:
     average_inference_time_ms: float | None
     success_rate: float | None
     cache_hit_rate: float | None
+    # This process's completions since it started: their prompt tokens and
+    # how many of them the KV cache held (None: not known here, a remote engine).
+    prompt_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+
+
+class PromptTally:
+    """Prompt tokens of the engine's completions and those read from its KV cache, per model."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()  # records are published on the engine's threads
+
+    def add(self, record: InferenceRecord) -> None:
+        """Count one finished inference (an engine record sink)."""
+        if not record.prompt_tokens:
+            return  # failed, or answered without reading a prompt
+        with self._lock:
+            prompt, cached = self._totals.get(record.model_id, (0, 0))
+            self._totals[record.model_id] = (
+                prompt + record.prompt_tokens,
+                cached + record.cached_prompt_tokens,
+            )
+
+    def of(self, model_id: str) -> tuple[int, int]:
+        """(prompt tokens, of which cached) counted for ``model_id``."""
+        with self._lock:
+            return self._totals.get(model_id, (0, 0))
 
 
 @dataclass(frozen=True)
@@ -99,6 +129,8 @@ class LocalBackend:
         self.engine = engine
         self.metrics = metrics
         self.documents = engine.documents
+        self.prompts = PromptTally()
+        engine.records.subscribe(self.prompts.add)
 
     @property
     def description(self) -> str:
@@ -144,6 +176,7 @@ class LocalBackend:
         models = []
         for view in self.engine.list_models():
             metrics = self.metrics.metrics(view.spec.id)
+            prompt_tokens, cached_prompt_tokens = self.prompts.of(view.spec.id)
             models.append(
                 ModelSummary(
                     id=view.spec.id,
@@ -156,6 +189,8 @@ class LocalBackend:
                     average_inference_time_ms=metrics.average_inference_time_ms,
                     success_rate=metrics.success_rate,
                     cache_hit_rate=metrics.cache_hit_rate,
+                    prompt_tokens=prompt_tokens,
+                    cached_prompt_tokens=cached_prompt_tokens,
                 )
             )
         return StatusReport(health.status, models, health.active_requests, health.queue_length)

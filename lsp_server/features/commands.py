@@ -262,7 +262,13 @@ def register(server: AiIdeLanguageServer) -> None:
                 if model.average_inference_time_ms is not None
                 else ""
             )
-            lines.append(f"{model.id}: {model.status}{memory}{timing}")
+            cache = (
+                f", {model.cached_prompt_tokens / model.prompt_tokens:.0%} of prompt tokens"
+                " from the KV cache"
+                if model.prompt_tokens and model.cached_prompt_tokens is not None
+                else ""
+            )
+            lines.append(f"{model.id}: {model.status}{memory}{timing}{cache}")
         if not _quiet(args):
             ls.window_show_message(
                 types.ShowMessageParams(

@@ -284,6 +284,47 @@ async def test_typing_through_a_suggestion_reuses_it(lsp_client: LanguageClient)
     assert qwen["inference_count"] == 2 and qwen["cache_hit_rate"] == 0.5
 
 
+async def test_the_status_counts_prompt_tokens_read_from_the_kv_cache(
+    lsp_client: LanguageClient,
+) -> None:
+    async def qwen() -> dict[str, Any]:
+        report = await status(lsp_client)
+        return next(m for m in report["models"] if m["id"] == "tiny-qwen")
+
+    await start(lsp_client, options={"model": "tiny-qwen", "maxTokens": 4})
+    text = "def area(r):\n    return r * r\n\n\ndef volume(r, h):\n    return "
+    open_doc(lsp_client, PY_URI, text, "python")
+    start_figures = await qwen()
+    first = await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 5, 11))
+    assert isinstance(first, types.InlineCompletionList)
+    before = await qwen()
+    assert before["prompt_tokens"] - (start_figures["prompt_tokens"] or 0) > 10
+    # A keystroke the suggestion did not foresee: a new inference, whose
+    # prompt shares everything up to the cursor line with the first one's.
+    suggested = first.items[0].insert_text if first.items else ""
+    typed = "h" if not str(suggested).startswith("h") else "q"
+    lsp_client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=5, character=11),
+                        end=types.Position(line=5, character=11),
+                    ),
+                    text=typed,
+                )
+            ],
+        )
+    )
+    await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 5, 12))
+    after = await qwen()
+    assert after["inference_count"] == before["inference_count"] + 1
+    added = after["prompt_tokens"] - before["prompt_tokens"]
+    cached = after["cached_prompt_tokens"] - before["cached_prompt_tokens"]
+    assert added > 10 and added - 4 <= cached < added, (added, cached)
+
+
 async def test_code_actions_are_listed_instantly_and_resolved_by_the_model(
     lsp_client: LanguageClient,
 ) -> None:
