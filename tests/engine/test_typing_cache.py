@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from engine.completion.pipeline import CompletionRequest
+from engine.completion.pipeline import CompletionRequest, CompletionResult
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.runtime.messages import Priority, SamplingParams
@@ -33,13 +33,34 @@ def long_file(lines: int = 2000) -> str:
     return "".join(parts)
 
 
+class CachedShare:
+    """Prompt tokens of the counted keystrokes, and how many of them came from the KV cache."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.cached_tokens = 0
+
+    def add(self, result: CompletionResult) -> None:
+        """Count a keystroke's inference (one answered without inference has no prompt)."""
+        if result.cached:
+            return
+        generation = result.completion.generation
+        self.prompt_tokens += generation.prompt_tokens
+        self.cached_tokens += generation.cached_prompt_tokens
+
+    def share(self) -> float:
+        """The cached share; fails when no keystroke read a prompt."""
+        assert self.prompt_tokens > 0, "every keystroke was answered without inference"
+        return self.cached_tokens / self.prompt_tokens
+
+
 async def typing_share(engine: Engine, model_id: str, code: str, cursor: int) -> float:
     """Type TYPED at ``cursor``, one character per request; share of cached prompt tokens.
 
     The first request of the run fills the cache and is not counted; requests
     answered without inference (typed into the suggestion) have no prompt.
     """
-    prompt_tokens = cached_tokens = 0
+    counted = CachedShare()
     for typed in range(len(TYPED) + 1):
         text = code[:cursor] + TYPED[:typed] + code[cursor:]
         result = await engine.complete(
@@ -54,13 +75,9 @@ async def typing_share(engine: Engine, model_id: str, code: str, cursor: int) ->
                 document_key="file:///project/areas.py",
             )
         )
-        if typed == 0 or result.cached:
-            continue
-        generation = result.completion.generation
-        prompt_tokens += generation.prompt_tokens
-        cached_tokens += generation.cached_prompt_tokens
-    assert prompt_tokens > 0, "every keystroke was answered without inference"
-    return cached_tokens / prompt_tokens
+        if typed:
+            counted.add(result)
+    return counted.share()
 
 
 def cursor_positions(code: str) -> dict[str, int]:
@@ -234,7 +251,7 @@ async def test_an_edit_behind_the_sliding_window_reads_the_prompt_again(
 
 async def switching_share(engine: Engine, model_id: str, files: dict[str, str]) -> float:
     """Type TYPED at the end of each file in turn, switching file on every keystroke."""
-    prompt_tokens = cached_tokens = 0
+    counted = CachedShare()
     for typed in range(len(TYPED) + 1):
         for name, code in files.items():
             text = code + TYPED[:typed]
@@ -250,13 +267,9 @@ async def switching_share(engine: Engine, model_id: str, files: dict[str, str]) 
                     document_key=f"file:///project/{name}",
                 )
             )
-            if typed == 0 or result.cached:
-                continue  # the first visit of each file fills its slot
-            generation = result.completion.generation
-            prompt_tokens += generation.prompt_tokens
-            cached_tokens += generation.cached_prompt_tokens
-    assert prompt_tokens > 0
-    return cached_tokens / prompt_tokens
+            if typed:  # the first visit of each file fills its slot
+                counted.add(result)
+    return counted.share()
 
 
 @pytest.mark.parametrize("model_id", ["tiny-starcoder", "tiny-nofim"])
@@ -297,7 +310,7 @@ async def editor_typing_share(
     for name, code in files.items():
         engine.documents.open(uris[name], code, 1, "python")
     cursors = [offset for _, offset, _ in places]
-    prompt_tokens = cached_tokens = 0
+    counted = CachedShare()
     for typed in range(max(len(text) for _, _, text in places)):
         for index, (name, _, text) in enumerate(places):
             if typed >= len(text):
@@ -323,13 +336,9 @@ async def editor_typing_share(
                     document_key=uris[name],
                 )
             )
-            if typed == 0 or result.cached:
-                continue
-            generation = result.completion.generation
-            prompt_tokens += generation.prompt_tokens
-            cached_tokens += generation.cached_prompt_tokens
-    assert prompt_tokens > 0
-    return cached_tokens / prompt_tokens
+            if typed:
+                counted.add(result)
+    return counted.share()
 
 
 @pytest.mark.parametrize("model_id", ["tiny-starcoder", "tiny-nofim"])

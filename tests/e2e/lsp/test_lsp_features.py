@@ -65,6 +65,23 @@ def open_doc(client: LanguageClient, uri: str, text: str, language: str) -> None
     )
 
 
+def insert(
+    client: LanguageClient, uri: str, version: int, line: int, character: int, text: str
+) -> None:
+    """didChange: ``text`` typed at (line, character), the document now at ``version``."""
+    position = types.Position(line=line, character=character)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(start=position, end=position), text=text
+                )
+            ],
+        )
+    )
+
+
 def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
     return types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri),
@@ -185,17 +202,7 @@ async def test_did_change_storm_keeps_text_and_tree_in_step(lsp_client: Language
     line, character, version = 0, 0, 1
     for char in typed:
         version += 1
-        position = types.Position(line=line, character=character)
-        lsp_client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=version),
-                content_changes=[
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(start=position, end=position), text=char
-                    )
-                ],
-            )
-        )
+        insert(lsp_client, PY_URI, version, line, character, char)
         if char == "\n":
             line, character = line + 1, 0
         else:
@@ -260,20 +267,7 @@ async def test_typing_through_a_suggestion_reuses_it(lsp_client: LanguageClient)
     suggestion = first.items[0].insert_text
     assert isinstance(suggestion, str) and len(suggestion) > 2
     typed = suggestion[:2]
-    lsp_client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=2),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(
-                        start=types.Position(line=1, character=11),
-                        end=types.Position(line=1, character=11),
-                    ),
-                    text=typed,
-                )
-            ],
-        )
-    )
+    insert(lsp_client, PY_URI, 2, 1, 11, typed)
     second = await lsp_client.text_document_inline_completion_async(
         inline_params(PY_URI, 1, 11 + len(typed))
     )
@@ -303,20 +297,7 @@ async def test_the_status_counts_prompt_tokens_read_from_the_kv_cache(
     # prompt shares everything up to the cursor line with the first one's.
     suggested = first.items[0].insert_text if first.items else ""
     typed = "h" if not str(suggested).startswith("h") else "q"
-    lsp_client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=2),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(
-                        start=types.Position(line=5, character=11),
-                        end=types.Position(line=5, character=11),
-                    ),
-                    text=typed,
-                )
-            ],
-        )
-    )
+    insert(lsp_client, PY_URI, 2, 5, 11, typed)
     await lsp_client.text_document_inline_completion_async(inline_params(PY_URI, 5, 12))
     after = await qwen()
     assert after["inference_count"] == before["inference_count"] + 1
