@@ -16,6 +16,7 @@ from typing import Any
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
+from engine.heap import freeze_startup_heap
 from engine.models.catalog import ModelSpec
 from lsp_server import client_cli
 from lsp_server.logs import configure_logging
@@ -171,6 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for line in _auth_banner(services, settings, base):
         print(line, file=sys.stderr)
     print(f"  docs:   {base}/docs", file=sys.stderr)
+    freeze_startup_heap()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_http(engine, services, settings, settings.http.host, settings.http.port))
     return 0

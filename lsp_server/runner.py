@@ -21,6 +21,7 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter
 
 from engine.config import Settings
 from engine.engine import Engine
+from engine.heap import freeze_startup_heap
 from lsp_server.backend import Backend, LocalBackend
 from lsp_server.client_cli import stored_api_key
 from lsp_server.framing import FrameLoop
@@ -102,6 +103,7 @@ def run_lsp(settings: Settings) -> NoReturn:
     processes end by themselves when their pipe closes.
     """
     code = 0
+    freeze_startup_heap()
     # pygls ends the process with SystemExit on some fatal errors.
     try:
         asyncio.run(serve_lsp(settings, http=settings.http.enabled))

@@ -39,6 +39,7 @@ import psutil
 
 from engine import errors
 from engine.errors import EngineError, ModelCrashedError, ModelLoadFailedError
+from engine.heap import freeze_startup_heap
 from engine.runtime.messages import (
     DoneEvent,
     ErrorEvent,
@@ -213,18 +214,19 @@ def serve_runner(
     config: WorkerConfig,
     load_timeout: float | None,
     stream_interval: float = 0.0,
+    after_load: Callable[[], object] | None = None,
 ) -> None:
     """The child's main loop: load the model, then serve commands until ``stop``.
 
     Streamed tokens cross to the parent at most every ``stream_interval``
-    seconds (see :class:`_Outbox`).
+    seconds (see :class:`_Outbox`). ``after_load`` runs once the model serves.
     """
     from engine.runtime.llama_backend import route_native_logs
 
     route_native_logs()
     outbox = _Outbox(conn, stream_interval)
     try:
-        _serve(conn, outbox, model_id, config, load_timeout)
+        _serve(conn, outbox, model_id, config, load_timeout, after_load)
     finally:
         outbox.close()
 
@@ -235,6 +237,7 @@ def _serve(
     model_id: str,
     config: WorkerConfig,
     load_timeout: float | None,
+    after_load: Callable[[], object] | None,
 ) -> None:
     # The worker says when its queue or active count may have changed (on
     # admission, release, submit and cancel, never per token); a reporter
@@ -253,6 +256,8 @@ def _serve(
         outbox.put(("load_failed", WireError.of(exc)))
         return
     outbox.put(("loaded", info))
+    if after_load is not None:
+        after_load()
     sink = _PipeSink(outbox)
     stop_state = threading.Event()
 
@@ -308,7 +313,9 @@ def _child_main(
     # The parent decides when this runner ends; Ctrl-C in a terminal must not
     # take the model down behind the parent's back.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve_runner(conn, model_id, config, load_timeout, stream_interval)
+    # The loaded model, llama.cpp's bindings and the engine's modules live as
+    # long as this process: no full collection walks them between two tokens.
+    serve_runner(conn, model_id, config, load_timeout, stream_interval, freeze_startup_heap)
 
 
 def _exit_reason(code: int | None) -> str:

@@ -721,11 +721,14 @@ def test_serve_banner_names_the_key_file(
         await shutdown(engine, services)
 
     monkeypatch.setattr(runner, "serve_http", fake_serve_http)
+    # Start-up is frozen out of the collector's passes before serving (and not
+    # this test process's heap).
+    monkeypatch.setattr(cli, "freeze_startup_heap", lambda: served.append("frozen"))
     config = write_config(tmp_path, tiny_models)
     assert cli.main(["serve", "--config", str(config), "--port", "9999"]) == 0
     err = capsys.readouterr().err
     key_file = tmp_path / "data" / INITIAL_KEY_FILE
-    assert served == ["127.0.0.1:9999"]
+    assert served == ["frozen", "127.0.0.1:9999"]
     assert str(key_file) in err
     assert f'curl -H "X-API-Key: $(cat {key_file})"' in err
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
