@@ -317,6 +317,7 @@ class LspClient:
             return await self._complete(hole)
         async with self._fresh() as client:
             self._client = client
+            self._folder = None  # a new server has no workspace folder yet
             try:
                 return await self._complete(hole)
             finally:

@@ -3,7 +3,8 @@
     python -m bench.quality [--model ID] [--config ai-ide.toml] [--limit 40]
         [--splits line,line_insert,block,span,real_line_end,real_line,real_block,cross_file]
         [--real-limit 10] [--cross-limit 20] [--sources DIR]
-        [--clients naive,rest,lsp,lsp_workspace,lsp_alone,lsp_fresh] [--out DIR]
+        [--clients naive,rest,lsp,lsp_workspace,lsp_alone,lsp_fresh,lsp_fresh_context]
+        [--out DIR]
 
 Functional holes (HumanEval) are executed against their tests: pass@1.
 Real-code holes (see :mod:`bench.quality.realcode`; ``fetch_sources.sh DIR``
@@ -13,7 +14,9 @@ open and without a workspace folder, the baseline that ``lsp`` (the other file
 open, the package as workspace folder) and ``lsp_workspace`` (the workspace
 folder only) are measured against, on the holes that have other files only;
 ``lsp_fresh`` is ``lsp_alone`` with a server started for each hole, so that
-no earlier hole's file (of another project) is in its ring of recent chunks.
+no earlier hole's file (of another project) is in its ring of recent chunks,
+and ``lsp_fresh_context`` is ``lsp`` the same way: the pair measures what
+the other files add for an editor that has just opened the project.
 Clients see the same holes, in a rotating order so that warm-up and noise hit
 them alike. Writes ``report.json`` (every sample, every
 answer) and ``report.md`` (the tables) under ``--out``.
@@ -59,13 +62,24 @@ from bench.quality.sandbox import Limits, run_python
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 
-# LSP client variants: (the hole's other files open, the package as workspace folder).
+
+@dataclass(frozen=True)
+class LspVariant:
+    """How an LSP client meets a hole."""
+
+    open_others: bool  # the hole's other files are open documents
+    workspace: bool  # the hole's package is the server's workspace folder
+    # A server started for each hole: no earlier hole's chunks (of another
+    # project) in its ring, as in an editor that has just opened the project.
+    fresh: bool = False
+
+
 LSP_VARIANTS = {
-    "lsp": (True, True),
-    "lsp_workspace": (False, True),
-    "lsp_alone": (False, False),
-    # lsp_alone with a server started for each hole: no earlier holes' chunks.
-    "lsp_fresh": (False, False),
+    "lsp": LspVariant(open_others=True, workspace=True),
+    "lsp_workspace": LspVariant(open_others=False, workspace=True),
+    "lsp_alone": LspVariant(open_others=False, workspace=False),
+    "lsp_fresh": LspVariant(open_others=False, workspace=False, fresh=True),
+    "lsp_fresh_context": LspVariant(open_others=True, workspace=True, fresh=True),
 }
 
 
@@ -112,7 +126,7 @@ async def fill_all(
         order = list(clients[index % len(clients) :]) + list(clients[: index % len(clients)])
         row: dict[str, Judged] = {}
         for client in order:
-            if client.name in ("lsp_alone", "lsp_fresh", "lsp_workspace") and not hole.files:
+            if client.name in LSP_VARIANTS and client.name != "lsp" and not hole.files:
                 continue  # a baseline for holes with other files only
             # Another server's background work would share the CPU with this request.
             await settle(lambda: any_busy(clients))
@@ -240,11 +254,17 @@ async def open_clients(
                         model_path, data, max_tokens, threads, settings.inference.kv_cache
                     )
 
-                others, workspace = LSP_VARIANTS[name]
-                fresh = start if name == "lsp_fresh" else None
+                variant = LSP_VARIANTS[name]
+                fresh = start if variant.fresh else None
                 lsp = None if fresh else await stack.enter_async_context(start())
                 clients.append(
-                    LspClient(lsp, open_others=others, workspace=workspace, name=name, fresh=fresh)
+                    LspClient(
+                        lsp,
+                        open_others=variant.open_others,
+                        workspace=variant.workspace,
+                        name=name,
+                        fresh=fresh,
+                    )
                 )
             else:
                 raise SystemExit(f"unknown client {name!r}")
