@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import logging
@@ -17,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from engine.codegen.prompt import CodeGenRequest, CodeGenResult, build_codegen_prompt, strip_fences
 from engine.completion.cache import CacheStats, LruCache, cache_key
@@ -33,7 +35,7 @@ from engine.completion.pipeline import (
     finish_completion,
 )
 from engine.completion.prompts import MAX_CHARS_PER_TOKEN, FimPrompt, TextPrompt
-from engine.completion.scaffolding import opens_with_header
+from engine.completion.scaffolding import may_open_with_header, opens_with_header
 from engine.completion.speculation import Speculator
 from engine.completion.warming import ContextWarmer, place_after_edits
 from engine.config import Settings
@@ -334,7 +336,7 @@ class Engine:
         stop_rule: CompletionRequest | None = None,
         timeout_seconds: float | None = None,
         wait_for_load: bool = True,
-    ) -> AsyncIterator[TokenEvent | DoneEvent]:
+    ) -> AsyncGenerator[TokenEvent | DoneEvent, None]:
         """Run one generation, yielding token deltas and then the result.
 
         Cancelling the consuming task (an LSP ``$/cancelRequest``, an HTTP
@@ -919,32 +921,23 @@ class Engine:
             yield known
             return
         try:
-            async for event in self.events(
-                model_id,
-                prompt,
-                request.params,
-                priority=request.priority,
-                group=request.document_key,
-                stop_rule=request,
-                timeout_seconds=request.timeout_seconds,
-                wait_for_load=request.wait_for_load,
-            ):
-                if isinstance(event, TokenEvent):
-                    yield event.text
+            async for item in self._stream_attempts(model_id, request, prompt):
+                if isinstance(item, str):
+                    yield item
                     continue
-                completion: Completion = finish_completion(request, event.result)
+                completion: Completion = finish_completion(request, item)
                 result = CompletionResult(
                     model_id=model_id,
                     completion=completion,
                     alternatives=[],
                     processing_time_ms=(time.monotonic() - started) * 1000.0,
-                    context_snippets=event.result.snippets_used,
+                    context_snippets=item.snippets_used,
                 )
                 self._succeeded(
                     "completion",
                     model_id,
                     wall,
-                    event.result,
+                    item,
                     result.processing_time_ms,
                     completion.text,
                     request.caller,
@@ -954,6 +947,52 @@ class Engine:
         except EngineError as exc:
             self._failed("completion", model_id, wall, started, exc, request.caller)
             raise
+
+    async def _stream_attempts(
+        self, model_id: str, request: CompletionRequest, prompt: FimPrompt
+    ) -> AsyncIterator[str | GenerationResult]:
+        """Text deltas, then the generation's result; asked again bare after a header.
+
+        As in :meth:`_complete`, a completion that opens by writing a snippet
+        header (the prompt's scaffolding, not the document) is asked for
+        again without the snippets. A stream cannot take back what it sent,
+        so deltas that may still turn into such a header (``# fr``) are held
+        until their line ends; any other text streams at once.
+        """
+        options: dict[str, Any] = {
+            "priority": request.priority,
+            "group": request.document_key,
+            "stop_rule": request,
+            "timeout_seconds": request.timeout_seconds,
+            "wait_for_load": request.wait_for_load,
+        }
+        held = ""  # deltas not sent yet: perhaps the start of a header
+        deciding = bool(prompt.snippets)
+        async with contextlib.aclosing(
+            self.events(model_id, prompt, request.params, **options)
+        ) as events:
+            async for event in events:
+                if isinstance(event, TokenEvent):
+                    if not deciding:
+                        yield event.text
+                        continue
+                    held += event.text
+                    if may_open_with_header(held, request.language):
+                        continue
+                    if opens_with_header(held, request.language):
+                        break  # closing the events cancels this generation
+                    deciding = False
+                    yield held
+                    continue
+                if deciding and opens_with_header(event.result.text, request.language):
+                    break
+                if deciding and held:
+                    yield held
+                yield event.result
+                return
+        bare = replace(prompt, snippets=())
+        async for event in self.events(model_id, bare, request.params, **options):
+            yield event.text if isinstance(event, TokenEvent) else event.result
 
     @staticmethod
     def alternative_params(params: SamplingParams, index: int) -> SamplingParams:

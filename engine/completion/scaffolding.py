@@ -40,3 +40,27 @@ def opens_with_header(text: str, language: str | None) -> bool:
     """Whether ``text`` is a snippet header at its start, after blank lines at most."""
     start = header_start(text, language)
     return start is not None and not text[:start].strip()
+
+
+def may_open_with_header(text: str, language: str | None) -> bool:
+    """Whether more text could still make ``text`` open with a snippet header.
+
+    True while the first line that is not blank is unfinished and reads as
+    the start of a header so far (``#``, ``# fr``, ``# from util.py:``): a
+    stream holds such text back until the line ends. Once it is False,
+    :func:`opens_with_header` says what the text is.
+    """
+    first = text.lstrip(" \t\r\n")  # blank lines, and the line's indentation
+    if "\n" in first:
+        return False
+    marker = f"{languages.line_comment(language)} from "
+    if len(first) <= len(marker):
+        return marker.startswith(first)
+    if not first.startswith(marker):
+        return False
+    origin = first[len(marker) :].rstrip(" \t")
+    # "this file:" so far, or a path (no spaces) that a colon ends after its extension.
+    if f"{THIS_FILE}:".startswith(origin):
+        return True
+    path = r"\S*\.\w+:" if origin.endswith(":") else r"\S*"
+    return re.fullmatch(path, origin) is not None

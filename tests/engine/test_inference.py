@@ -367,3 +367,75 @@ async def test_an_answer_that_writes_the_prompts_scaffolding_is_asked_for_again_
     assert prompts[1] == replace(prompts[0], snippets=())
     assert result.context_snippets == 0  # what the answer's prompt had
     assert "from this file" not in result.completion.raw_text
+
+
+def _scripted_first_attempt(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, pieces: list[str]
+) -> tuple[list[FimPrompt], list[str]]:
+    """The first generation's deltas are ``pieces`` (what a model wrote); later ones are real.
+
+    Returns the prompts of every attempt and, once the scripted attempt was
+    closed before its end (cancelled), ``["closed"]``.
+    """
+    real_events = engine.events
+    prompts: list[FimPrompt] = []
+    closed: list[str] = []
+
+    async def events(model_id: str, prompt: FimPrompt, params: SamplingParams, **options: object):  # type: ignore[no-untyped-def]
+        prompts.append(prompt)
+        if len(prompts) > 1:
+            async for event in real_events(model_id, prompt, params, **options):  # type: ignore[arg-type]
+                yield event
+            return
+        finished = False
+        try:
+            for piece in pieces:
+                yield TokenEvent("scripted", piece)
+            # A real result (timings, counts) to carry the scripted text.
+            async for event in real_events(model_id, prompt, params, stream=False):
+                if isinstance(event, DoneEvent):
+                    finished = True
+                    yield replace(event, result=replace(event.result, text="".join(pieces)))
+        finally:
+            if not finished:
+                closed.append("closed")
+
+    monkeypatch.setattr(engine, "events", events)
+    return prompts, closed
+
+
+SCAFFOLDED = "import os\n\n\ndef area(r):\n    return 3.14 * r * r\n\n\ndef perimeter(r):\n    "
+
+
+async def test_a_stream_that_writes_the_prompts_scaffolding_is_asked_for_again_bare(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the default model wrote at the head of a Go file, in Python's form:
+    # held back until its line ends, never sent; then the tiny model's own answer
+    # to the prompt without snippets streams instead.
+    pieces = ["\n", "# fr", "om this", " file:", "\n", "def area(r):"]
+    prompts, closed = _scripted_first_attempt(engine, monkeypatch, pieces)
+    request = at_end(SCAFFOLDED, "tiny-starcoder", max_tokens=8)
+    items = [item async for item in engine.stream_complete(request)]
+    assert len(prompts) == 2
+    assert prompts[0].snippets and prompts[1] == replace(prompts[0], snippets=())
+    assert closed == ["closed"]  # the first generation was stopped at the header
+    deltas, result = items[:-1], items[-1]
+    assert isinstance(result, CompletionResult) and result.context_snippets == 0
+    assert "from this file" not in "".join(str(delta) for delta in deltas)
+    assert "".join(str(delta) for delta in deltas) == result.completion.raw_text
+
+
+async def test_a_streamed_comment_that_only_starts_like_a_header_streams_as_written(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pieces = ["# fr", "om the docs", ": see", " below\n", "    return 1"]
+    prompts, closed = _scripted_first_attempt(engine, monkeypatch, pieces)
+    request = at_end(SCAFFOLDED, "tiny-starcoder", max_tokens=8)
+    items = [item async for item in engine.stream_complete(request)]
+    assert len(prompts) == 1 and prompts[0].snippets and not closed
+    # Held until "# from the docs" could no longer be a header, then as generated.
+    assert items[:-1] == ["# from the docs", ": see", " below\n", "    return 1"]
+    result = items[-1]
+    assert isinstance(result, CompletionResult)
+    assert result.completion.raw_text == "".join(pieces)

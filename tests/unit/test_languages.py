@@ -15,7 +15,7 @@ from engine import languages, syntax
 from engine.completion import postprocess
 from engine.completion.pipeline import drop_context_headers, format_snippets
 from engine.completion.postprocess import postprocess_completion, should_stop
-from engine.completion.scaffolding import opens_with_header
+from engine.completion.scaffolding import may_open_with_header, opens_with_header
 from engine.documents import DocumentStore
 from engine.languages import Language
 from engine.refactor import applicable_operations, checkers
@@ -199,6 +199,9 @@ def test_a_completion_that_writes_a_snippet_header_is_cut_there(name: str) -> No
         # Opening with one (blank lines aside) is what the engine asks again for.
         assert opens_with_header(f"\n{header}\nfunc f() {{}}", name)
         assert not opens_with_header(f"x := 1\n{header}\n", name)
+        # A stream holds a header's every beginning back, and decides at its line's end.
+        assert all(may_open_with_header(header[:end], name) for end in range(len(header) + 1))
+        assert not may_open_with_header(f"\n  {header}\n", name)
         # The decode loop stops once the header line is complete, not before.
         document = "package p\n\n\n\nfunc g() {}\n"
         assert not should_stop(document, 11, header, name)
@@ -208,4 +211,5 @@ def test_a_completion_that_writes_a_snippet_header_is_cut_there(name: str) -> No
     for kept in (f"{comment} from the docs: see below", f"{comment} from here:", "x = 1"):
         assert drop_context_headers(kept, name) == kept
         assert not opens_with_header(kept, name)
+        assert not may_open_with_header(kept, name)
         assert not should_stop("package p\n\n\n\nfunc g() {}\n", 11, f"{kept}\n", name)
