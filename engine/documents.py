@@ -194,12 +194,14 @@ class DocumentStore:
             return [d.syntax for d in self._docs.values() if d.uri != uri and d.syntax]
 
     def completion_context(
-        self, uri: str | None, request: CursorRequest
+        self, uri: str | None, request: CursorRequest, other_files: bool = True
     ) -> CompletionContext | None:
         """Tree-sitter context at the request's cursor.
 
         Uses the open document's tree when the request is about it (an editor);
         otherwise parses the request's code around the cursor (a REST call).
+        Without ``other_files`` only the document itself is context: no other
+        open document's or workspace file's definitions, no ring chunks of them.
         """
         if request.language is None:
             return None
@@ -214,12 +216,12 @@ class DocumentStore:
                 return None
             syntax = parsed
         refs = parse_imports(syntax.language, syntax.import_texts())
-        others = self.others(uri)
+        others = self.others(uri) if other_files else []
         if doc is None or uri is None:
             return syntax.completion_context(cursor, others, imported_names(refs))
         path = path_from_uri(uri)
         related = None
-        if self.workspace.roots:
+        if self.workspace.roots and other_files:
             with self._lock:
                 open_paths = [p for p in map(path_from_uri, self._docs) if p is not None]
 
@@ -231,12 +233,14 @@ class DocumentStore:
         context = syntax.completion_context(cursor, others, imported_names(refs), related)
         return replace(
             context,
-            chunks=self._ring_snippets(uri, request.code, request.cursor),
+            chunks=self._ring_snippets(uri, request.code, request.cursor, other_files),
             repo_name=self.workspace.repo_name(path),
             file_label=self.workspace.label(path) if path is not None else None,
         )
 
-    def _ring_snippets(self, uri: str, code: str, cursor: int) -> list[Snippet]:
+    def _ring_snippets(
+        self, uri: str, code: str, cursor: int, other_files: bool = True
+    ) -> list[Snippet]:
         """Ring chunks for a cursor in an open document; a document switched to adds one."""
         line = code.count("\n", 0, cursor)
         with self._lock:
@@ -247,6 +251,8 @@ class DocumentStore:
         _, around = lines_around(code, line, self.ring.chunk_lines)
         snippets = []
         for chunk in self.ring.offered(around):
+            if chunk.source != uri and not other_files:
+                continue
             if chunk.source == uri and (
                 chunk.start_line <= line < chunk.start_line + chunk.text.count("\n")
             ):

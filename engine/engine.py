@@ -406,7 +406,44 @@ class Engine:
 
     @staticmethod
     def _memo_key(request: CompletionRequest) -> str:
-        return f"{request.language}\x1f{request.document_key or request.file_path or ''}"
+        # The model is part of the key: whether other files are context depends on it.
+        document = request.document_key or request.file_path or ""
+        return f"{request.language}\x1f{request.model_id}\x1f{document}"
+
+    async def _other_files(self, request: CompletionRequest) -> bool:
+        """Whether the prompts of a resolved request's model carry the editor's other files.
+
+        With ``completion.other_files = "auto"``: for models with FIM tokens,
+        read from the loaded model (loading it first, as the completion will)
+        when its catalog entry does not name a family.
+        """
+        choice = self.settings.completion.other_files
+        if choice != "auto" or request.language is None:
+            # Without a language no context is built: nothing to load for.
+            return choice == "on"
+        assert request.model_id is not None
+        family: str = self.catalog[request.model_id].fim
+        if family == "auto":
+            try:
+                worker = await self.worker_for(request.model_id, request.wait_for_load)
+            except EngineError:
+                # The completion meets the same error where it is recorded
+                # (metrics, webhooks) and answered: not here.
+                return False
+            family = worker.info.fim_family if worker.info is not None else "none"
+        return family != "none"
+
+    def _context_at_line(
+        self, request: CompletionRequest, other_files: bool
+    ) -> Callable[[], CompletionContext | None]:
+        """Context building for the start of the request's cursor line (run it on a thread)."""
+        line_start = request.code.rfind("\n", 0, request.cursor) + 1
+        return partial(
+            self.documents.completion_context,
+            request.document_key,
+            replace(request, cursor=line_start),
+            other_files,
+        )
 
     async def _context(self, request: CompletionRequest) -> CompletionContext | None:
         """The tree-sitter context of a resolved request, memoized per cursor line."""
@@ -416,12 +453,7 @@ class Engine:
         memo_key = self._memo_key(request)
         found, context = self.contexts.lookup(memo_key, request.code, request.cursor)
         if not found:
-            line_start = request.code.rfind("\n", 0, request.cursor) + 1
-            compute = partial(
-                self.documents.completion_context,
-                request.document_key,
-                replace(request, cursor=line_start),
-            )
+            compute = self._context_at_line(request, await self._other_files(request))
             # Workspace files are read and parsed on the way: never on the loop.
             large = len(request.code) > PARSE_ON_LOOP_MAX_CHARS or self.documents.reads_files
             context = await asyncio.to_thread(compute) if large else compute()
@@ -539,11 +571,14 @@ class Engine:
         cursor = None if doc is None else place_after_edits(request.code, doc.text, request.cursor)
         if doc is None or cursor is None:
             return False  # typed there since: that keystroke took the context itself
-        request = replace(request, code=doc.text, cursor=cursor)
-        line_start = request.code.rfind("\n", 0, request.cursor) + 1
+        # A warm-up never waits for a model still loading.
+        request = replace(request, code=doc.text, cursor=cursor, wait_for_load=False)
         fresh = await asyncio.to_thread(
-            self.documents.completion_context, key, replace(request, cursor=line_start)
+            self._context_at_line(request, await self._other_files(request))
         )
+        now = self.documents.get(key)
+        if now is None or now.text != request.code:
+            return False  # typed meanwhile: that keystroke takes its own context
         memo_key = self._memo_key(request)
         found, current = self.contexts.lookup(memo_key, request.code, request.cursor)
         if found and current == fresh:
@@ -991,8 +1026,11 @@ class Engine:
                 yield event.result
                 return
         bare = replace(prompt, snippets=())
-        async for event in self.events(model_id, bare, request.params, **options):
-            yield event.text if isinstance(event, TokenEvent) else event.result
+        async with contextlib.aclosing(
+            self.events(model_id, bare, request.params, **options)
+        ) as events:
+            async for event in events:
+                yield event.text if isinstance(event, TokenEvent) else event.result
 
     @staticmethod
     def alternative_params(params: SamplingParams, index: int) -> SamplingParams:

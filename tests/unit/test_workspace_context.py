@@ -306,6 +306,25 @@ def test_open_documents_feed_the_ring_of_editor_completions() -> None:
     assert len(store.ring) == 3
 
 
+def test_without_other_files_only_the_document_itself_is_context(project: Path) -> None:
+    store = DocumentStore(CompletionSettings(ring_chunk_lines=8))
+    store.set_workspace_folders([project.as_uri()])
+    store.open((project / "shop" / "tax.py").as_uri(), "VAT_RATE = 0.2\n" * 12, 1, None)
+    uri = (project / "shop" / "cart.py").as_uri()
+    code = "from .pricing import discounted_total\n\ndef checkout(items):\n    return |\n"
+    store.open(uri, code.replace("|", ""), 1, None)
+    request = _Request(code.replace("|", ""), code.index("|"))
+    full = store.completion_context(uri, request)
+    alone = store.completion_context(uri, request, other_files=False)
+    assert full is not None and alone is not None
+    assert _sources(full) == ["shop/shop/pricing.py"]
+    assert [c.source for c in full.chunks] == ["shop/shop/tax.py"]
+    # No other file's definitions or chunks (the document's own chunk around
+    # the cursor is never offered).
+    assert _sources(alone) == [] and alone.chunks == []
+    assert alone.imports == full.imports
+
+
 def test_a_file_uri_is_decoded_once() -> None:
     # A literal "%20" in a file name is "%2520" in its URI: decoding twice
     # would turn it into a space and name another file.
