@@ -244,9 +244,14 @@ class DocumentStore:
         """Ring chunks for a cursor in an open document; a document switched to adds one."""
         line = code.count("\n", 0, cursor)
         with self._lock:
-            switched = self._last_requested != uri
+            previous = self._last_requested
+            switched = previous != uri
             self._last_requested = uri
+            left = self._docs.get(previous) if switched and previous is not None else None
         if switched:
+            # The file left shows, in the prompts from here on, as it is now.
+            if previous is not None and left is not None and len(left.text) <= MAX_PARSED_CHARS:
+                self.ring.leave(previous, left.text)
             self.ring.revisit(uri, code, line)
         _, around = lines_around(code, line, self.ring.chunk_lines)
         snippets = []

@@ -14,8 +14,10 @@ Every other place's prompt shows the ring's chunks, so a chunk taken again
 means that place's prompt is read again from the snippet on (seconds for a
 thousand tokens on a CPU). So typing and returning to a region the ring
 already holds takes nothing while the chunk still reads like the region
-(fewer than a few of its lines changed); it is taken again once the region
-has drifted from it, a few lines typed rather than every keystroke.
+(fewer than a few of its lines changed). The check runs when the user comes
+back to the region (a file switched to, an edit half a chunk or more from
+the last one in that file) and when the user leaves a file for another, not
+on the keystrokes in between.
 """
 
 from __future__ import annotations
@@ -91,6 +93,18 @@ class ChunkRing:
                 self._last_line[source] = line
             return False
         return self._take(source, lines, line)
+
+    def leave(self, source: str, text: str) -> bool:
+        """The user left ``source``: its last region is taken again if it drifted from its chunk.
+
+        Typing on in one region checks nothing (see :meth:`note_edit`); on
+        leaving, the other files' prompts are to show that region as it is now.
+        """
+        with self._lock:
+            line = self._last_line.get(source)
+        if line is None:
+            return False
+        return self.revisit(source, text, line)
 
     def note_edit(self, source: str, text: str, offset: int) -> bool:
         """An edit at ``offset``: a chunk is taken once the edits move half a chunk away."""

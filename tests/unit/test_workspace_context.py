@@ -294,6 +294,44 @@ def test_a_file_switched_back_to_adds_no_chunk_for_a_region_held() -> None:
     assert ring.version == version
 
 
+def test_a_file_left_after_typing_on_in_one_region_shows_it_as_it_is_now() -> None:
+    ring = ChunkRing(max_chunks=8, chunk_lines=8)
+    text = _file("a", 40)
+    assert ring.revisit("a", text, 20)
+    # One line typed: the chunk still reads like the region, leaving adds nothing.
+    text = text.replace("a_20 = 20\n", "a_20 = 20 + 1\n")
+    assert not ring.note_edit("a", text, text.index("a_20"))
+    assert not ring.leave("a", text)
+    # Three lines typed there (keystrokes near the last edit check nothing):
+    # on leaving, the region is taken again, in place of its old chunk.
+    for number in (18, 19, 21):
+        text = text.replace(f"a_{number} = {number}\n", f"typed_{number}()\n")
+        assert not ring.note_edit("a", text, text.index(f"typed_{number}"))
+    assert ring.leave("a", text)
+    chunks = [c for c in ring.offered([]) if c.source == "a"]
+    assert len(chunks) == 1 and "typed_21()" in chunks[0].text
+    assert not ring.leave("never-seen", text)
+
+
+def test_switching_files_takes_the_region_typed_in_the_file_left() -> None:
+    store = DocumentStore(CompletionSettings(ring_chunk_lines=8))
+    first, second = "file:///w/first.py", "file:///w/second.py"
+    store.open(first, _file("first", 30), 1, None)
+    store.open(second, _file("second", 30), 1, None)
+    code = _file("first", 30)
+    assert store.completion_context(first, _Request(code, code.index("first_15")))
+    for version, number in enumerate((14, 15, 16), start=2):
+        at = code.index(f"first_{number} = {number}")
+        old = f"first_{number} = {number}"
+        code = code.replace(old, f"typed_{number}()")
+        store.edit(first, at, at + len(old), f"typed_{number}()", version)
+    other = _file("second", 30)
+    context = store.completion_context(second, _Request(other, len(other)))
+    assert context is not None
+    texts = [c.text for c in context.chunks if c.source == "first.py"]
+    assert any("typed_16()" in text for text in texts), texts
+
+
 def test_open_documents_feed_the_ring_of_editor_completions() -> None:
     store = DocumentStore(CompletionSettings(ring_chunk_lines=8))
     store.open("file:///w/other.py", _file("other", 30), 1, None)
