@@ -633,14 +633,32 @@ def _lookup(
 
 
 def header_is_broken(node: Node) -> bool:
-    """Whether a definition's text up to its body holds a parse error (code being typed)."""
+    """Whether a definition's text up to its body holds a parse error (code being typed).
+
+    A definition without a body (an assignment, a ``const``, a type alias)
+    shows its first line: that line is its header.
+    """
     body = node.child_by_field_name("body")
     if body is None:
-        return node.has_error
+        return node.has_error and _first_line_broken(node, node.start_point[0])
     for child in node.children:
         if child.start_byte >= body.start_byte:
             return False
         if child.has_error or child.is_missing:
+            return True
+    return False
+
+
+def _first_line_broken(node: Node, row: int) -> bool:
+    """Whether a parse error or a missing token lies on line ``row`` of ``node``."""
+    for child in node.children:
+        if child.start_point[0] > row:
+            return False
+        if child.is_error or child.is_missing:
+            return True
+        # A value that goes on below (a dict, a lambda's body) is broken in its
+        # header only where its own first-line part is.
+        if child.has_error and _first_line_broken(child, row):
             return True
     return False
 

@@ -293,6 +293,21 @@ def test_a_definition_being_typed_is_neither_a_definition_nor_a_scope() -> None:
     assert context.scope_signature is None or "clam" not in context.scope_signature
 
 
+def test_a_definition_without_a_body_is_dropped_only_when_its_first_line_is_broken() -> None:
+    # An assignment's header is its first line: a value being edited further
+    # down leaves it a definition (shown by its first line); a first line
+    # still being typed does not.
+    code = (
+        "LIMITS = {\n    'low': 1,\n    'high': (\n}\n\n"
+        "TIMEOUT = 3 +\n\n"
+        "def run():\n    use(LIMITS, TIMEOUT)\n"
+    )
+    document = SyntaxDocument(code, "python")
+    texts = [s.text for s in document.completion_context(len(code) - 2).definitions]
+    assert any(text.startswith("LIMITS = {") for text in texts), texts
+    assert not any(text.startswith("TIMEOUT") for text in texts), texts
+
+
 def test_a_cursor_thousands_of_levels_deep_gets_no_context_and_no_wait() -> None:
     # A chain of 8,000 `+`: walking up from the cursor took 0.8 s per keystroke.
     text = "def helper():\n    pass\n\ndef f():\n    x = " + "+".join(["1"] * 8000) + "\n"
