@@ -16,7 +16,6 @@ from typing import Any
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import EngineError
-from engine.heap import freeze_startup_heap
 from engine.models.catalog import ModelSpec
 from lsp_server import client_cli
 from lsp_server.logs import configure_logging
@@ -172,9 +171,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for line in _auth_banner(services, settings, base):
         print(line, file=sys.stderr)
     print(f"  docs:   {base}/docs", file=sys.stderr)
-    freeze_startup_heap()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_http(engine, services, settings, settings.http.host, settings.http.port))
+        asyncio.run(
+            serve_http(
+                engine,
+                services,
+                settings,
+                settings.http.host,
+                settings.http.port,
+                freeze_heap=True,
+            )
+        )
     return 0
 
 

@@ -65,12 +65,24 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 async def serve_http(
-    engine: Engine, services: Services, settings: Settings, host: str, port: int
+    engine: Engine,
+    services: Services,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    freeze_heap: bool = False,
 ) -> None:
-    """Serve the REST API until interrupted."""
+    """Serve the REST API until interrupted.
+
+    ``freeze_heap`` (a process's entry point only) exempts what start-up
+    built, the app included, from the collector's full passes.
+    """
     server = uvicorn_server(engine, services, settings, host, port)
     await services.start()
     await engine.start()
+    if freeze_heap:
+        freeze_startup_heap()
     try:
         await server.serve()
     finally:
@@ -103,10 +115,9 @@ def run_lsp(settings: Settings) -> NoReturn:
     processes end by themselves when their pipe closes.
     """
     code = 0
-    freeze_startup_heap()
     # pygls ends the process with SystemExit on some fatal errors.
     try:
-        asyncio.run(serve_lsp(settings, http=settings.http.enabled))
+        asyncio.run(serve_lsp(settings, http=settings.http.enabled, freeze_heap=True))
     except KeyboardInterrupt:
         code = 130
     except SystemExit as exc:
@@ -123,11 +134,14 @@ async def serve_lsp(
     http: bool,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
+    freeze_heap: bool = False,
 ) -> None:
     """Serve LSP on stdio and, with ``http``, the REST sidecar on loopback.
 
     When the sidecar port already belongs to a running ai-ide, this language
     server uses that engine over HTTP instead of loading its own models.
+    ``freeze_heap`` (a process's entry point only) exempts what start-up
+    built (engine, server, sidecar app) from the collector's full passes.
     """
     backend, local = await _choose_backend(settings, http)
     lsp = create_server(backend, settings)
@@ -147,6 +161,8 @@ async def serve_lsp(
         await services.start()
         # The editor's own model loads on `initialized`, with progress reports.
         await engine.start(preload_default=False)
+    if freeze_heap:
+        freeze_startup_heap()
     try:
         await FrameLoop(reader, lsp.protocol, stop=stop.is_set).run()
     finally:
