@@ -55,8 +55,8 @@ class PromptTally:
 
     def add(self, record: InferenceRecord) -> None:
         """Count one finished inference (an engine record sink)."""
-        if not record.prompt_tokens:
-            return  # failed, or answered without reading a prompt
+        if record.kind != "completion" or not record.prompt_tokens:
+            return  # not a completion; failed, or answered without reading a prompt
         with self._lock:
             prompt, cached = self._totals.get(record.model_id, (0, 0))
             self._totals[record.model_id] = (
