@@ -8,8 +8,10 @@ client saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -323,6 +325,100 @@ def test_timeouts_raise_api_timeout_error(live_server: LiveServer) -> None:
         assert time.monotonic() - started < 5
     with pytest.raises(errors.APIConnectionError):
         AIIDE(api_key="k", base_url=f"http://127.0.0.1:{port}", timeout=1).ai.health()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Forwarder:
+    """Starts listening on ``port`` when called, relaying each connection to ``target``.
+
+    Used as an ``on_retry`` hook: the first attempt finds nothing listening
+    (a server restarting), the retry reaches the live server.
+    """
+
+    def __init__(self, port: int, target: str) -> None:
+        self.port = port
+        host, target_port = target.removeprefix("http://").split(":")
+        self.target = (host, int(target_port))
+        self.retries: list[RetryInfo] = []
+        self._listener: socket.socket | None = None
+
+    def __call__(self, info: RetryInfo) -> None:
+        self.retries.append(info)
+        if self._listener is None:
+            self._listener = socket.create_server(("127.0.0.1", self.port))
+            threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(self.target)
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_connection_refused_is_retried_until_the_server_listens(
+    live_server: LiveServer,
+) -> None:
+    port = _free_port()
+    forwarder = _Forwarder(port, live_server.root_url)
+    try:
+        with AIIDE(
+            api_key=live_server.api_key, base_url=f"http://127.0.0.1:{port}/v1", on_retry=forwarder
+        ) as sdk:
+            result = sdk.ai.inference.completion(
+                model_id=MODEL, context={"code": "x = "}, parameters={"max_tokens": 2}
+            )
+    finally:
+        forwarder.close()
+    assert result.completion.metadata.completion_tokens > 0
+    assert [(r.attempt, r.status_code, r.code) for r in forwarder.retries] == [(1, 0, None)]
+    assert 0.25 <= forwarder.retries[0].delay_seconds <= 0.5
+
+
+def test_a_server_that_never_listens_raises_once_the_retries_are_spent() -> None:
+    retries: list[RetryInfo] = []
+    sdk = AIIDE(
+        api_key="k", base_url=f"http://127.0.0.1:{_free_port()}/v1", on_retry=retries.append
+    )
+    with pytest.raises(errors.APIConnectionError):
+        sdk.ai.health()
+    assert [(r.attempt, r.status_code) for r in retries] == [(1, 0), (2, 0)]
+    with pytest.raises(errors.APIConnectionError):
+        sdk.with_options(max_retries=0).ai.health()
+    assert len(retries) == 2  # no retry without retries
+
+
+async def test_the_async_client_retries_a_refused_connection_too(live_server: LiveServer) -> None:
+    port = _free_port()
+    forwarder = _Forwarder(port, live_server.root_url)
+    try:
+        async with AsyncAIIDE(
+            api_key=live_server.api_key, base_url=f"http://127.0.0.1:{port}/v1", on_retry=forwarder
+        ) as sdk:
+            health = await sdk.ai.health()
+    finally:
+        forwarder.close()
+    assert health.status in ("healthy", "degraded")
+    assert [(r.attempt, r.status_code) for r in forwarder.retries] == [(1, 0)]
 
 
 def test_credentials_from_the_environment_and_the_key_file(

@@ -15,6 +15,7 @@ from ai_ide.client import errors as sdk_errors
 from ai_ide.client._core import (
     BACKOFF_MAX_SECONDS,
     body_of,
+    connect_retry_delay,
     make_options,
     parse_retry_after,
     resolve_api_key,
@@ -49,6 +50,14 @@ def test_only_429_and_503_are_retried_and_retries_are_bounded() -> None:
     assert retry_delay(opts, 1, 429, None) is not None  # type: ignore[arg-type]
     assert retry_delay(opts, 2, 503, None) is not None  # type: ignore[arg-type]
     assert retry_delay(opts, 3, 503, None) is None  # type: ignore[arg-type]
+
+
+def test_a_connection_that_could_not_be_opened_is_retried_a_bounded_number_of_times() -> None:
+    opts = options(max_retries=2)
+    assert connect_retry_delay(opts, 1, lambda: 0.0) == 0.25  # type: ignore[arg-type]
+    assert connect_retry_delay(opts, 2, lambda: 1.0) == 1.0  # type: ignore[arg-type]
+    assert connect_retry_delay(opts, 3) is None  # type: ignore[arg-type]
+    assert connect_retry_delay(options(max_retries=0), 1) is None  # type: ignore[arg-type]
 
 
 def test_retry_after_is_honoured_as_sent_and_refused_when_too_long() -> None:

@@ -62,7 +62,9 @@ impl std::ops::Deref for RefactorResponse {
 pub struct RetryInfo {
     pub attempt: u32,
     pub delay_seconds: f64,
+    /// 0: the connection could not be opened (no answer at all).
     pub status: u16,
+    /// The error code of the answer; empty when there was none.
     pub code: String,
     pub retry_after: Option<f64>,
 }
@@ -147,6 +149,16 @@ pub fn retry_delay(
     }
     let ceiling = BACKOFF_MAX_SECONDS.min(BACKOFF_INITIAL_SECONDS * 2f64.powi(attempt as i32 - 1));
     Some(ceiling / 2.0 + jitter.clamp(0.0, 1.0) * ceiling / 2.0)
+}
+
+/// Seconds before retry `attempt` of a call whose connection could not be
+/// opened, or `None` once the retries are spent.
+///
+/// The server never saw the request (refused, unreachable: a server that is
+/// restarting), so any call may be sent again, after the same backoff as a
+/// 503 without `Retry-After`.
+pub fn connect_retry_delay(attempt: u32, max_retries: u32, jitter: f64) -> Option<f64> {
+    retry_delay(attempt, 503, None, max_retries, 0.0, jitter)
 }
 
 fn jitter() -> f64 {
@@ -289,10 +301,25 @@ impl Inner {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = tokio::time::timeout(self.timeout, request.send())
+            let sent = tokio::time::timeout(self.timeout, request.send())
                 .await
-                .map_err(|_| Error::Timeout(format!("{method} {path}: no answer")))?
-                .map_err(transport)?;
+                .map_err(|_| Error::Timeout(format!("{method} {path}: no answer")))?;
+            let response = match sent {
+                Ok(response) => response,
+                // Not sent: nothing listens (yet), so trying again does no work twice.
+                Err(error) if error.is_connect() && !error.is_timeout() => {
+                    attempt += 1;
+                    let Some(seconds) = connect_retry_delay(attempt, self.max_retries, jitter()) else {
+                        return Err(transport(error));
+                    };
+                    if let Some(hook) = &self.on_retry {
+                        hook(&RetryInfo { attempt, delay_seconds: seconds, status: 0, code: String::new(), retry_after: None });
+                    }
+                    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+                    continue;
+                }
+                Err(error) => return Err(transport(error)),
+            };
             if response.status().is_success() {
                 return Ok(response);
             }

@@ -275,3 +275,70 @@ async fn a_silent_server_times_out() {
         .unwrap();
     assert!(matches!(sdk.ai.health().await, Err(Error::Timeout(_))));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Relays every connection on `listener` to `target` (std threads: the retry hook is sync).
+fn relay(listener: std::net::TcpListener, target: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = std::net::TcpStream::connect(&target) else { continue };
+            let (mut client_read, mut upstream_write) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut upstream_read, mut client_write) = (upstream, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_read, &mut upstream_write);
+                let _ = upstream_write.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut upstream_read, &mut client_write);
+                let _ = client_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_until_the_server_listens() {
+    let Some((url, key)) = live() else { return };
+    // A port with nothing on it (a server restarting); the first retry starts
+    // a relay there to the live server.
+    let port = free_port();
+    let target = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let retries: Arc<Mutex<Vec<RetryInfo>>> = Arc::default();
+    let seen = retries.clone();
+    let sdk = AIIDE::builder()
+        .base_url(format!("http://127.0.0.1:{port}/v1"))
+        .api_key(&key)
+        .on_retry(move |info| {
+            let mut seen = seen.lock().unwrap();
+            if seen.is_empty() {
+                relay(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(), target.clone());
+            }
+            seen.push(info.clone());
+        })
+        .build()
+        .unwrap();
+    let health = sdk.ai.health().await.unwrap();
+    assert!(health.status == "healthy" || health.status == "degraded");
+    let retries = retries.lock().unwrap();
+    let got: Vec<_> = retries.iter().map(|r| (r.attempt, r.status, r.code.clone())).collect();
+    assert_eq!(got, vec![(1, 0, String::new())]);
+    assert!((0.25..=0.5).contains(&retries[0].delay_seconds));
+}
+
+#[tokio::test]
+async fn a_server_that_never_listens_fails_once_the_retries_are_spent() {
+    let retries: Arc<Mutex<Vec<RetryInfo>>> = Arc::default();
+    let seen = retries.clone();
+    let sdk = AIIDE::builder()
+        .base_url(format!("http://127.0.0.1:{}/v1", free_port()))
+        .api_key("k")
+        .on_retry(move |info| seen.lock().unwrap().push(info.clone()))
+        .build()
+        .unwrap();
+    assert!(matches!(sdk.ai.health().await, Err(Error::Connection(_))));
+    let got: Vec<_> = retries.lock().unwrap().iter().map(|r| (r.attempt, r.status)).collect();
+    assert_eq!(got, vec![(1, 0), (2, 0)]);
+}

@@ -1,7 +1,7 @@
 //! The SDK's pure parts: retry policy, base URLs, error codes against the contract, webhooks.
 
 use ai_ide_sdk::webhooks::verify;
-use ai_ide_sdk::{resolve_base_url, retry_delay, ErrorCode};
+use ai_ide_sdk::{connect_retry_delay, resolve_base_url, retry_delay, ErrorCode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -23,6 +23,14 @@ fn retry_after_is_honoured_and_backoff_is_exponential_with_jitter() {
     let high: Vec<_> = (1..=6).map(|n| retry_delay(n, 503, None, 9, 60.0, 1.0).unwrap()).collect();
     assert_eq!(low, vec![0.25, 0.5, 1.0, 2.0]);
     assert_eq!(high, vec![0.5, 1.0, 2.0, 4.0, 8.0, 8.0]);
+}
+
+#[test]
+fn a_connection_that_could_not_be_opened_is_retried_with_backoff_a_bounded_number_of_times() {
+    assert_eq!(connect_retry_delay(1, 2, 0.0), Some(0.25));
+    assert_eq!(connect_retry_delay(2, 2, 1.0), Some(1.0));
+    assert_eq!(connect_retry_delay(3, 2, 0.5), None);
+    assert_eq!(connect_retry_delay(1, 0, 0.5), None);
 }
 
 #[test]

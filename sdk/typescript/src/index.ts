@@ -59,7 +59,7 @@ const BACKOFF_MAX_SECONDS = 8;
 export interface RetryInfo {
   attempt: number; // 1 for the first retry
   delaySeconds: number;
-  status: number;
+  status: number; // 0: the connection could not be opened (no answer at all)
   code: string | undefined;
   retryAfter: number | undefined; // what the server asked for
 }
@@ -156,6 +156,27 @@ export function retryDelay(
   if (retryAfter !== undefined) return retryAfter <= maxRetryAfter ? retryAfter : undefined;
   const ceiling = Math.min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2 ** (attempt - 1));
   return ceiling / 2 + (random() * ceiling) / 2;
+}
+
+/**
+ * Seconds before retry `attempt` of a call whose connection could not be
+ * opened, or undefined once the retries are spent. The server never saw the
+ * request (refused, unreachable: a server restarting), so any call may be
+ * sent again, after the same backoff as a 503 without `Retry-After`.
+ */
+export function connectRetryDelay(
+  attempt: number, maxRetries: number, random: () => number = Math.random,
+): number | undefined {
+  return attempt > maxRetries ? undefined : retryDelay(attempt, 503, undefined, maxRetries, 0, random);
+}
+
+// Node's fetch (undici) says why a connection failed in `cause.code`; these
+// codes mean that nothing was sent. A browser's fetch does not say: no retry.
+const NOT_CONNECTED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+function notConnected(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' && NOT_CONNECTED_CODES.has(cause.code);
 }
 
 async function envelopeOf(response: Response): Promise<ErrorEnvelope> {
@@ -369,7 +390,11 @@ export class AIIDE {
         deadline.clear();
         if (deadline.timedOut) throw new APITimeoutError(`${call.method} ${call.path}: no answer within ${this.timeout} ms`);
         if (call.options?.signal?.aborted) throw error;
-        throw new APIConnectionError(`${call.method} ${call.path}: ${String(error)}`);
+        const delay = notConnected(error) ? connectRetryDelay(attempt, this.maxRetries) : undefined;
+        if (delay === undefined) throw new APIConnectionError(`${call.method} ${call.path}: ${String(error)}`);
+        this.onRetry?.({ attempt, delaySeconds: delay, status: 0, code: undefined, retryAfter: undefined });
+        await sleep(delay, call.options?.signal);
+        continue;
       }
       if (response.ok) return { response, deadline };
       const envelope = await envelopeOf(response);

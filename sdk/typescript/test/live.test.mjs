@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
+import { connect, createServer as createTcpServer } from 'node:net';
 import { describe, test } from 'node:test';
 
 import {
-  AIIDE, APITimeoutError, CompletionStream, ModelNotFoundError, NotFoundError, RateLimitError,
+  AIIDE, APIConnectionError, APITimeoutError, CompletionStream, ModelNotFoundError, NotFoundError, RateLimitError,
   UnauthorizedError, WebhookVerificationError,
 } from '@ai-ide/sdk';
 
@@ -206,4 +206,46 @@ describe('live server', { skip }, () => {
       silent.close();
     }
   });
+
+  test('a refused connection is retried until the server listens', async () => {
+    // A port with nothing on it (a server restarting); the first retry starts
+    // a relay there to the live server.
+    const port = await freePort();
+    const target = new URL(BASE_URL);
+    const retries = [];
+    let relay;
+    const onRetry = (info) => {
+      retries.push(info);
+      relay ??= createTcpServer((socket) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      }).listen(port, '127.0.0.1');
+    };
+    try {
+      const sdk = new AIIDE({ apiKey: API_KEY, baseUrl: `http://127.0.0.1:${port}/v1`, onRetry });
+      const health = await sdk.ai.health();
+      assert.ok(['healthy', 'degraded'].includes(health.status));
+      assert.deepEqual(retries.map((r) => [r.attempt, r.status, r.code]), [[1, 0, undefined]]);
+      assert.ok(retries[0].delaySeconds >= 0.25 && retries[0].delaySeconds <= 0.5);
+    } finally {
+      relay?.close();
+    }
+  });
+
+  test('a server that never listens throws once the retries are spent', async () => {
+    const retries = [];
+    const sdk = new AIIDE({ apiKey: 'k', baseUrl: `http://127.0.0.1:${await freePort()}/v1`, onRetry: (info) => retries.push(info) });
+    await assert.rejects(sdk.ai.health(), APIConnectionError);
+    assert.deepEqual(retries.map((r) => [r.attempt, r.status]), [[1, 0], [2, 0]]);
+  });
 });
+
+async function freePort() {
+  const probe = createTcpServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import {
   ERROR_CLASSES, ModelNotFoundError, NotFoundError, RateLimitError, WebhookVerificationError,
-  errorFor, parseRetryAfter, resolveBaseUrl, retryDelay, verifyWebhook,
+  connectRetryDelay, errorFor, parseRetryAfter, resolveBaseUrl, retryDelay, verifyWebhook,
 } from '@ai-ide/sdk';
 
 const openapi = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8'));
@@ -19,6 +19,13 @@ test('only 429 and 503 are retried, a bounded number of times', () => {
   assert.notEqual(retryDelay(1, 429, undefined, 2, 60), undefined);
   assert.notEqual(retryDelay(2, 503, undefined, 2, 60), undefined);
   assert.equal(retryDelay(3, 503, undefined, 2, 60), undefined);
+});
+
+test('a connection that could not be opened is retried with backoff, a bounded number of times', () => {
+  assert.equal(connectRetryDelay(1, 2, () => 0), 0.25);
+  assert.equal(connectRetryDelay(2, 2, () => 1), 1);
+  assert.equal(connectRetryDelay(3, 2), undefined);
+  assert.equal(connectRetryDelay(1, 0), undefined);
 });
 
 test('Retry-After is honoured as sent, and refused when too long', () => {

@@ -15,9 +15,11 @@ from ai_ide.client import _calls
 from ai_ide.client._core import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
+    NOT_CONNECTED,
     Call,
     ClientOptions,
     RetryInfo,
+    connect_retry_delay,
     make_options,
     parse_retry_after,
     retry_delay,
@@ -171,6 +173,16 @@ class AsyncAIIDE:
                 response = await self._http.send(request, stream=True)
             except httpx.TimeoutException as exc:
                 raise APITimeoutError(f"{call.method} {call.path}: {exc}") from exc
+            except httpx.ConnectError as exc:
+                # Not sent: nothing listens (yet), so trying again does no work twice.
+                attempt += 1
+                delay = connect_retry_delay(self.options, attempt)
+                if delay is None:
+                    raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
+                if self.options.on_retry is not None:
+                    self.options.on_retry(RetryInfo(attempt, delay, NOT_CONNECTED, None, None))
+                await self._sleep(delay)
+                continue
             except httpx.TransportError as exc:
                 raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
             if response.is_success:

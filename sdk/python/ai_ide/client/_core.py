@@ -36,6 +36,8 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RETRY_AFTER = 60.0
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
+# RetryInfo.status_code when no connection could be opened (no answer at all).
+NOT_CONNECTED = 0
 KEY_FILE_NAME = "api-key"
 
 T = TypeVar("T")
@@ -86,7 +88,7 @@ class RetryInfo:
 
     attempt: int  # 1 for the first retry
     delay_seconds: float
-    status_code: int
+    status_code: int  # NOT_CONNECTED (0): the connection could not be opened
     code: str | None
     retry_after: float | None  # what the server asked for, if anything
 
@@ -222,6 +224,23 @@ def retry_delay(
         return None
     if retry_after is not None:
         return retry_after if retry_after <= options.max_retry_after else None
+    return _backoff(attempt, rng)
+
+
+def connect_retry_delay(
+    options: ClientOptions, attempt: int, rng: Callable[[], float] = random.random
+) -> float | None:
+    """Seconds before retry ``attempt`` of a call whose connection could not be opened.
+
+    The server never saw the request (refused, unreachable: a server that is
+    restarting), so any call may be sent again, after the same backoff as a
+    503 without ``Retry-After``; None once the retries are spent.
+    """
+    return None if attempt > options.max_retries else _backoff(attempt, rng)
+
+
+def _backoff(attempt: int, rng: Callable[[], float]) -> float:
+    """Exponential with jitter: half fixed, half random, so clients do not retry in step."""
     ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2.0 ** (attempt - 1))
     return ceiling / 2 + rng() * ceiling / 2
 
