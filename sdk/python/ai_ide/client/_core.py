@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel
 
-from ai_ide.client.errors import APIStatusError, error_for
+from ai_ide.client.errors import APIConnectionError, APIStatusError, error_for
 from ai_ide.wire import (
     API_KEY_HEADER,
     ERROR_STATUS,
@@ -237,6 +237,22 @@ def connect_retry_delay(
     503 without ``Retry-After``; None once the retries are spent.
     """
     return None if attempt > options.max_retries else _backoff(attempt, rng)
+
+
+def after_connect_failure(
+    options: ClientOptions, attempt: int, call: Call[Any], exc: Exception
+) -> float:
+    """Seconds to sleep before retry ``attempt`` of a call that could not connect.
+
+    Tells the ``on_retry`` hook; raises :class:`APIConnectionError` once the
+    retries are spent.
+    """
+    delay = connect_retry_delay(options, attempt)
+    if delay is None:
+        raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
+    if options.on_retry is not None:
+        options.on_retry(RetryInfo(attempt, delay, NOT_CONNECTED, None, None))
+    return delay
 
 
 def _backoff(attempt: int, rng: Callable[[], float]) -> float:

@@ -14,11 +14,10 @@ from ai_ide.client import _calls
 from ai_ide.client._core import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
-    NOT_CONNECTED,
     Call,
     ClientOptions,
     RetryInfo,
-    connect_retry_delay,
+    after_connect_failure,
     make_options,
     parse_retry_after,
     retry_delay,
@@ -188,12 +187,7 @@ class AIIDE:
             except httpx.ConnectError as exc:
                 # Not sent: nothing listens (yet), so trying again does no work twice.
                 attempt += 1
-                delay = connect_retry_delay(self.options, attempt)
-                if delay is None:
-                    raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
-                if self.options.on_retry is not None:
-                    self.options.on_retry(RetryInfo(attempt, delay, NOT_CONNECTED, None, None))
-                self._sleep(delay)
+                self._sleep(after_connect_failure(self.options, attempt, call, exc))
                 continue
             except httpx.TransportError as exc:
                 raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
