@@ -99,6 +99,10 @@ RegistryListener = Callable[[RegistryEvent], None]
 # parse itself holds the GIL (documents.parse_window bounds it), but the
 # Python walk over the tree that follows lets the loop run between steps.
 PARSE_ON_LOOP_MAX_CHARS = 16 * 1024
+# Post-processing scans the document and the cursor line (linear, ~0.15 ms
+# per thousand characters of one line here): above this, on a thread, so
+# that a megabyte-long line holds up other requests between GIL switches only.
+POSTPROCESS_ON_LOOP_MAX_CHARS = 256 * 1024
 # Model-backed refactorings from REST, jobs and batches that run at once;
 # more wait for a thread (see Engine.__init__), their wait counting towards
 # the request's timeout as a wait for a model slot does.
@@ -921,10 +925,10 @@ class Engine:
             # short there, so this costs little.
             bare = replace(prompt, snippets=())
             results[0] = await self.run(model_id, bare, request.params, **options)
-        primary = finish_completion(request, results[0])
+        primary = await self._finished(request, results[0])
         alternatives = distinct(
             [
-                finish_completion(request, r, p)
+                await self._finished(request, r, p)
                 for r, p in zip(results[1:], alternative_params, strict=True)
             ],
             primary,
@@ -936,6 +940,15 @@ class Engine:
             processing_time_ms=(time.monotonic() - started) * 1000.0,
             context_snippets=results[0].snippets_used,
         )
+
+    @staticmethod
+    async def _finished(
+        request: CompletionRequest, result: GenerationResult, params: SamplingParams | None = None
+    ) -> Completion:
+        """:func:`finish_completion`, on a thread for a very large document."""
+        if len(request.code) > POSTPROCESS_ON_LOOP_MAX_CHARS:
+            return await asyncio.to_thread(finish_completion, request, result, params)
+        return finish_completion(request, result, params)
 
     async def stream_complete(
         self, request: CompletionRequest
@@ -960,7 +973,7 @@ class Engine:
                 if isinstance(item, str):
                     yield item
                     continue
-                completion: Completion = finish_completion(request, item)
+                completion = await self._finished(request, item)
                 result = CompletionResult(
                     model_id=model_id,
                     completion=completion,

@@ -755,6 +755,13 @@ class _BracketScanner:
         return index + 1
 
 
+# How much of the cursor line's rest the replace rule reads, and how many
+# auto-closed characters in a row it considers replacing: real code closes a
+# few brackets and quotes at a time.
+_SCANNED_REST_CHARS = 256
+_MAX_CLOSING_RUN = 32
+
+
 def _replace_length(text: str, context: _CursorContext, syntax: LexicalRules) -> int:
     """How many characters after the cursor (on its line) the completion replaces.
 
@@ -764,9 +771,17 @@ def _replace_length(text: str, context: _CursorContext, syntax: LexicalRules) ->
     the completion in it) as balanced as it was without it; ties go to covering
     the whole rest of the line (the model rewrote it), then to the shortest.
     """
-    rest = context.line_rest
-    if not text or _is_blank(rest):
+    full_rest = context.line_rest
+    if not text or _is_blank(full_rest):
         return 0
+    # The completion ends with the whole rest of the line: the model rewrote it.
+    whole = len(full_rest.rstrip()) if text.endswith(full_rest.rstrip()) else -1
+    if whole > _SCANNED_REST_CHARS:
+        return whole  # a long rest of line repeated verbatim: nothing else fits as well
+    # Each candidate is scored by scanning the rest of the line after it: both
+    # are bounded, or one long line of closers (minified code, a hostile
+    # request) costs a scan per character, seconds of a blocked loop.
+    rest = full_rest[:_SCANNED_REST_CHARS]
     before = _BracketScanner(syntax)
     before.feed(context.line_prefix)
     original = before.copy()
@@ -779,11 +794,9 @@ def _replace_length(text: str, context: _CursorContext, syntax: LexicalRules) ->
         char = rest[length - 1]
         if char.isspace():
             continue
-        if char not in ")]}>\"'`;,/":
+        if char not in ")]}>\"'`;,/" or len(candidates) > _MAX_CLOSING_RUN:
             break
         candidates.append(length)
-    # The completion ends with the whole rest of the line: the model rewrote it.
-    whole = len(rest.rstrip()) if text.endswith(rest.rstrip()) else -1
     if whole > 0 and whole not in candidates:
         candidates.append(whole)
 

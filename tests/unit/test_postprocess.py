@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.completion import postprocess
 from engine.completion.postprocess import (
     PostProcessed,
     completion_scope,
@@ -767,3 +768,28 @@ def test_an_open_line_or_a_blank_one_goes_on_to_its_block(
     text: str, raw: str, expected: str
 ) -> None:
     assert complete_at_marker(text, raw) == expected
+
+
+def test_the_closers_a_completion_replaces_are_found_in_bounded_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each candidate is scored by scanning the line after it: over a long line
+    # of closers that was a scan per character (minutes for 200,000 of them).
+    fed: list[int] = []
+    original = postprocess._BracketScanner.feed
+
+    def counting(self: postprocess._BracketScanner, text: str) -> None:
+        fed.append(len(text))
+        original(self, text)
+
+    monkeypatch.setattr(postprocess._BracketScanner, "feed", counting)
+    for closers in (")" * 100_000, '"' * 100_000, ", )" * 30_000):
+        fed.clear()
+        result = postprocess.postprocess_completion("f(" + closers, 2, "x)", "python")
+        assert result.text
+        assert sum(fed) < 40_000, (closers[:4], sum(fed))
+    # Short lines keep the rule: what the completion closes itself replaces
+    # the closers after the cursor.
+    for code, cursor, raw, replaced in (("print(x)\n", 7, ")", 1), ('f(a, "b")\n', 5, '"b")', 4)):
+        done = postprocess.postprocess_completion(code, cursor, raw, "python")
+        assert (done.text, done.replace_end - done.replace_start) == (raw, replaced)

@@ -60,3 +60,44 @@ async def test_health_answers_while_a_megabyte_request_runs(
     assert generation.status_code == 400  # refused by its length, before tokenizing
     assert statuses and set(statuses) == {200}
     assert stalls == 0
+
+
+async def test_health_answers_while_a_completion_sits_before_a_long_line_of_closers(
+    engine: Engine, services: Services, settings: Settings
+) -> None:
+    # The cursor before 200,000 closing brackets and quotes on its line: the
+    # rule for which closers a completion replaces scored each of them by
+    # scanning the rest of the line again (minutes for this one request).
+    await services.start()
+    await engine.worker_for("tiny-qwen")
+    async with api_client(engine, settings, services=services) as client:
+        await client.get(f"{BASE}/health")
+        monitor = LoopLagMonitor(threshold_seconds=0.5)
+        monitor.start()
+        heavy = asyncio.gather(
+            *(
+                client.post(
+                    f"{BASE}/inference/completion",
+                    json={
+                        "model_id": "tiny-qwen",
+                        "context": {
+                            "language": "python",
+                            "code": "f(" + closers,
+                            "cursor_position": 2,
+                        },
+                        "parameters": {"max_tokens": 8},
+                    },
+                )
+                for closers in (")" * 200_000, '"' * 200_000, ", )" * 70_000)
+            )
+        )
+        statuses: list[int] = []
+        while not heavy.done():
+            statuses.append((await client.get(f"{BASE}/health")).status_code)
+            await asyncio.sleep(0.02)
+        answers = await heavy
+        stalls = monitor.figures().stalls
+        await monitor.stop()
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.text[:200] for a in answers]
+    assert statuses and set(statuses) == {200}
+    assert stalls == 0
