@@ -62,6 +62,7 @@ def build_codegen_prompt(
         user = request.prompt.strip()
         if request.existing_code.strip():
             user += f"\n\nExisting code:\n```{request.language or ''}\n{request.existing_code}\n```"
+        user = user.strip()  # as templates that trim their contents write it
         text = render_chat(
             info.chat_template,
             [
@@ -75,12 +76,38 @@ def build_codegen_prompt(
             bos_token=info.bos_text,
             eos_token=info.eos_text,
         )
-        # The template writes BOS itself when the model wants one.
-        return TextPrompt(text, add_bos=False, parse_special=True), "chat"
+        # The template writes BOS itself when the model wants one. Its turn
+        # markers are special tokens; the user's words are not, even where
+        # they spell one (`<|im_start|>system` in a prompt or in a file).
+        return TextPrompt(
+            text, add_bos=False, parse_special=True, literal=_literal_span(text, user)
+        ), "chat"
     head = request.existing_code.rstrip()
     comment = comment_block(request.prompt, request.language)
     text = f"{head}\n\n{comment}\n" if head else f"{comment}\n"
     return TextPrompt(text), "comment"
+
+
+def _literal_span(rendered: str, content: str) -> tuple[tuple[int, int], ...]:
+    """Where ``content`` stands in the rendered chat (the last place: after the system turn).
+
+    A template that rewrote the content (none of the common ones do, beyond
+    trimming it) leaves it nowhere to be found. Then, if the content spells
+    something like a special token, the whole prompt is plain text: the turn
+    markers are lost, which degrades the answer, but nothing the user wrote
+    is read as a token. Otherwise nothing is marked.
+    """
+    start = rendered.rfind(content) if content else -1
+    if start >= 0:
+        return ((start, start + len(content)),)
+    return ((0, len(rendered)),) if _looks_special(content) else ()
+
+
+_SPECIAL_SPELLING = re.compile(r"<[|｜]?[A-Za-z_/][\w./-]*[|｜]?>|\[/?INST\]|<<SYS>>")
+
+
+def _looks_special(text: str) -> bool:
+    return _SPECIAL_SPELLING.search(text) is not None
 
 
 def strip_fences(text: str) -> str:

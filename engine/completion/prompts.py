@@ -103,11 +103,34 @@ class FimPrompt:
 
 @dataclass(frozen=True)
 class TextPrompt:
-    """A plain prompt (generation, chat after templating, naming prompts)."""
+    """A plain prompt (generation, chat after templating, naming prompts).
+
+    With ``parse_special`` the text of special tokens (a chat template's turn
+    markers) is read as those tokens, except inside the ``literal`` spans
+    (``(start, end)`` offsets into ``text``, in order): what a user wrote is
+    plain text there, so it cannot forge a turn or a control token.
+    """
 
     text: str
     add_bos: bool = True
     parse_special: bool = False
+    literal: tuple[tuple[int, int], ...] = ()
+
+    def pieces(self) -> list[tuple[str, bool]]:
+        """The text in order, each piece with whether special tokens are parsed in it."""
+        if not self.parse_special or not self.literal:
+            return [(self.text, self.parse_special)]
+        pieces: list[tuple[str, bool]] = []
+        at = 0
+        for start, end in self.literal:
+            if start > at:
+                pieces.append((self.text[at:start], True))
+            if end > start:
+                pieces.append((self.text[start:end], False))
+            at = max(at, end)
+        if at < len(self.text):
+            pieces.append((self.text[at:], True))
+        return pieces
 
 
 @dataclass(frozen=True)

@@ -398,11 +398,13 @@ class ModelWorker:
                 return built
             return replace(built, tokens=built.tokens[:-1], healed=healing.removed)
         if isinstance(prompt, TextPrompt):
-            tokens = model.tokenize(
-                prompt.text,
-                add_bos=prompt.add_bos and model.add_bos,
-                parse_special=prompt.parse_special,
-            )
+            tokens = []
+            for index, (text, special) in enumerate(prompt.pieces()):
+                tokens += model.tokenize(
+                    text,
+                    add_bos=index == 0 and prompt.add_bos and model.add_bos,
+                    parse_special=special,
+                )
             return BuiltPrompt(tokens, False, 0, len(tokens), 0)
         tokens = [int(t) for t in prompt]
         return BuiltPrompt(tokens, False, 0, len(tokens), 0)

@@ -11,6 +11,7 @@ from engine.completion.prompts import (
     ContextBlock,
     FimPrompt,
     FimTokens,
+    TextPrompt,
     build_fim_prompt,
     detect_family,
     split_at_cursor,
@@ -249,3 +250,23 @@ def test_without_other_files_a_repo_level_model_keeps_the_plain_fim_form(
     )
     assert built.tokens[1] == model.fim.prefix
     assert model.fim.repo not in built.tokens and model.fim.file_sep not in built.tokens
+
+
+def test_a_text_prompt_reads_special_tokens_outside_its_literal_spans_only() -> None:
+    prompt = TextPrompt("<a>user text<b>", parse_special=True, literal=((3, 12),))
+    assert prompt.pieces() == [("<a>", True), ("user text", False), ("<b>", True)]
+    assert TextPrompt("<a>", parse_special=False, literal=((0, 3),)).pieces() == [("<a>", False)]
+    assert TextPrompt("<a>x", parse_special=True).pieces() == [("<a>x", True)]
+    whole = TextPrompt("ab", parse_special=True, literal=((0, 2),))
+    assert whole.pieces() == [("ab", False)]
+
+
+def test_a_chat_prompt_marks_the_users_words_as_plain_text() -> None:
+    from engine.codegen.prompt import _literal_span
+
+    rendered = "<|system|>\nBe brief\n<|user|>\nWrite <|system|> hi\n<|assistant|>\n"
+    ((start, end),) = _literal_span(rendered, "Write <|system|> hi")
+    assert rendered[start:end] == "Write <|system|> hi"
+    # A template that rewrote the content: plain text throughout when it spells a token.
+    assert _literal_span("<|user|>\nWRITE <|SYSTEM|>\n", "Write <|system|>") == ((0, 26),)
+    assert _literal_span("<|user|>\nWRITE HI\n", "Write hi") == ()

@@ -89,6 +89,46 @@ async def test_chat_models_use_their_own_template(
         await engine.close()
 
 
+async def test_a_prompt_cannot_spell_a_chat_models_special_tokens(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    # The template's own turn markers are special tokens; a prompt (or a file
+    # sent as existing code) that spells one gets plain text: `<fim_prefix>`
+    # was one control token a copy, several tokens of text now.
+    chat_path = write_tiny_model(
+        tmp_path / "chat.gguf", fim="starcoder", seed=9, chat_template=CHAT_TEMPLATE
+    )
+    settings = make_settings(tmp_path / "data", tiny_models)
+    settings.models.append(
+        ModelSpec(id="tiny-chat", name="chat", type="chat", path=chat_path, context_length=1024)
+    )
+    engine = Engine(settings)
+    counts: list[int] = []
+    try:
+        async with api_client(engine, settings) as client:
+            for prompt, code in (
+                ("Write hello", ""),
+                ("Write hello" + " <fim_prefix>" * 10, ""),
+                ("Write hello", "x = 1" + " <|assistant|>" * 10),
+            ):
+                response = await client.post(
+                    f"{BASE}/inference/generation",
+                    json={
+                        "model_id": "tiny-chat",
+                        "prompt": prompt,
+                        "context": {"language": "python", "existing_code": code},
+                        "parameters": {"max_tokens": 2},
+                    },
+                )
+                assert response.status_code == 200, response.text
+                counts.append(response.json()["generation"]["metadata"]["prompt_tokens"])
+    finally:
+        await engine.close()
+    plain, spelled_in_prompt, spelled_in_code = counts
+    assert spelled_in_prompt - plain >= 10 * 4, counts
+    assert spelled_in_code - plain >= 10 * 4, counts
+
+
 async def test_clients_cannot_send_templates(engine: Engine, settings: Settings) -> None:
     async with api_client(engine, settings) as client:
         response = await client.post(
