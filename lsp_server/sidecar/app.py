@@ -55,6 +55,9 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         dependencies=[Depends(require_caller)],
+        # A path with a trailing slash is an unknown path (404 in the error
+        # shape), not a 307 whose Location is built from the Host header.
+        redirect_slashes=False,
     )
     app.state.engine = engine
     app.state.services = services

@@ -309,6 +309,10 @@ async def test_path_like_model_ids_never_reach_the_filesystem(
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_envelope(await client.get(f"{BASE}/nope"), 404, "NOT_FOUND")
     assert_envelope(await client.delete(f"{BASE}/health"), 405, "METHOD_NOT_ALLOWED")
+    # A trailing slash is another path: no redirect built from the Host header.
+    slashed = await client.get(f"{BASE}/health/", headers={"Host": "evil.example"})
+    assert_envelope(slashed, 404, "NOT_FOUND")
+    assert "location" not in slashed.headers
 
 
 async def test_oversized_and_malformed_bodies(
