@@ -746,8 +746,12 @@ class Engine:
         wall = time.time()
         model_id = self.resolve_model(request.model_id)
         spec = self.registry.view(model_id).spec
-        if "\x00" in request.prompt or "\x00" in request.existing_code:
-            raise InvalidRequestError("prompt", "prompt and code must not contain NUL characters")
+        if "\x00" in request.prompt:
+            raise InvalidRequestError("prompt", "prompt must not contain NUL characters")
+        if "\x00" in request.existing_code:
+            raise InvalidRequestError(
+                "context.existing_code", "existing code must not contain NUL characters"
+            )
         try:
             await self.worker_for(model_id, request.wait_for_load)
             info = self.registry.view(model_id).info

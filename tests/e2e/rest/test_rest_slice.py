@@ -306,6 +306,18 @@ async def test_path_like_model_ids_never_reach_the_filesystem(
     assert "error" in response.json()
 
 
+async def test_nul_in_a_generation_names_its_field(client: httpx.AsyncClient) -> None:
+    for body, field in (
+        ({"prompt": "a\x00b"}, "prompt"),
+        ({"prompt": "x", "context": {"existing_code": "a\x00b"}}, "context.existing_code"),
+    ):
+        response = await client.post(
+            f"{BASE}/inference/generation", json={"model_id": "tiny-qwen", **body}
+        )
+        error = assert_envelope(response, 400, "INVALID_REQUEST")
+        assert error["details"]["field"] == field
+
+
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_envelope(await client.get(f"{BASE}/nope"), 404, "NOT_FOUND")
     assert_envelope(await client.delete(f"{BASE}/health"), 405, "METHOD_NOT_ALLOWED")
