@@ -185,6 +185,14 @@ def register_jobs(engine: Engine, jobs: JobService) -> None:
     jobs.register("refactor", refactoring)
 
 
+# The request texts of each job kind, by attribute path (their API field names).
+_TEXT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "completion": (("context", "code"),),
+    "generation": (("prompt",), ("context", "existing_code")),
+    "refactor": (("code",),),
+}
+
+
 async def accept_job(
     engine: Engine, jobs: JobService, kind: str, body: s.StrictModel, caller: Caller
 ) -> JSONResponse:
@@ -193,6 +201,15 @@ async def accept_job(
     model_id = getattr(body, "model_id", None)
     if model_id is not None:
         checked_model_id(engine, model_id)
+    # And the texts, as the same request without async is checked (a 400 now,
+    # not a job that fails); what needs the model (the context length) waits.
+    for path in _TEXT_FIELDS.get(kind, ()):
+        value: Any = body
+        for name in path:
+            value = getattr(value, name)
+        if isinstance(value, str) and "\x00" in value:
+            field = ".".join(path)
+            raise InvalidRequestError(field, f"{field} must not contain NUL characters")
     payload = body.model_dump(mode="json", by_alias=True)
     payload["options"]["async"] = False
     job = await jobs.submit(kind, payload, caller.id)

@@ -318,6 +318,26 @@ async def test_nul_in_a_generation_names_its_field(client: httpx.AsyncClient) ->
         assert error["details"]["field"] == field
 
 
+async def test_an_async_request_is_checked_for_nul_before_it_is_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    for route, body, field in (
+        ("completion", {"context": {"code": "a\x00b"}}, "context.code"),
+        (
+            "generation",
+            {"prompt": "x", "context": {"existing_code": "\x00"}},
+            "context.existing_code",
+        ),
+        ("refactor", {"code": "a\x00", "operation": "optimize_performance"}, "code"),
+    ):
+        response = await client.post(
+            f"{BASE}/inference/{route}",
+            json={"model_id": "tiny-qwen", "options": {"async": True}, **body},
+        )
+        error = assert_envelope(response, 400, "INVALID_REQUEST")
+        assert error["details"]["field"] == field
+
+
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_envelope(await client.get(f"{BASE}/nope"), 404, "NOT_FOUND")
     assert_envelope(await client.delete(f"{BASE}/health"), 405, "METHOD_NOT_ALLOWED")
