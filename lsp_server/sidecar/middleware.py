@@ -112,10 +112,19 @@ class RequestContextMiddleware:
             return
         except _Disconnected:
             return
-        problem = json_problem(body, self.max_depth) if body.strip() else None
+        problem = None
+        if body.strip():
+            problem = _media_type_problem(headers.get(b"content-type")) or json_problem(
+                body, self.max_depth
+            )
         if problem is not None:
             await _send_error(send, 400, "BAD_REQUEST", problem, request_id)
             return
+        if body.strip() and b"content-type" not in headers:
+            # A body without a type is read as the JSON it was just found to be
+            # (FastAPI would take it for no body at all).
+            typed = [*scope["headers"], (b"content-type", b"application/json")]
+            scope = {**scope, "headers": typed}
 
         replayed = False
 
@@ -164,6 +173,30 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> Any:
+    # Python's decoder takes NaN and Infinity, which JSON does not have.
+    raise _NotJsonConstant(name)
+
+
+def _media_type_problem(content_type: bytes | None) -> str | None:
+    """Why a body sent with this Content-Type is not taken as JSON (None: it is).
+
+    Every route takes JSON; a body without a Content-Type is read as JSON too
+    (see the caller).
+    """
+    if content_type is None:
+        return None
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media in (b"", b"application/json") or media.endswith(b"+json"):
+        return None
+    shown = media.decode("latin-1")[:80]
+    return f"The request body must be JSON (Content-Type: application/json), not {shown}"
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -199,9 +232,11 @@ def json_problem(body: bytes, max_depth: int) -> str | None:
     """
     too_deep = f"JSON nested deeper than {max_depth} levels"
     try:
-        value = json.loads(body, object_pairs_hook=_no_duplicates)
+        value = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _DuplicateKey as exc:
         return f"The JSON object has the key '{exc}' more than once"
+    except _NotJsonConstant as exc:
+        return f"The request body is not valid JSON: {exc} is not a JSON value"
     except RecursionError:
         return too_deep
     except ValueError:

@@ -472,6 +472,8 @@ async def test_errors_before_the_first_token_use_their_status_code(
         (b'{"context": {"code": "x = "}, "context": {"code": "y = "}}', "more than once"),
         (b'{"context": {"code": "x"}, "parameters": ' + b"[" * 80 + b"]" * 80 + b"}", "deeper"),
         (b"this is not json", "not valid JSON"),
+        (b'{"context": {"code": "x"}, "parameters": {"temperature": NaN}}', "NaN is not"),
+        (b'{"context": {"code": "x"}, "parameters": {"top_p": -Infinity}}', "-Infinity is"),
     ],
 )
 async def test_ambiguous_or_malformed_json_is_a_bad_request(
@@ -482,6 +484,32 @@ async def test_ambiguous_or_malformed_json_is_a_bad_request(
     )
     error = assert_envelope(response, 400, "BAD_REQUEST")
     assert why in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "accepted"),
+    [
+        ("text/plain", False),
+        ("application/x-www-form-urlencoded", False),
+        ("application/json; charset=utf-8", True),
+        ("application/merge-patch+json", True),
+        (None, True),
+    ],
+)
+async def test_a_body_is_taken_as_json_only_when_sent_as_json(
+    client: httpx.AsyncClient, content_type: str | None, accepted: bool
+) -> None:
+    raw = b'{"model_id": "tiny-qwen", "context": {"code": "x = "}, "parameters": {"max_tokens": 1}}'
+    request = client.build_request("POST", f"{BASE}/inference/completion", content=raw)
+    request.headers.pop("Content-Type", None)  # raw content: httpx names no type
+    if content_type is not None:
+        request.headers["Content-Type"] = content_type
+    response = await client.send(request)
+    if accepted:
+        assert response.status_code == 200, response.text
+    else:
+        error = assert_envelope(response, 400, "BAD_REQUEST")
+        assert f"not {content_type}" in error["message"]
 
 
 @pytest.mark.parametrize(
