@@ -260,6 +260,10 @@ async def completion(
     ``options.stream`` answers with Server-Sent Events (``token`` deltas, then
     ``done`` with the full response); ``options.async`` answers 202 with a job.
     """
+    if body.options.async_ and body.options.stream:
+        raise InvalidRequestError(
+            "options.stream", "a request is either streamed or run as a job (options.async)"
+        )
     if body.options.async_:
         return await accept_job(engine, services.jobs, "completion", body, caller)
     if not body.options.stream:

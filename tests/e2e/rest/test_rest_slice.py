@@ -338,6 +338,15 @@ async def test_an_async_request_is_checked_for_nul_before_it_is_accepted(
         assert error["details"]["field"] == field
 
 
+async def test_a_completion_is_streamed_or_a_job_not_both(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        f"{BASE}/inference/completion",
+        json={"context": {"code": "x = "}, "options": {"stream": True, "async": True}},
+    )
+    error = assert_envelope(response, 400, "INVALID_REQUEST")
+    assert error["details"]["field"] == "options.stream"
+
+
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_envelope(await client.get(f"{BASE}/nope"), 404, "NOT_FOUND")
     assert_envelope(await client.delete(f"{BASE}/health"), 405, "METHOD_NOT_ALLOWED")
