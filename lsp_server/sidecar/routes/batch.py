@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from ai_ide import wire as s
 from engine.engine import Engine
-from engine.errors import InvalidRequestError
+from engine.errors import InvalidRequestError, ModelNotFoundError
 from lsp_server.sidecar.deps import CallerDep, EngineDep, ServicesDep, checked_model_id
 from lsp_server.sidecar.errors import error_object
 from lsp_server.sidecar.routes.tasks import run_task
@@ -25,8 +25,13 @@ def _validate(engine: Engine, body: s.BatchRequestBody) -> None:
     ids = [item.id for item in body.requests]
     if len(set(ids)) != len(ids):
         raise InvalidRequestError("requests.id", "request ids must be unique within a batch")
-    for item in body.requests:
-        checked_model_id(engine, item.model_id)
+    for index, item in enumerate(body.requests):
+        try:
+            checked_model_id(engine, item.model_id)
+        except ModelNotFoundError as exc:
+            # The whole batch is refused before any item runs: say which item.
+            exc.details.update(field=f"requests[{index}].model_id", request_id=item.id)
+            raise
 
 
 def _item_result(outcome: ItemOutcome) -> s.BatchResultBody:

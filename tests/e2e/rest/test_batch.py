@@ -190,3 +190,15 @@ async def test_batch_validation(engine: Engine, settings: Settings) -> None:
         assert bad_type.status_code == 422
         empty = await client.post(f"{BASE}/batch/inference", json={"requests": []})
         assert empty.status_code == 422
+        # An unknown model refuses the batch before anything runs, naming the item.
+        unknown = await client.post(
+            f"{BASE}/batch/inference",
+            json={"requests": [completion("ok", "tiny-qwen"), completion("r2", "nope")]},
+        )
+        assert unknown.status_code == 404
+        error = unknown.json()["error"]
+        assert error["code"] == "MODEL_NOT_FOUND"
+        assert (error["details"]["field"], error["details"]["request_id"]) == (
+            "requests[1].model_id",
+            "r2",
+        )
