@@ -16,6 +16,7 @@ What a language is (names, grammar, outline rules) comes from the registry in
 from __future__ import annotations
 
 import bisect
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -215,6 +216,10 @@ _IDENTIFIER_KINDS = (
 
 # Context sizes: enough to name what the cursor is using without scanning the file.
 _WINDOW_BYTES_BEFORE = 2000
+# A node with more children than this around the cursor makes the identifier
+# query slow (quadratic in them): the words of the window are taken instead.
+_WIDE_NODE_CHILDREN = 10_000
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _WINDOW_BYTES_AFTER = 400
 _MAX_DEFINITIONS = 12
 _DEFINITIONS_PER_NAME = 2
@@ -447,9 +452,15 @@ class SyntaxDocument:
         Only named nodes count; a parent with the same range as its child is
         dropped. The last range is the whole document. At most ``limit``
         ranges (``limit >= 2``): in deeper nesting the innermost
-        ``limit - 1`` and the whole document.
+        ``limit - 1`` and the whole document. Nested deeper than
+        ``MAX_TREE_DEPTH``: the word, the line and the document.
         """
         ranges: list[tuple[int, int]] = []
+        if self.depth_at(offset) > MAX_TREE_DEPTH:
+            # Every step in a tree that deep costs a walk down from the root
+            # (14 ms a position 15,000 levels down, on a loop that answers
+            # nothing meanwhile): the word, the line and the document instead.
+            return self._textual_ranges(offset)
         node: Node | None = self.node_at(offset)
         while node is not None and len(ranges) < max(1, limit - 1):
             span = self.node_range(node)
@@ -460,6 +471,24 @@ class SyntaxDocument:
         if ranges[-1] != whole:
             ranges.append(whole)
         return ranges
+
+    def _textual_ranges(self, offset: int) -> list[tuple[int, int]]:
+        """The word at ``offset``, its line and the whole document, innermost first."""
+        text = self._text
+        offset = self.clamp(offset)
+        start = end = offset
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            start -= 1
+        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+            end += 1
+        line_start = text.rfind("\n", 0, offset) + 1
+        line_end = text.find("\n", offset)
+        spans = [(start, end), (line_start, len(text) if line_end < 0 else line_end)]
+        ranges: list[tuple[int, int]] = []
+        for span in (*spans, (0, len(text))):
+            if span[1] > span[0] and (not ranges or ranges[-1] != span):
+                ranges.append(span)
+        return ranges or [(offset, offset)]
 
     def completion_context(
         self,
@@ -588,10 +617,16 @@ class SyntaxDocument:
         return [self.node_text(node) for node in self._import_nodes()]
 
     def _names_near(self, byte: int) -> list[str]:
+        low = max(0, byte - _WINDOW_BYTES_BEFORE)
+        high = min(len(self._data), byte + _WINDOW_BYTES_AFTER)
+        covering = self._tree.root_node.descendant_for_byte_range(low, high)
+        if covering is not None and covering.child_count > _WIDE_NODE_CHILDREN:
+            # Over a node with a great many children (200,000 `(` that error
+            # recovery leaves side by side) the query costs seconds for the
+            # window alone (32 s), holding the GIL: the window's words instead.
+            return _words_near(self._data[low:high], byte - low)
         cursor = QueryCursor(self._pool.identifier_query(self.language))
-        cursor.set_byte_range(
-            max(0, byte - _WINDOW_BYTES_BEFORE), min(len(self._data), byte + _WINDOW_BYTES_AFTER)
-        )
+        cursor.set_byte_range(low, high)
         nodes = cursor.captures(self._tree.root_node).get("name", [])
         nodes.sort(key=lambda n: abs(n.start_byte - byte))
         names: list[str] = []
@@ -602,6 +637,12 @@ class SyntaxDocument:
                 seen.add(name)
                 names.append(name)
         return names
+
+
+def _words_near(window: bytes, at: int) -> list[str]:
+    """The identifier-like words of ``window``, closest to ``at`` first, each once."""
+    found = sorted(_WORD.finditer(window), key=lambda m: abs(m.start() - at))
+    return list(dict.fromkeys(m.group().decode("ascii") for m in found))
 
 
 def _lookup(

@@ -320,3 +320,32 @@ def test_a_cursor_thousands_of_levels_deep_gets_no_context_and_no_wait() -> None
     # At a shallow cursor of the same document the context is built as usual.
     assert doc.depth_at(text.index("pass")) < 10
     assert doc.completion_context(text.index("pass")).scope_signature is not None
+
+
+def test_selection_ranges_thousands_of_levels_deep_are_the_word_the_line_and_the_document() -> None:
+    # Each step up a tree that deep walks down from the root again: 1,000
+    # positions 3,000 levels down took 9 s of a blocked language server.
+    text = "x = " + "[" * 3000 + "value" + "]" * 3000 + "\nnext = 1\n"
+    document = SyntaxDocument(text, "python")
+    at = text.index("value") + 2
+    line_end = text.index("\n")
+    assert document.selection_ranges(at) == [
+        (at - 2, at + 3),
+        (0, line_end),
+        (0, len(text)),
+    ]
+    # Shallow code keeps the tree's ranges.
+    shallow = SyntaxDocument("x = [[value]]\n", "python")
+    assert len(shallow.selection_ranges(6)) > 3
+
+
+def test_the_names_near_a_cursor_in_a_node_of_countless_children_are_its_words() -> None:
+    # Over 200,000 `(` side by side (error recovery keeps them as one node's
+    # children) the identifier query took 30 s for the window alone; around
+    # such a node the window's words are the names.
+    wide = SyntaxDocument("total = 1\n" + "(" * 50_000 + " width + total", "python")
+    assert wide._tree.root_node.child_count > 10_000
+    assert wide._names_near(len(wide._data)) == ["total", "width"]
+    assert [s.text for s in wide.completion_context(len(wide.text)).definitions] == ["total = 1"]
+    code = "def area(r):\n    return r\n\nx = area("
+    assert SyntaxDocument(code, "python")._names_near(len(code)) == ["area", "x", "r"]
