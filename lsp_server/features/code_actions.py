@@ -97,11 +97,10 @@ def register(server: AiIdeLanguageServer) -> None:
         if doc is None or doc.language is None:
             return None
         index = ls.line_index(params.text_document.uri, doc.text)
-        start, end = trim_selection(
-            doc.text,
-            to_offset(index, params.range.start, ls.encoding),
-            to_offset(index, params.range.end, ls.encoding),
-        )
+        first = to_offset(index, params.range.start, ls.encoding)
+        second = to_offset(index, params.range.end, ls.encoding)
+        # A range given end first (a client's bug) is the same selection.
+        start, end = trim_selection(doc.text, min(first, second), max(first, second))
         actions = []
         offered = applicable_operations(doc.text, doc.language, start, end, document=doc.syntax)
         for operation in offered:

@@ -30,8 +30,10 @@ def register(server: AiIdeLanguageServer) -> None:
                 current = store.get(uri)
                 assert current is not None
                 index = ls.line_index(uri, current.text)
-                start = to_offset(index, change.range.start, ls.encoding)
-                end = max(start, to_offset(index, change.range.end, ls.encoding))
+                first = to_offset(index, change.range.start, ls.encoding)
+                second = to_offset(index, change.range.end, ls.encoding)
+                # A range given end first (a client's bug) replaces the same text.
+                start, end = min(first, second), max(first, second)
                 edited = store.edit(uri, start, end, change.text, version)
                 ls.index_edited(uri, edited.text, start, end, change.text)
             else:

@@ -267,6 +267,44 @@ async def test_a_linewise_selection_of_statements_offers_extract_function(
         start=types.Position(line=1, character=0), end=types.Position(line=3, character=0)
     )
     assert "Extract function" in await actions(vscode_like, through_newline)
+    # The same selection given end first (a client's bug) is the same selection.
+    reversed_range = types.Range(start=linewise.end, end=linewise.start)
+    assert "Extract function" in await actions(vscode_like, reversed_range)
+
+
+async def test_an_edit_whose_range_is_given_end_first_replaces_the_same_text(
+    vscode_like: LanguageClient,
+) -> None:
+    await start(vscode_like)
+    open_doc(vscode_like, "alpha = 1\nbeta = 2\n")
+    vscode_like.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=PY_URI, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=0, character=5),
+                        end=types.Position(line=0, character=0),
+                    ),
+                    text="gamma",
+                )
+            ],
+        )
+    )
+    # The server's copy, read back through the selection range of the first
+    # word: `gamma` (0-5); inserting at the range's start gave `alphagamma`.
+    ranges = await vscode_like.text_document_selection_range_async(
+        types.SelectionRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=PY_URI),
+            positions=[types.Position(line=0, character=1)],
+        )
+    )
+    assert ranges is not None
+    word = ranges[0].range
+    assert (word.start, word.end) == (
+        types.Position(line=0, character=0),
+        types.Position(line=0, character=5),
+    )
 
 
 async def test_a_slow_completion_shows_thinking_progress(vscode_like: LanguageClient) -> None:
