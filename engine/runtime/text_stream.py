@@ -20,9 +20,11 @@ from engine.runtime.messages import BlockStop, FinishReason, SamplingParams
 def held_back(text: str, stops: Sequence[str]) -> int:
     """How many trailing characters might be the start of a stop sequence."""
     hold = 0
+    last = text[-1:]
     for stop in stops:
         for k in range(min(len(stop) - 1, len(text)), hold, -1):
-            if text.endswith(stop[:k]):
+            # Only a prefix ending in the text's last character can be its tail.
+            if stop[k - 1] == last and text.endswith(stop[:k]):
                 hold = k
                 break
     return hold

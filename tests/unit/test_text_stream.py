@@ -34,6 +34,8 @@ def test_held_back_is_the_longest_stop_prefix_at_the_end() -> None:
     assert held_back("abcEN", ["END", "Nope"]) == 2
     assert held_back("abc", ["END"]) == 0
     assert held_back("x\n", ["\n\n"]) == 1
+    assert held_back("abab", ["ababX", "bX"]) == 4
+    assert held_back("ab", ["", "b"]) == 0
 
 
 def test_length_time_budget_and_end_of_generation() -> None:

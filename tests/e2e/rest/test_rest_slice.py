@@ -521,6 +521,30 @@ async def test_a_body_is_taken_as_json_only_when_sent_as_json(
         assert f"not {content_type}" in error["message"]
 
 
+async def test_stop_sequences_are_bounded_in_length(client: httpx.AsyncClient) -> None:
+    # Each is checked against the text's tail after every token, on the
+    # model's decode thread that every request to the model shares.
+    for route, body in (
+        ("completion", {"context": {"code": "x = "}}),
+        ("generation", {"prompt": "x"}),
+    ):
+        response = await client.post(
+            f"{BASE}/inference/{route}",
+            json={"model_id": "tiny-qwen", **body, "parameters": {"stop_sequences": ["x" * 257]}},
+        )
+        error = assert_envelope(response, 422, "VALIDATION_ERROR")
+        assert error["details"]["field"].startswith("parameters.stop_sequences")
+    fits = await client.post(
+        f"{BASE}/inference/completion",
+        json={
+            "model_id": "tiny-qwen",
+            "context": {"code": "x = "},
+            "parameters": {"max_tokens": 2, "stop_sequences": ["y" * 256, ""]},
+        },
+    )
+    assert fits.status_code == 200, fits.text
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

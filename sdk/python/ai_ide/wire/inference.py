@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -15,6 +15,9 @@ from ai_ide.wire.common import (
 )
 
 RefactorOperation = Literal["extract_variable", "extract_method", "rename", "optimize_performance"]
+
+# A stop string is checked against the text's tail after every token: bounded.
+StopSequence = Annotated[str, Field(max_length=256)]
 
 # -- completion ------------------------------------------------------------------
 
@@ -44,7 +47,7 @@ class CompletionParameters(StrictModel):
     max_tokens: int = Field(100, ge=1, le=4096)
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    stop_sequences: list[str] = Field(default_factory=list, max_length=16)
+    stop_sequences: list[StopSequence] = Field(default_factory=list, max_length=16)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     n: int = Field(1, ge=1, le=8, description="Completions to produce (1 + alternatives).")
@@ -143,7 +146,7 @@ class GenerationParameters(StrictModel):
     max_tokens: int = Field(256, ge=1, le=4096)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
-    stop_sequences: list[str] = Field(default_factory=list, max_length=16)
+    stop_sequences: list[StopSequence] = Field(default_factory=list, max_length=16)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
