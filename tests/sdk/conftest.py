@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import LiveServer, serve_tiny_models
+from tests.support.live_server import LiveServer, find_long_code, serve_tiny_models
 
 
 @pytest.fixture(scope="session")
@@ -23,4 +23,4 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """``ai-ide serve`` over the tiny models; stopped at the end of the session."""
     with serve_tiny_models(tmp_path_factory.mktemp("sdk-server"), tiny_models) as server:
-        yield server
+        yield find_long_code(server)

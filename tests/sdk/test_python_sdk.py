@@ -20,16 +20,19 @@ import pytest
 
 from ai_ide import AIIDE, AsyncAIIDE, RetryInfo, wire
 from ai_ide.client import errors
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LONG_MODEL, LONG_TOKENS, LiveServer
 from tests.support.webhook_receiver import Receiver
 
 MODEL = "tiny-qwen"
-LONG_MODEL = "tiny-codellama"  # keeps generating: no end-of-text before max_tokens
-LONG = {
-    "model_id": LONG_MODEL,
-    "context": {"code": "def f():\n    return "},
-    "parameters": {"max_tokens": 1900, "stop_sequences": [], "temperature": 0.0},
-}
+
+
+def long_request(server: LiveServer) -> dict[str, object]:
+    """A completion that holds the model for a while here (see find_long_code)."""
+    return {
+        "model_id": LONG_MODEL,
+        "context": {"code": server.long_code},
+        "parameters": {"max_tokens": LONG_TOKENS, "stop_sequences": [], "temperature": 0.0},
+    }
 
 
 @pytest.fixture
@@ -134,12 +137,15 @@ def _cancelled_generation_is_not_completed(client: AIIDE, before: int) -> None:
     assert inference_count(client, LONG_MODEL) == before + 1
 
 
-def test_closing_a_stream_stops_the_generation_on_the_server(client: AIIDE) -> None:
+def test_closing_a_stream_stops_the_generation_on_the_server(
+    live_server: LiveServer, client: AIIDE
+) -> None:
+    start = inference_count(client, LONG_MODEL)
     client.ai.inference.completion(
         model_id=LONG_MODEL, context={"code": "x"}, parameters={"max_tokens": 1}
     )
-    before = wait_count(client, LONG_MODEL, 1)
-    stream = client.ai.inference.completion(LONG, stream=True)
+    before = wait_count(client, LONG_MODEL, start + 1)
+    stream = client.ai.inference.completion(long_request(live_server), stream=True)
     received = [next(stream).text for _ in range(3)]
     # Closed at once: the rest of the 1,900 tokens takes the tiny model under a
     # second, and a health round trip first (on a busy CI machine) could let
@@ -154,7 +160,7 @@ async def test_closing_an_async_stream_stops_the_generation(
 ) -> None:
     before = inference_count(client, LONG_MODEL)
     async with AsyncAIIDE(api_key=live_server.api_key, base_url=live_server.base_url) as sdk:
-        stream = await sdk.ai.inference.completion(LONG, stream=True)
+        stream = await sdk.ai.inference.completion(long_request(live_server), stream=True)
         async with stream:
             count = 0
             async for _ in stream:
@@ -170,7 +176,7 @@ def test_a_429_is_retried_after_the_servers_retry_after(live_server: LiveServer)
     # Retry-After while the first stream holds the slot.
     retries: list[RetryInfo] = []
     holder = AIIDE(api_key=live_server.api_key, base_url=live_server.base_url)
-    stream = holder.ai.inference.completion(LONG, stream=True)
+    stream = holder.ai.inference.completion(long_request(live_server), stream=True)
     next(stream)
 
     def release(info: RetryInfo) -> None:
@@ -198,7 +204,7 @@ def test_without_retries_a_429_raises_rate_limit_error_with_the_envelope(
 ) -> None:
     with (
         AIIDE(api_key=live_server.api_key, base_url=live_server.base_url) as sdk,
-        sdk.ai.inference.completion(LONG, stream=True) as stream,
+        sdk.ai.inference.completion(long_request(live_server), stream=True) as stream,
     ):
         next(stream)
         with pytest.raises(errors.RateLimitError) as caught:
@@ -215,7 +221,7 @@ def test_without_retries_a_429_raises_rate_limit_error_with_the_envelope(
 async def test_async_client_honours_retry_after_too(live_server: LiveServer) -> None:
     retries: list[RetryInfo] = []
     async with AsyncAIIDE(api_key=live_server.api_key, base_url=live_server.base_url) as holder:
-        stream = await holder.ai.inference.completion(LONG, stream=True)
+        stream = await holder.ai.inference.completion(long_request(live_server), stream=True)
         await anext(stream)
 
         def release(info: RetryInfo) -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -30,6 +30,20 @@ KEY_PLACEHOLDER = "your-api-key"
 URL_PLACEHOLDER = "https://api.rust-ai-ide.dev/v1"
 
 
+LONG_MODEL = "tiny-codellama"
+# Code whose completion by LONG_MODEL may run long (see find_long_code).
+LONG_CANDIDATES = (
+    "def f():\n    return ",
+    "def f(items):\n    for item in items:\n        ",
+    "class Box:\n    def __init__(self, size):\n        self.size = ",
+    "numbers = [",
+    "def total(values):\n    result = 0\n    ",
+    "x = (",
+)
+LONG_TOKENS = 1900
+LONG_ENOUGH = 400
+
+
 @dataclass(frozen=True)
 class LiveServer:
     """Where the server listens and how to authenticate."""
@@ -37,6 +51,8 @@ class LiveServer:
     root_url: str  # http://127.0.0.1:PORT
     api_key: str
     data_dir: Path
+    # Code whose greedy completion holds the model for a while here.
+    long_code: str = LONG_CANDIDATES[0]
 
     @property
     def base_url(self) -> str:
@@ -50,8 +66,60 @@ class LiveServer:
             "AI_IDE_BASE_URL": self.base_url,
             "AI_IDE_API_KEY": self.api_key,
             "AI_IDE_TEST_MODEL": "tiny-qwen",
-            "AI_IDE_TEST_LONG_MODEL": "tiny-codellama",
+            "AI_IDE_TEST_LONG_MODEL": LONG_MODEL,
+            "AI_IDE_TEST_LONG_CODE": self.long_code,
         }
+
+
+def find_long_code(server: LiveServer) -> LiveServer:
+    """``server`` with the first candidate whose completion runs long on this machine.
+
+    The tiny models never end at an end-of-generation token, but the
+    completion's stop rules end one where the random weights finish a line or
+    close a block, and where that is depends on the CPU's arithmetic. Tests
+    that hold the model with a stream (cancellation, a 429 while it is busy)
+    need one that runs long.
+    """
+    tried: list[tuple[str, int]] = []
+    for code in LONG_CANDIDATES:
+        response = httpx.post(
+            f"{server.base_url}/ai/inference/completion",
+            headers={"X-API-Key": server.api_key},
+            json={
+                "model_id": LONG_MODEL,
+                "context": {"code": code},
+                "parameters": {"max_tokens": LONG_TOKENS, "stop_sequences": [], "temperature": 0},
+            },
+            timeout=300,
+        )
+        response.raise_for_status()
+        generated = int(response.json()["completion"]["metadata"]["completion_tokens"])
+        tried.append((code, generated))
+        if generated >= LONG_ENOUGH:
+            _wait_recorded(server, len(tried))
+            return replace(server, long_code=code)
+    raise AssertionError(f"no candidate completes {LONG_ENOUGH} tokens here: {tried}")
+
+
+def _wait_recorded(server: LiveServer, count: int, seconds: float = 30.0) -> None:
+    """Until the server's metrics hold these completions (records are written in batches).
+
+    Tests count the records their own requests add; a probe's late record
+    would look like one of theirs.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        response = httpx.get(
+            f"{server.base_url}/ai/monitoring/models/{LONG_MODEL}/metrics",
+            headers={"X-API-Key": server.api_key},
+            timeout=30,
+        )
+        response.raise_for_status()
+        if int(response.json()["metrics"]["inference_count"]) >= count:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the probes' {count} records did not arrive")
+        time.sleep(0.05)
 
 
 def live_copy(language: str, server: LiveServer) -> str:

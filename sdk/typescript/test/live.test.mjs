@@ -20,7 +20,10 @@ const MODEL = process.env.AI_IDE_TEST_MODEL ?? 'tiny-qwen';
 const LONG_MODEL = process.env.AI_IDE_TEST_LONG_MODEL ?? 'tiny-codellama';
 const skip = !BASE_URL || !API_KEY ? 'needs a live server: run pytest tests/sdk/test_typescript_sdk.py' : false;
 // Greedy: a sampled run can end early, and the long one must hold its slot.
-const LONG = { model_id: LONG_MODEL, context: { code: 'def f():\n    return ' }, parameters: { max_tokens: 1900, stop_sequences: [], temperature: 0.0 } };
+// The code is the one the runner found to complete at length on this machine
+// (tests/support/live_server.py: find_long_code).
+const LONG_CODE = process.env.AI_IDE_TEST_LONG_CODE ?? 'def f():\n    return ';
+const LONG = { model_id: LONG_MODEL, context: { code: LONG_CODE }, parameters: { max_tokens: 1900, stop_sequences: [], temperature: 0.0 } };
 
 const client = () => new AIIDE({ apiKey: API_KEY, baseUrl: BASE_URL });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
