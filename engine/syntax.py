@@ -216,11 +216,11 @@ _IDENTIFIER_KINDS = (
 
 # Context sizes: enough to name what the cursor is using without scanning the file.
 _WINDOW_BYTES_BEFORE = 2000
+_WINDOW_BYTES_AFTER = 400
 # A node with more children than this around the cursor makes the identifier
 # query slow (quadratic in them): the words of the window are taken instead.
 _WIDE_NODE_CHILDREN = 10_000
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
-_WINDOW_BYTES_AFTER = 400
 _MAX_DEFINITIONS = 12
 _DEFINITIONS_PER_NAME = 2
 _MAX_FULL_DEFINITION_CHARS = 400

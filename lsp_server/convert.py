@@ -22,6 +22,13 @@ def to_offset(index: LineIndex, position: types.Position, encoding: Encoding) ->
     return index.offset(position.line, position.character, encoding)
 
 
+def to_offsets(index: LineIndex, span: types.Range, encoding: Encoding) -> tuple[int, int]:
+    """String offsets of an LSP range, in order (a range given end first is the same)."""
+    first = to_offset(index, span.start, encoding)
+    second = to_offset(index, span.end, encoding)
+    return min(first, second), max(first, second)
+
+
 def to_position(index: LineIndex, offset: int, encoding: Encoding) -> types.Position:
     """LSP position of a string offset."""
     line, character = index.position(offset, encoding)

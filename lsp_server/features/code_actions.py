@@ -9,7 +9,7 @@ from lsprotocol import types
 from engine.errors import EngineError
 from engine.refactor import RefactorRequest, RefactorResult, applicable_operations
 from engine.runtime.messages import Priority
-from lsp_server.convert import to_offset, to_range, versioned_edit
+from lsp_server.convert import to_offsets, to_range, versioned_edit
 from lsp_server.errors import to_jsonrpc_error
 from lsp_server.features.commands import apply_edit_command
 from lsp_server.features.lifecycle import with_model_fallback
@@ -97,10 +97,7 @@ def register(server: AiIdeLanguageServer) -> None:
         if doc is None or doc.language is None:
             return None
         index = ls.line_index(params.text_document.uri, doc.text)
-        first = to_offset(index, params.range.start, ls.encoding)
-        second = to_offset(index, params.range.end, ls.encoding)
-        # A range given end first (a client's bug) is the same selection.
-        start, end = trim_selection(doc.text, min(first, second), max(first, second))
+        start, end = trim_selection(doc.text, *to_offsets(index, params.range, ls.encoding))
         actions = []
         offered = applicable_operations(doc.text, doc.language, start, end, document=doc.syntax)
         for operation in offered:

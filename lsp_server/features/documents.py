@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from lsp_server.convert import to_offset
+from lsp_server.convert import to_offsets
 from lsp_server.server import AiIdeLanguageServer
 
 
@@ -30,10 +30,7 @@ def register(server: AiIdeLanguageServer) -> None:
                 current = store.get(uri)
                 assert current is not None
                 index = ls.line_index(uri, current.text)
-                first = to_offset(index, change.range.start, ls.encoding)
-                second = to_offset(index, change.range.end, ls.encoding)
-                # A range given end first (a client's bug) replaces the same text.
-                start, end = min(first, second), max(first, second)
+                start, end = to_offsets(index, change.range, ls.encoding)
                 edited = store.edit(uri, start, end, change.text, version)
                 ls.index_edited(uri, edited.text, start, end, change.text)
             else:
